@@ -1,0 +1,178 @@
+"""Recording what a cell shows while it runs, and showing it again.
+
+A :class:`Recorder` taps the places output goes through, without diverting it: the user sees the
+output live, and nbcache keeps an ordered list of records:
+
+- ``{"type": "stream", "name": "stdout" | "stderr", "text": ...}``: ``print``, logging to a
+  stream, ``!cmd`` output. Consecutive writes to one stream are merged.
+- ``{"type": "display", "data": ..., "metadata": ..., "transient": ..., "update": ...}``: every
+  ``display()``: HTML, Markdown, images, inline matplotlib figures, pandas tables.
+- ``{"type": "clear", "wait": ...}``: ``clear_output()``.
+- ``{"type": "result", "index": i}``: the i-th value that went to the display hook (the cell's
+  ``Out[n]``); the value itself is stored with the variables, so a hit shows it through the same
+  display hook and ``_`` / ``Out`` hold the real object.
+
+Streams are tapped by replacing the ``write`` method on the stream object itself (so a logging
+handler that captured ``sys.stdout`` long ago is recorded too), or by swapping ``sys.stdout`` when
+the stream does not allow that. The display publisher and display hook are objects given by the
+caller, which keeps this module free of IPython.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import sys
+from typing import Any, Callable
+
+__all__ = ["Recorder", "decode_outputs", "encode_outputs"]
+
+Record = dict[str, Any]
+
+
+class Recorder:
+    """Taps streams, a display publisher and a display hook while active (a context manager)."""
+
+    def __init__(self, publisher: Any = None):
+        self.records: list[Record] = []
+        self.results: list[Any] = []
+        self._publisher = publisher
+        self._undo: list[Callable[[], None]] = []
+        self.paused = False
+
+    # -- recording -----------------------------------------------------------------------------
+    def stream(self, name: str, text: str) -> None:
+        if not text or self.paused:
+            return
+        last = self.records[-1] if self.records else None
+        if last is not None and last["type"] == "stream" and last["name"] == name:
+            last["text"] += text
+        else:
+            self.records.append({"type": "stream", "name": name, "text": str(text)})
+
+    def display(self, data: Any, metadata: Any = None, transient: Any = None, update: bool = False) -> None:
+        if self.paused:
+            return
+        self.records.append(
+            {"type": "display", "data": data, "metadata": metadata, "transient": transient, "update": bool(update)}
+        )
+
+    def clear(self, wait: bool = False) -> None:
+        self.records.append({"type": "clear", "wait": bool(wait)})
+
+    def result(self, value: Any) -> None:
+        """Record a value for the display hook; the caller shows it with :attr:`paused` set, so
+        whatever the hook prints (a terminal shell prints ``Out[n]``) is not recorded twice."""
+        self.records.append({"type": "result", "index": len(self.results)})
+        self.results.append(value)
+
+    # -- installing taps -----------------------------------------------------------------------
+    def __enter__(self) -> Recorder:
+        for name in ("stdout", "stderr"):
+            self._tap_stream(name)
+        if self._publisher is not None:
+            self._tap_publisher(self._publisher)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        while self._undo:
+            self._undo.pop()()
+
+    def _tap_stream(self, name: str) -> None:
+        stream = getattr(sys, name)
+        original = stream.write
+        recorder = self
+
+        def write(text: Any) -> Any:
+            if isinstance(text, str):
+                recorder.stream(name, text)
+            return original(text)
+
+        try:
+            stream.write = write
+        except (AttributeError, TypeError):
+            tee = _Tee(stream, write)
+            setattr(sys, name, tee)
+
+            def undo_swap() -> None:
+                if getattr(sys, name) is tee:
+                    setattr(sys, name, stream)
+
+            self._undo.append(undo_swap)
+            return
+
+        def undo_attr() -> None:
+            if stream.__dict__.get("write") is write:
+                del stream.write
+            else:  # someone tapped on top of us; leave theirs in place
+                pass
+
+        self._undo.append(undo_attr)
+
+    def _tap_publisher(self, publisher: Any) -> None:
+        publish, clear_output = publisher.publish, publisher.clear_output
+        recorder = self
+
+        def tapped_publish(data: Any, metadata: Any = None, *args: Any, transient: Any = None, update: bool = False, **kwargs: Any) -> Any:
+            recorder.display(data, metadata, transient, update)
+            return publish(data, metadata, *args, transient=transient, update=update, **kwargs)
+
+        def tapped_clear(wait: bool = False) -> Any:
+            recorder.clear(wait)
+            return clear_output(wait)
+
+        publisher.publish = tapped_publish
+        publisher.clear_output = tapped_clear
+
+        def undo() -> None:
+            for attr, tap in (("publish", tapped_publish), ("clear_output", tapped_clear)):
+                if publisher.__dict__.get(attr) is tap:
+                    delattr(publisher, attr)
+
+        self._undo.append(undo)
+
+
+class _Tee:
+    """Stands in for a stream whose ``write`` cannot be replaced."""
+
+    def __init__(self, stream: Any, write: Callable[[Any], Any]):
+        self._stream = stream
+        self.write = write
+
+    def __getattr__(self, attr: str) -> Any:
+        return getattr(self._stream, attr)
+
+
+# -- encoding ------------------------------------------------------------------------------------
+def _to_json(obj: Any) -> Any:
+    if isinstance(obj, (bytes, bytearray, memoryview)):
+        return {"$bytes": base64.b64encode(bytes(obj)).decode("ascii")}
+    if isinstance(obj, dict):
+        return {str(k): _to_json(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_to_json(v) for v in obj]
+    if obj is None or isinstance(obj, (str, int, float, bool)):
+        return obj
+    return {"$repr": repr(obj)}
+
+
+def _from_json(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        if set(obj) == {"$bytes"}:
+            return base64.b64decode(obj["$bytes"])
+        return {k: _from_json(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_from_json(v) for v in obj]
+    return obj
+
+
+def encode_outputs(records: list[Record]) -> bytes:
+    """Records as JSON (bytes payloads such as PNG data base64-encoded): readable without pickle."""
+    return json.dumps(_to_json(records), separators=(",", ":")).encode("utf-8")
+
+
+def decode_outputs(raw: bytes) -> list[Record]:
+    records = _from_json(json.loads(raw))
+    if not isinstance(records, list):
+        raise ValueError("outputs blob is not a list")
+    return records

@@ -1,0 +1,79 @@
+"""Every error nbcache raises, in one tree.
+
+::
+
+    NbCacheError(Exception)
+    ├── AnalysisError(NbCacheError, SyntaxError)     the cell's source cannot be analysed
+    ├── FingerprintError(NbCacheError, TypeError)    an input value has no sound fingerprint
+    ├── SerializationError(NbCacheError)             a value the cell produced cannot be stored
+    │   └── UnpicklableError(SerializationError, TypeError)
+    └── StoreError(NbCacheError, OSError)            the store cannot be read or written
+        ├── CorruptEntryError(StoreError)            checksum, format or structure is wrong
+        └── StoreFormatError(StoreError)             the folder was written by another format
+
+    NbCacheWarning(UserWarning)                      nbcache's own warnings (never an exception)
+
+The rule behind the tree: none of these may cost the user the result of their cell. The engine
+catches them, tells the user in one line beginning with ``nbcache:``, and runs the cell without
+the cache.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AnalysisError",
+    "CorruptEntryError",
+    "FingerprintError",
+    "NbCacheError",
+    "NbCacheWarning",
+    "SerializationError",
+    "StoreError",
+    "StoreFormatError",
+    "UnpicklableError",
+]
+
+
+class NbCacheError(Exception):
+    """Root of every error nbcache raises."""
+
+
+class AnalysisError(NbCacheError, SyntaxError):
+    """The cell's source could not be parsed or analysed."""
+
+
+class FingerprintError(NbCacheError, TypeError):
+    """A value has no sound fingerprint (a generator, an open file, a lock...)."""
+
+    def __init__(self, message: str, *, name: str | None = None, type_name: str | None = None):
+        super().__init__(message)
+        self.name = name
+        self.type_name = type_name
+
+
+class SerializationError(NbCacheError):
+    """A value the cell produced cannot be written to the store."""
+
+    def __init__(self, message: str, *, name: str | None = None, type_name: str | None = None):
+        super().__init__(message)
+        self.name = name
+        self.type_name = type_name
+
+
+class UnpicklableError(SerializationError, TypeError):
+    """A value cannot be pickled (a generator, an open file, a lock...)."""
+
+
+class StoreError(NbCacheError, OSError):
+    """The store could not be read or written."""
+
+
+class CorruptEntryError(StoreError):
+    """An entry failed its checksum, or its structure is not what nbcache writes."""
+
+
+class StoreFormatError(StoreError):
+    """The store folder was written by an on-disk format this version does not read."""
+
+
+class NbCacheWarning(UserWarning):
+    """A caching problem that nbcache recovered from (the cell ran anyway)."""

@@ -1,0 +1,80 @@
+"""The key of a cell run: its normalized code plus the fingerprints of everything it reads.
+
+The key is xxh3-128 over named components, each itself a digest:
+
+- ``source``: the cell's code with comments and formatting removed (the AST);
+- ``python``: the interpreter's major.minor version (pickles and results may differ across them);
+- ``format``: nbcache's key, fingerprint and values format versions;
+- ``input:<name>``: the fingerprint of each variable the cell reads, or ``unbound`` when the name
+  is not defined (the cell will then fail, or bind it first on some path).
+
+Components are kept by name in every entry, so ``--explain`` can say which one changed.
+"""
+
+from __future__ import annotations
+
+import builtins
+import sys
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Mapping
+
+import xxhash
+
+from .errors import FingerprintError
+from .fingerprint import FINGERPRINT_VERSION, Fingerprinter
+from .serialize import VALUES_VERSION
+
+__all__ = ["KEY_VERSION", "CellKey", "compute_key"]
+
+# Bump when the set or the encoding of key components changes.
+KEY_VERSION = 1
+UNBOUND = "unbound"
+
+
+@dataclass(frozen=True)
+class CellKey:
+    key: str
+    inputs: Mapping[str, str]
+    components: Mapping[str, str]
+
+
+def _hex(data: bytes | str) -> str:
+    return xxhash.xxh3_128_hexdigest(data.encode() if isinstance(data, str) else data)
+
+
+def compute_key(
+    normalized_source: str,
+    reads: Iterable[str],
+    namespace: Mapping[str, Any],
+    *,
+    ignore: Callable[[str], bool] = lambda name: False,
+    fingerprinter: Fingerprinter | None = None,
+) -> CellKey:
+    """Fingerprint the cell's inputs and combine them with its code into a key.
+
+    Raises :class:`FingerprintError` with ``name`` set when an input has no fingerprint.
+    """
+    fp = fingerprinter or Fingerprinter()
+    inputs: dict[str, str] = {}
+    for name in reads:
+        if ignore(name):
+            continue
+        if name in namespace:
+            try:
+                inputs[name] = fp.digest(namespace[name]).hex()
+            except FingerprintError as exc:
+                exc.name = name
+                raise
+        elif not hasattr(builtins, name):
+            inputs[name] = UNBOUND
+    components = {
+        "source": _hex(normalized_source),
+        "python": f"{sys.version_info[0]}.{sys.version_info[1]}",
+        "format": f"key{KEY_VERSION}.fp{FINGERPRINT_VERSION}.values{VALUES_VERSION}",
+    }
+    hasher = xxhash.xxh3_128()
+    for part, value in sorted(components.items()):
+        hasher.update(f"{part}\0{value}\0".encode())
+    for name, digest in sorted(inputs.items()):
+        hasher.update(f"input:{name}\0{digest}\0".encode())
+    return CellKey(hasher.hexdigest(), inputs, components)

@@ -1,0 +1,214 @@
+"""Values to bytes and back: what a cell bound, in one pickle, with large buffers out of band.
+
+All of a cell's values go into *one* pickle, so objects they share stay shared after a restore
+(``a = b = []`` gives ``a is b`` again). Three things make a restored namespace behave like the
+one the cell left behind:
+
+- **References to what was already there.** An object that existed in the namespace before the
+  cell ran (``view = base``; an instance whose class was defined two cells up) is written as a
+  reference to that name, and resolved against the live namespace on load, so identity
+  (``view is base``, ``isinstance(p, P)``) survives. The key guarantees that those names hold the
+  same values on a hit as when the entry was written.
+- **Functions see the live namespace.** A function defined in the notebook is pickled by value
+  (cloudpickle), but re-created with the live namespace as its globals, so it sees later changes
+  to the globals it uses, exactly like the function the cell defined.
+- **Buffers out of band.** Pickle protocol 5 hands large buffers (numpy arrays, pandas blocks)
+  to nbcache instead of copying them into the pickle. They are written straight to the file and
+  read back with ``readinto`` into the memory the arrays will use: no extra copy either way.
+
+The frame layout (all integers little-endian)::
+
+    b"NBCV" | u32 version | u32 buffer count | u64 pickle length | u64 length per buffer
+    | pickle bytes | buffer 0 | buffer 1 | ...
+"""
+
+from __future__ import annotations
+
+import io
+import pickle
+import struct
+import types
+from dataclasses import dataclass
+from typing import Any, BinaryIO, Iterable, Mapping
+
+import cloudpickle
+from cloudpickle import cloudpickle as _cp
+
+from .errors import CorruptEntryError, UnpicklableError
+
+__all__ = ["Frames", "VALUES_VERSION", "dump_values", "load_values", "read_frames"]
+
+VALUES_VERSION = 1
+_MAGIC = b"NBCV"
+_HEAD = struct.Struct("<4sIIQ")
+_LEN = struct.Struct("<Q")
+# Refuse absurd headers from corrupt files before allocating anything.
+_MAX_BUFFERS = 1 << 20
+
+
+@dataclass(frozen=True)
+class Frames:
+    """A values blob split into its pickle and its out-of-band buffers."""
+
+    pickle: bytes | bytearray | memoryview
+    buffers: list[Any]
+
+    def chunks(self) -> list[Any]:
+        """The blob as a list of byte chunks, ready to be written or hashed in order."""
+        head = _HEAD.pack(_MAGIC, VALUES_VERSION, len(self.buffers), _nbytes(self.pickle))
+        lengths = b"".join(_LEN.pack(_nbytes(b)) for b in self.buffers)
+        return [head + lengths, self.pickle, *self.buffers]
+
+    @property
+    def size(self) -> int:
+        return sum(_nbytes(c) for c in self.chunks())
+
+
+def _nbytes(chunk: Any) -> int:
+    return chunk.nbytes if isinstance(chunk, memoryview) else len(chunk)
+
+
+class _NamespaceRef:
+    """Persistent id for an object found under a name in the namespace before the cell ran."""
+
+
+class _ValuesPickler(cloudpickle.Pickler):
+    def __init__(self, file: BinaryIO, namespace: Mapping[str, Any], refs: Mapping[int, str], buffers: list[Any]):
+        super().__init__(file, protocol=5, buffer_callback=self._take_buffer)
+        self._namespace = namespace
+        self._refs = refs
+        self._buffers = buffers
+        # Functions whose globals are the namespace get the namespace itself as their globals
+        # (a persistent reference), not cloudpickle's copy of the few globals they use.
+        self.globals_ref[id(namespace)] = namespace  # type: ignore[index]
+
+    def _take_buffer(self, buffer: pickle.PickleBuffer) -> bool:
+        raw = buffer.raw()
+        if raw.nbytes < 4096:
+            return True  # small buffers stay in band: a frame per tiny array costs more than it saves
+        self._buffers.append(raw)
+        return False
+
+    def persistent_id(self, obj: Any) -> Any:
+        if obj is self._namespace:
+            return ("namespace",)
+        name = self._refs.get(id(obj))
+        if name is not None:
+            return ("name", name)
+        return None
+
+    def reducer_override(self, obj: Any) -> Any:
+        if isinstance(obj, types.FunctionType) and obj.__globals__ is self._namespace:
+            newargs = self._function_getnewargs(obj)  # type: ignore[attr-defined]
+            state, slotstate = _cp._function_getstate(obj)
+            # Restoring must not write the function's globals back into the namespace: they are
+            # the user's variables, which may have changed since the entry was written.
+            slotstate["__globals__"] = {}
+            return (_cp._make_function, newargs, (state, slotstate), None, None, _set_function_state)
+        return super().reducer_override(obj)
+
+
+def _set_function_state(func: types.FunctionType, state: Any) -> None:
+    """cloudpickle's ``_function_setstate`` minus the update of the (live) globals."""
+    state, slotstate = state
+    func.__dict__.update(state)
+    slotstate.pop("__globals__", None)
+    slotstate.pop("_cloudpickle_submodules", None)
+    closure = slotstate.pop("__closure__")
+    if closure is not None:
+        for i, cell in enumerate(closure):
+            try:
+                func.__closure__[i].cell_contents = cell.cell_contents  # type: ignore[index]
+            except ValueError:  # an empty cell
+                continue
+    for name, value in slotstate.items():
+        setattr(func, name, value)
+
+
+class _ValuesUnpickler(pickle.Unpickler):
+    def __init__(self, file: BinaryIO, namespace: Mapping[str, Any], buffers: Iterable[Any]):
+        super().__init__(file, buffers=buffers)
+        self._namespace = namespace
+
+    def persistent_load(self, pid: Any) -> Any:
+        if pid == ("namespace",):
+            return self._namespace
+        if isinstance(pid, tuple) and len(pid) == 2 and pid[0] == "name":
+            try:
+                return self._namespace[pid[1]]
+            except KeyError:
+                raise CorruptEntryError(
+                    f"the entry refers to the variable {pid[1]!r}, which is no longer defined"
+                ) from None
+        raise CorruptEntryError(f"unknown reference in entry: {pid!r}")
+
+
+def dump_values(values: Mapping[str, Any], *, namespace: Mapping[str, Any], refs: Mapping[int, str]) -> Frames:
+    """Pickle ``values`` (name -> object) into frames.
+
+    ``refs`` maps ``id(obj)`` to a namespace name for objects to store as references; the caller
+    keeps those objects alive while this runs. Raises :class:`UnpicklableError` naming the first
+    value that cannot be pickled.
+    """
+    buffers: list[Any] = []
+    out = io.BytesIO()
+    try:
+        _ValuesPickler(out, namespace, refs, buffers).dump(dict(values))
+    except Exception as exc:
+        name, culprit = _find_unpicklable(values, namespace, refs)
+        type_name = type(culprit).__qualname__
+        raise UnpicklableError(
+            f"variable {name!r} ({type_name}) cannot be pickled: {exc}", name=name, type_name=type_name
+        ) from exc
+    return Frames(out.getbuffer(), buffers)
+
+
+def _find_unpicklable(values: Mapping[str, Any], namespace: Mapping[str, Any], refs: Mapping[int, str]) -> tuple[str, Any]:
+    for name, value in values.items():
+        try:
+            _ValuesPickler(io.BytesIO(), namespace, refs, []).dump(value)
+        except Exception:
+            return name, value
+    return "<unknown>", None
+
+
+def read_frames(stream: BinaryIO, *, hasher: Any = None) -> Frames:
+    """Read a values blob into memory, feeding every byte read to ``hasher`` (if given).
+
+    Buffers are read with ``readinto`` into the bytearrays that the unpickled arrays will use.
+    """
+
+    def exact(n: int) -> bytearray:
+        buf = bytearray(n)
+        view = memoryview(buf)
+        got = 0
+        while got < n:
+            k = stream.readinto(view[got:])
+            if not k:
+                raise CorruptEntryError(f"values blob is truncated ({got} of {n} bytes)")
+            got += k
+        if hasher is not None:
+            hasher.update(buf)
+        return buf
+
+    head = exact(_HEAD.size)
+    magic, version, count, pickle_len = _HEAD.unpack(head)
+    if magic != _MAGIC:
+        raise CorruptEntryError("values blob does not start with the nbcache marker")
+    if version != VALUES_VERSION:
+        raise CorruptEntryError(f"values blob has version {version}; this nbcache reads {VALUES_VERSION}")
+    if count > _MAX_BUFFERS:
+        raise CorruptEntryError(f"values blob claims {count} buffers")
+    lengths = [_LEN.unpack_from(exact(_LEN.size))[0] for _ in range(count)]
+    body = exact(pickle_len)
+    buffers = [exact(n) for n in lengths]
+    return Frames(body, buffers)
+
+
+def load_values(frames: Frames, *, namespace: Mapping[str, Any]) -> dict[str, Any]:
+    """Unpickle frames written by :func:`dump_values`. Only call after the checksum verified."""
+    stream = io.BytesIO(frames.pickle)
+    values = _ValuesUnpickler(stream, namespace, frames.buffers).load()
+    if not isinstance(values, dict):
+        raise CorruptEntryError("values blob does not hold a mapping of names")
+    return values

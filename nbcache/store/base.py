@@ -1,0 +1,63 @@
+"""The store interface: a small key-value API over bytes, and the registry of backends.
+
+A store only moves bytes. It knows nothing of pickles, manifests or keys; names are relative
+POSIX paths such as ``manifests/ab12.json``. Every backend must make ``put`` atomic: a reader
+sees either nothing or the complete object under a name, never a part of it.
+"""
+
+from __future__ import annotations
+
+import abc
+from typing import Any, BinaryIO, Callable, Iterator, Sequence
+
+__all__ = ["BlobStore", "register_backend", "backend_for"]
+
+
+class BlobStore(abc.ABC):
+    """Bytes under names. Backends: a local folder (default), fsspec URLs (shared)."""
+
+    url: str
+
+    @abc.abstractmethod
+    def put(self, name: str, chunks: Sequence[Any]) -> None:
+        """Write the concatenation of ``chunks`` (bytes-like) under ``name``, atomically."""
+
+    @abc.abstractmethod
+    def open(self, name: str) -> BinaryIO:
+        """Open ``name`` for reading; :class:`FileNotFoundError` when it does not exist."""
+
+    def get(self, name: str) -> bytes:
+        with self.open(name) as fh:
+            return fh.read()
+
+    @abc.abstractmethod
+    def contains(self, name: str) -> bool:
+        """Whether ``name`` exists."""
+
+    @abc.abstractmethod
+    def delete(self, name: str) -> None:
+        """Remove ``name``; no error when it is already gone."""
+
+    @abc.abstractmethod
+    def list(self, prefix: str) -> Iterator[str]:
+        """Names under the folder ``prefix`` (recursively), in no particular order."""
+
+    @abc.abstractmethod
+    def size(self, name: str) -> int:
+        """Size in bytes of ``name``."""
+
+
+_BACKENDS: dict[str, Callable[[str], BlobStore]] = {}
+
+
+def register_backend(scheme: str, factory: Callable[[str], BlobStore]) -> None:
+    """Make URLs with ``scheme`` (``file``, ``s3``...) open with ``factory(url)``."""
+    _BACKENDS[scheme] = factory
+
+
+def backend_for(url: str) -> BlobStore:
+    scheme = url.split("://", 1)[0] if "://" in url else "file"
+    factory = _BACKENDS.get(scheme) or _BACKENDS.get("*")
+    if factory is None:
+        raise ValueError(f"nbcache: no store backend for {url!r}")
+    return factory(url)

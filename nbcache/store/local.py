@@ -1,0 +1,91 @@
+"""The default store: a folder on the local disk.
+
+Writes go to ``tmp/`` under a unique name and are renamed into place, so a crash at any moment
+leaves either the old state or the complete new object, plus perhaps a stray temporary file that
+:meth:`LocalFolderStore.sweep` removes later.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from typing import Any, BinaryIO, Iterator, Sequence
+
+from .base import BlobStore
+
+__all__ = ["LocalFolderStore"]
+
+# Temporary files older than this belong to writers that died; younger ones may be in use.
+_STALE_TMP_SECONDS = 3600.0
+
+
+class LocalFolderStore(BlobStore):
+    def __init__(self, root: str):
+        if root.startswith("file://"):
+            root = root[len("file://"):]
+        self.root = os.path.abspath(os.path.expanduser(root))
+        self.url = self.root
+        self._tmp = os.path.join(self.root, "tmp")
+
+    def _path(self, name: str) -> str:
+        if name.startswith("/") or ".." in name.split("/"):
+            raise ValueError(f"nbcache: invalid store name {name!r}")
+        return os.path.join(self.root, *name.split("/"))
+
+    def put(self, name: str, chunks: Sequence[Any]) -> None:
+        final = self._path(name)
+        os.makedirs(self._tmp, exist_ok=True)
+        tmp = os.path.join(self._tmp, f"{uuid.uuid4().hex}.part")
+        try:
+            with open(tmp, "wb") as fh:
+                for chunk in chunks:
+                    fh.write(chunk)
+            os.makedirs(os.path.dirname(final), exist_ok=True)
+            os.replace(tmp, final)
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            raise
+
+    def open(self, name: str) -> BinaryIO:
+        return open(self._path(name), "rb")
+
+    def contains(self, name: str) -> bool:
+        return os.path.exists(self._path(name))
+
+    def delete(self, name: str) -> None:
+        try:
+            os.unlink(self._path(name))
+        except FileNotFoundError:
+            pass
+
+    def list(self, prefix: str) -> Iterator[str]:
+        base = self._path(prefix.rstrip("/")) if prefix else self.root
+        for folder, _dirs, files in os.walk(base):
+            rel = os.path.relpath(folder, self.root).replace(os.sep, "/")
+            for file in files:
+                yield file if rel == "." else f"{rel}/{file}"
+
+    def size(self, name: str) -> int:
+        return os.path.getsize(self._path(name))
+
+    def sweep(self, older_than: float = _STALE_TMP_SECONDS) -> int:
+        """Remove temporary files left by writers that died; returns how many."""
+        removed = 0
+        cutoff = time.time() - older_than
+        try:
+            names = os.listdir(self._tmp)
+        except FileNotFoundError:
+            return 0
+        for file in names:
+            path = os.path.join(self._tmp, file)
+            try:
+                if os.path.getmtime(path) < cutoff:
+                    os.unlink(path)
+                    removed += 1
+            except OSError:
+                continue
+        return removed
