@@ -107,14 +107,23 @@ class Engine:
 
     # -- the one entry point ---------------------------------------------------------------------
     def run(self, host: Host, source: str, options: RunOptions = RunOptions()) -> Outcome:
-        outcome = self._run(host, source, options)
+        """Run one cell through the cache. The cell's own exceptions propagate (after listeners
+        heard of them as an ``error`` outcome)."""
+        try:
+            outcome = self._run(host, source, options)
+        except BaseException as exc:
+            self._publish(host, Outcome("error", None, f"{type(exc).__name__}: {exc}"))
+            raise
+        self._publish(host, outcome)
+        return outcome
+
+    def _publish(self, host: Host, outcome: Outcome) -> None:
         self.last = outcome
         for listener in list(self.listeners):
             try:
                 listener(outcome)
             except Exception as exc:  # a broken listener must not break the cell
                 host.warn(f"nbcache: a status listener failed: {exc}")
-        return outcome
 
     def _run(self, host: Host, source: str, options: RunOptions) -> Outcome:
         python = host.transform(source)
