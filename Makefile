@@ -24,7 +24,9 @@ typecheck: $(STAMP)
 	$(BIN)/python -m mypy
 
 test: $(STAMP) typecheck
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q tests
+	$(BIN)/python -m pytest -q -p no:cacheprovider --nbval --nbval-current-env \
+		--nbval-sanitize-with notebooks/sanitize.cfg notebooks
 
 clean:
 	rm -rf $(VENV) .nbcache .pytest_cache .mypy_cache

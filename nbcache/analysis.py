@@ -24,7 +24,7 @@ import ast
 import re
 import symtable
 from dataclasses import dataclass
-from typing import Callable, Iterable
+from typing import Callable, Iterable, cast
 
 from .errors import AnalysisError
 
@@ -197,7 +197,9 @@ class _FlowWalker:
                 if item.optional_vars is not None:
                     self.target(item.optional_vars, bound)
             self.block(node.body, bound)
-        elif isinstance(node, (ast.Try, getattr(ast, "TryStar", ast.Try))):
+        elif isinstance(node, ast.Try) or type(node).__name__ == "TryStar":
+            assert isinstance(node, ast.Try) or hasattr(node, "handlers")
+            node = cast(ast.Try, node)
             start = set(bound)
             body = self.block(node.body, set(start))
             outcomes = [self.block(node.orelse, body)]

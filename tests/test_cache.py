@@ -1,0 +1,67 @@
+"""Entries over the local folder store: layout, format, content addressing, sweep."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from nbcache.cache import STORE_FORMAT, Cache, Entry
+from nbcache.capture import decode_outputs, encode_outputs
+from nbcache.errors import CorruptEntryError, StoreFormatError
+from nbcache.serialize import dump_values
+from nbcache.store import LocalFolderStore
+
+
+def fields(key: str) -> dict:
+    return dict(key=key, cell="c", label=None, source="x = 1", created=1.0, runtime=2.0, names=("x",), deleted=(), refs=(),
+                inputs={}, components={}, python="3.11", nbcache="0")
+
+
+def test_layout_and_roundtrip(tmp_path: Path) -> None:
+    cache = Cache(LocalFolderStore(str(tmp_path)))
+    records = [{"type": "stream", "name": "stdout", "text": "hi\n"}, {"type": "display", "data": {"image/png": b"\x89PNG"}}]
+    entry = cache.write(fields("k1"), dump_values({"x": 1}, namespace={}, refs={}), encode_outputs(records))
+    assert json.loads((tmp_path / "nbcache-store.json").read_text()) == {"format": STORE_FORMAT}
+    assert (tmp_path / ".gitignore").read_text().splitlines()[-1] == "*"
+    assert (tmp_path / "manifests" / "k1.json").exists()
+    found = cache.lookup("k1")
+    assert found == entry
+    assert cache.read_values(found, {}) == {"x": 1}
+    assert cache.read_outputs(found) == records
+    assert not list((tmp_path / "tmp").iterdir())
+
+
+def test_identical_blobs_are_stored_once(tmp_path: Path) -> None:
+    cache = Cache(LocalFolderStore(str(tmp_path)))
+    a = cache.write(fields("k1"), dump_values({"x": 1}, namespace={}, refs={}), encode_outputs([]))
+    b = cache.write(fields("k2"), dump_values({"x": 1}, namespace={}, refs={}), encode_outputs([]))
+    assert a.values == b.values
+    assert len(list(cache.store.list("blobs"))) == 2  # one values blob, one outputs blob
+
+
+def test_other_format_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "nbcache-store.json").write_text('{"format": 999}')
+    with pytest.raises(StoreFormatError, match="999"):
+        Cache(LocalFolderStore(str(tmp_path))).ensure_layout()
+
+
+def test_manifest_naming_another_key_is_corrupt(tmp_path: Path) -> None:
+    cache = Cache(LocalFolderStore(str(tmp_path)))
+    entry = cache.write(fields("k1"), dump_values({"x": 1}, namespace={}, refs={}), encode_outputs([]))
+    (tmp_path / "manifests" / "k2.json").write_bytes(entry.to_json())
+    with pytest.raises(CorruptEntryError):
+        cache.lookup("k2")
+
+
+def test_outputs_codec_keeps_bytes_and_text() -> None:
+    records = [{"type": "display", "data": {"image/png": b"\x00\xff", "text/plain": "t"}, "metadata": {"a": [1]}}]
+    assert decode_outputs(encode_outputs(records)) == records
+
+
+def test_entry_json_roundtrip() -> None:
+    from nbcache.cache import BlobRef
+
+    e = Entry(values=BlobRef("ab" * 16, 3), outputs=BlobRef("cd" * 16, 4), **fields("k"))
+    assert Entry.from_json(e.to_json()) == e

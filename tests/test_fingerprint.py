@@ -1,0 +1,107 @@
+"""Fingerprints: equal values agree, different values never share one through a shortcut."""
+
+from __future__ import annotations
+
+import functools
+import threading
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from nbcache.errors import FingerprintError
+from nbcache.fingerprint import fingerprint as fp
+
+
+@pytest.mark.parametrize(
+    "a, b",
+    [
+        ([1, 2], [12]),
+        (1, 1.0),
+        (1, True),
+        ("1", 1),
+        (b"x", "x"),
+        (0.0, -0.0),
+        ((1,), [1]),
+        ({"a": 1, "b": 2}, {"b": 2, "a": 1}),  # insertion order is observable
+        (np.arange(4, dtype="i4"), np.arange(4, dtype="u4")),
+        (np.arange(6.0).reshape(2, 3), np.arange(6.0).reshape(3, 2)),
+        (np.zeros((2, 2), order="C"), np.zeros((2, 2), order="F")),
+        (pd.DataFrame({"a": [1, 2]}), pd.DataFrame({"b": [1, 2]})),
+        (pd.DataFrame({"a": [1, 2]}), pd.DataFrame({"a": [1, 2]}, index=[1, 2])),
+        (pd.DataFrame({"a": [1, 2]}), pd.DataFrame({"a": [1.0, 2.0]})),
+        (pd.Series(["x", "y"]), pd.Series(["xy", ""])),
+        (pd.Series(["a", None]), pd.Series(["a", "None"])),
+        (pd.Series(pd.Categorical(["a", "b"])), pd.Series(pd.Categorical(["a", "b"], categories=["b", "a"]))),
+        (np.array(["ab", "c"], dtype=object), np.array(["a", "bc"], dtype=object)),
+    ],
+)
+def test_different_values_differ(a, b) -> None:
+    assert fp(a) != fp(b)
+
+
+def test_large_array_every_element_counts() -> None:
+    a = np.zeros(10_000_000)
+    b = a.copy()
+    b[7_654_321] = 1e-300
+    assert fp(a) != fp(b)
+
+
+def test_aliasing_is_part_of_the_value() -> None:
+    inner = [1]
+    assert fp([inner, inner]) != fp([inner, [1]])
+
+
+def test_equal_values_agree() -> None:
+    df = pd.DataFrame({"a": [1, 2], "s": ["x", "y"], "t": pd.date_range("2024", periods=2, tz="UTC")})
+    assert fp(df) == fp(df.copy())
+    assert fp({3, 1, 2}) == fp({2, 3, 1})
+    cyc: list = []
+    cyc.append(cyc)
+    assert fp(cyc) == fp(cyc)
+    assert fp(np.arange(10.0)[::2]) == fp(np.arange(10.0)[::2].copy())
+
+
+def test_functions_cover_the_globals_they_use() -> None:
+    ns: dict = {}
+    exec("K = 1\ndef helper(x):\n    return x + K\ndef f(x):\n    return helper(x)\n", ns)
+    before = fp(ns["f"])
+    ns["K"] = 2
+    assert fp(ns["f"]) != before
+    exec("def helper(x):\n    return x - K\n", ns)
+    ns["K"] = 1
+    assert fp(ns["f"]) != before
+
+
+def test_functions_ignore_line_numbers_and_file_names() -> None:
+    a: dict = {}
+    b: dict = {}
+    exec(compile("def f(x):\n    return x * 2\n", "<cell-1>", "exec"), a)
+    exec(compile("\n\n\ndef f(x):\n    return x * 2\n", "<cell-9>", "exec"), b)
+    assert fp(a["f"]) == fp(b["f"])
+
+
+def test_partials_and_instances() -> None:
+    ns: dict = {}
+    exec("class P:\n    def __init__(self, v):\n        self.v = v\n", ns)
+    P = ns["P"]
+    assert fp(P(1)) == fp(P(1)) != fp(P(2))
+    assert fp(functools.partial(max, 1)) != fp(functools.partial(max, 2))
+
+
+@pytest.mark.parametrize("value", [(i for i in range(3)), threading.Lock()])
+def test_unhashable_values_raise(value) -> None:
+    with pytest.raises(FingerprintError):
+        fp(value)
+
+
+def test_golden_digests() -> None:
+    # Pinned: an accidental change of the encoding must fail here (then bump FINGERPRINT_VERSION).
+    assert fp([1, "a", 2.5, None, (True,), {"k": b"v"}]).hex() == GOLDEN_CONTAINER
+    assert fp(np.arange(5, dtype="<i8")).hex() == GOLDEN_ARRAY
+    assert fp(pd.DataFrame({"a": [1, 2], "b": ["x", "y"]})).hex() == GOLDEN_FRAME
+
+
+GOLDEN_CONTAINER = "dc18a2eda1dfa5f0e86b5eb2cbfe6ee5"
+GOLDEN_ARRAY = "430d433ab6837550d3aaccd1c7feb62d"
+GOLDEN_FRAME = "848d6774ecb857e6c298e3d99cb19da3"

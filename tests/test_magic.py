@@ -1,0 +1,322 @@
+"""%%cache through a real InteractiveShell: a hit shows and leaves exactly what a run does."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import Shell
+
+SLOW = """%%cache
+import time
+time.sleep(0.05)
+print("computing", n)
+total = sum(range(n))
+total
+"""
+
+
+def test_miss_then_hit_restores_variables_and_replays_output(shell: Shell) -> None:
+    shell.run("n = 10")
+    first = shell.run(SLOW)
+    assert shell.status == "stored"
+    assert first.stdout == f"computing 10\nOut[{shell.ip.execution_count - 1}]: 45\n"
+    assert first.notes == []
+
+    shell.restart()
+    shell.run("n = 10")
+    second = shell.run(SLOW)
+    assert shell.status == "hit"
+    assert second.events == [("stdout", "computing 10\nOut[2]: 45\n")]
+    assert shell.ns["total"] == 45
+    assert shell.ns["_"] == 45 and shell.ns["Out"][2] == 45
+    assert len(second.notes) == 1 and second.notes[0].startswith("nbcache: restored from cache")
+
+
+def test_input_change_misses(shell: Shell) -> None:
+    shell.run("n = 10")
+    shell.run(SLOW)
+    shell.run("n = 11")
+    t = shell.run(SLOW)
+    assert shell.status == "stored"
+    assert "computing 11" in t.stdout and shell.ns["total"] == 55
+
+
+def test_comment_and_layout_edit_hits(shell: Shell) -> None:
+    shell.run("n = 3")
+    shell.run("%%cache\ntotal = sum(range(n))\n")
+    shell.run("%%cache\n# a comment\ntotal = sum( range( n ) )  # another\n\n")
+    assert shell.status == "hit"
+
+
+def test_code_edit_misses(shell: Shell) -> None:
+    shell.run("n = 3")
+    shell.run("%%cache\ntotal = sum(range(n))\n")
+    shell.run("%%cache\ntotal = sum(range(n + 1))\n")
+    assert shell.status == "stored" and shell.ns["total"] == 6
+
+
+def test_rich_outputs_replay_in_order_and_type(shell: Shell) -> None:
+    cell = """%%cache
+import sys
+from IPython.display import display, HTML, Markdown, Image
+print("one")
+display(HTML("<b>bold</b>"))
+print("warn", file=sys.stderr)
+display(Markdown("*md*"))
+display(Image(data=b"\\x89PNG\\r\\n\\x1a\\nfakepng", format="png"))
+print("two")
+"""
+    first = shell.run(cell)
+    shell.restart()
+    second = shell.run(cell)
+    assert shell.status == "hit"
+    assert second.events == first.events
+    kinds = [e[0] for e in first.events]
+    assert kinds == ["stdout", "display", "stderr", "display", "display", "stdout"]
+    assert first.events[1][1]["text/html"] == "<b>bold</b>"
+    assert "image/png" in first.events[4][1]
+
+
+def test_pandas_table_and_matplotlib_figure_replay(shell: Shell) -> None:
+    shell.run("%matplotlib inline")
+    cell = """%%cache
+import pandas as pd
+import matplotlib.pyplot as plt
+df = pd.DataFrame({"a": [1, 2, 3], "b": ["x", "y", "z"]})
+display(df)
+fig, ax = plt.subplots()
+ax.plot(df["a"])
+df.describe()
+"""
+    first = shell.run(cell)
+    shell.restart()
+    shell.run("%matplotlib inline")
+    second = shell.run(cell)
+    assert shell.status == "hit"
+    assert second.normalized() == first.normalized()
+    displays = [e[1] for e in first.events if e[0] == "display"]
+    assert any("text/html" in d and "<table" in d["text/html"] for d in displays)
+    assert any("image/png" in d for d in displays)
+    assert shell.ns["df"].equals(__import__("pandas").DataFrame({"a": [1, 2, 3], "b": ["x", "y", "z"]}))
+
+
+def test_result_sets_underscore_and_out_and_aliases(shell: Shell) -> None:
+    cell = "%%cache\nx = [1, 2]\ny = x\nx\n"
+    shell.run(cell)
+    shell.restart()
+    t = shell.run(cell)
+    assert shell.status == "hit"
+    assert t.stdout == "Out[1]: [1, 2]\n"
+    assert shell.ns["_"] is shell.ns["x"] is shell.ns["y"]
+    assert shell.ns["Out"][1] is shell.ns["x"]
+
+
+def test_trailing_semicolon_suppresses_result_on_miss_and_hit(shell: Shell) -> None:
+    cell = "%%cache\nv = 41\nv + 1;\n"
+    first = shell.run(cell)
+    shell.restart()
+    second = shell.run(cell)
+    assert shell.status == "hit"
+    assert first.events == second.events == []
+    assert "_" not in shell.ns or shell.ns["_"] != 42
+
+
+def test_del_is_replayed(shell: Shell) -> None:
+    shell.run("a = 1\nb = 2")
+    cell = "%%cache\ndel a\nc = 3\n"
+    shell.run(cell)
+    assert "a" not in shell.ns
+    shell.restart()
+    shell.run("a = 1\nb = 2")
+    shell.run(cell)
+    assert shell.status == "hit"
+    assert "a" not in shell.ns and shell.ns["c"] == 3 and shell.ns["b"] == 2
+
+
+def test_error_is_shown_and_not_cached(shell: Shell) -> None:
+    cell = "%%cache\nprint('before')\nz = 1 / 0\n"
+    t = shell.run(cell)
+    assert isinstance(t.error, ZeroDivisionError)
+    assert shell.status == "error"
+    assert t.stdout.startswith("before\n")
+    t2 = shell.run(cell)
+    assert isinstance(t2.error, ZeroDivisionError)
+    assert "before" in t2.stdout  # it ran again: nothing was stored
+    assert list((shell.magics.engine.cache.store.list("manifests"))) == []
+
+
+def test_error_traceback_points_at_the_cells_line(shell: Shell) -> None:
+    t = shell.run("%%cache\nx = 1\nundefined_name\n")
+    assert isinstance(t.error, NameError)
+    assert "line 3" in t.stdout + t.stderr
+    assert "engine.py" not in t.stdout + t.stderr
+
+
+def test_unpicklable_variable_runs_uncached_with_one_line(shell: Shell) -> None:
+    cell = "%%cache\nimport threading\nlock = threading.Lock()\nok = 1\nprint('ran')\n"
+    t = shell.run(cell)
+    assert shell.status == "skipped"
+    assert t.stdout == "ran\n"
+    lines = [line for line in t.stderr.splitlines() if line]
+    assert len(lines) == 1 and lines[0].startswith("nbcache:")
+    assert "'lock'" in lines[0] and "lock" in lines[0]
+    assert shell.ns["ok"] == 1
+    assert list(shell.magics.engine.cache.store.list("manifests")) == []
+
+
+def test_unfingerprintable_input_runs_uncached_naming_it(shell: Shell) -> None:
+    shell.run("gen = (i for i in range(3))")
+    t = shell.run("%%cache\nfirst = next(gen)\n")
+    assert shell.status == "skipped"
+    assert shell.ns["first"] == 0
+    assert t.stderr.startswith("nbcache:") and "'gen'" in t.stderr and "generator" in t.stderr
+
+
+def test_force_reruns_and_overwrites(shell: Shell) -> None:
+    cell = "%%cache\nprint('ran')\nx = 1\n"
+    shell.run(cell)
+    t = shell.run(cell.replace("%%cache", "%%cache --force"))
+    assert shell.status == "stored" and t.stdout == "ran\n"
+    t = shell.run(cell)
+    assert shell.status == "hit"
+
+
+def test_skip_runs_without_cache(shell: Shell) -> None:
+    t = shell.run("%%cache --skip\nprint('ran')\nx = 1\n")
+    assert shell.status == "skipped" and t.stdout == "ran\n"
+    assert t.stderr == ""  # --skip is the user's choice: no warning
+    assert list(shell.magics.engine.cache.store.list("manifests")) == []
+
+
+def test_quiet_option_and_config(shell: Shell) -> None:
+    shell.run("%%cache\nx = 1\n")
+    assert shell.run("%%cache --quiet\nx = 1\n").notes == []
+    shell.run("%config NbCache.quiet = True")
+    assert shell.run("%%cache\nx = 1\n").notes == []
+    assert shell.status == "hit"
+
+
+def test_name_label_is_stored(shell: Shell) -> None:
+    shell.run("%%cache --name my-label\nx = 1\n")
+    entries = list(shell.magics.engine.cache.entries())
+    assert [e.label for e in entries] == ["my-label"]
+
+
+def test_unknown_option_is_a_usage_error_naming_it(shell: Shell) -> None:
+    t = shell.run("%%cache --bogus\nx = 1\n")
+    assert "--bogus" in t.stderr + t.stdout
+    assert "x" not in shell.ns
+
+
+def test_empty_body_gets_a_clear_message(shell: Shell) -> None:
+    t = shell.run("%%cache\n   \n")
+    assert "empty" in t.stderr + t.stdout
+
+
+def test_ipython_syntax_inside_the_cell(shell: Shell) -> None:
+    cell = "%%cache\nfiles = !echo hello\n%time y = len(files)\n"
+    shell.run(cell)
+    assert shell.ns["files"] == ["hello"] and shell.ns["y"] == 1
+    shell.restart()
+    shell.run(cell)
+    assert shell.status == "hit" and list(shell.ns["files"]) == ["hello"]
+
+
+def test_in_place_mutation_of_an_input_is_restored(shell: Shell) -> None:
+    shell.run("lst = [1]\nalias = lst")
+    cell = "%%cache\nlst.append(2)\n"
+    shell.run(cell)
+    assert shell.ns["lst"] == [1, 2]
+    shell.restart()
+    shell.run("lst = [1]\nalias = lst")
+    shell.run(cell)
+    assert shell.status == "hit"
+    assert shell.ns["lst"] == [1, 2] and shell.ns["alias"] is shell.ns["lst"]
+
+
+def test_alias_of_preexisting_object_keeps_identity(shell: Shell) -> None:
+    shell.run("base = {'k': 1}")
+    cell = "%%cache\nview = base\npair = [base, base]\n"
+    shell.run(cell)
+    shell.restart()
+    shell.run("base = {'k': 1}")
+    shell.run(cell)
+    assert shell.status == "hit"
+    assert shell.ns["view"] is shell.ns["base"] and shell.ns["pair"][1] is shell.ns["base"]
+
+
+def test_functions_and_classes_stay_live(shell: Shell) -> None:
+    shell.run("class P:\n    def __init__(self, v):\n        self.v = v\nK = 1")
+    cell = "%%cache\np = P(2)\ndef f(x):\n    return x + K\n"
+    shell.run(cell)
+    shell.restart()
+    shell.run("class P:\n    def __init__(self, v):\n        self.v = v\nK = 1")
+    shell.run(cell)
+    assert shell.status == "hit"
+    assert isinstance(shell.ns["p"], shell.ns["P"])
+    shell.run("K = 100")
+    assert shell.run("f(1)").result == 101
+
+
+def test_dynamic_namespace_access_is_not_cached(shell: Shell) -> None:
+    t = shell.run("%%cache\nv = eval('1 + 1')\n")
+    assert shell.status == "skipped" and shell.ns["v"] == 2
+    assert t.stderr.startswith("nbcache: not cached") and "eval" in t.stderr
+
+
+def test_corrupt_entry_is_a_miss_with_a_warning(shell: Shell) -> None:
+    cell = "%%cache\nprint('ran')\nx = [1, 2, 3]\n"
+    shell.run(cell)
+    cache = shell.magics.engine.cache
+    (entry,) = list(cache.entries())
+    path = cache.store._path(entry.values.name)  # type: ignore[attr-defined]
+    data = bytearray(open(path, "rb").read())
+    data[-1] ^= 0xFF
+    open(path, "wb").write(bytes(data))
+    shell.restart()
+    t = shell.run(cell)
+    assert t.stdout == "ran\n" and shell.ns["x"] == [1, 2, 3]
+    assert t.stderr.startswith("nbcache:") and "checksum" in t.stderr
+    assert shell.status == "stored"
+
+
+def test_unload_removes_everything_load_registered(shell: Shell) -> None:
+    ip = shell.ip
+    magics = shell.magics
+    assert "cache" in ip.magics_manager.magics["cell"]
+    assert magics in ip.configurables
+    shell.run("%unload_ext nbcache")
+    assert "cache" not in ip.magics_manager.magics["cell"]
+    assert magics not in ip.configurables
+    assert "NbCache" not in ip.magics_manager.registry
+    shell.run("%load_ext nbcache")
+    assert "cache" in ip.magics_manager.magics["cell"]
+
+
+def test_help_documents_every_option(shell: Shell) -> None:
+    doc = shell.ip.find_cell_magic("cache").__doc__
+    for option in ("--force", "--skip", "--name", "--quiet"):
+        assert option in doc
+    assert "Examples" in doc
+
+
+@pytest.mark.parametrize("where", ["env", "config"])
+def test_cache_location(shell: Shell, tmp_path, monkeypatch, where: str) -> None:
+    target = tmp_path / f"elsewhere-{where}"
+    shell.magics.directory = ""
+    if where == "env":
+        monkeypatch.setenv("NBCACHE_DIR", str(target))
+    else:
+        shell.run(f"%config NbCache.directory = {str(target)!r}")
+    shell.run("%%cache\nx = 1\n")
+    assert (target / "manifests").is_dir()
+    assert (target / ".gitignore").read_text().strip().endswith("*")
+    assert "format" in (target / "nbcache-store.json").read_text()
+
+
+def test_default_location_is_dot_nbcache_in_working_directory(shell: Shell, tmp_path) -> None:
+    shell.magics.directory = ""
+    shell.run("%unload_ext nbcache")
+    shell.run("%load_ext nbcache")
+    shell.run("%%cache\nx = 1\n")
+    assert (tmp_path / ".nbcache" / "manifests").is_dir()
