@@ -16,7 +16,24 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "load_ipython_extension", "unload_ipython_extension"]
+__all__ = ["__version__", "explain", "load_ipython_extension", "unload_ipython_extension"]
+
+
+def explain() -> Any:
+    """Why the most recent ``%%cache`` cell of this IPython session hit or missed.
+
+    Returns an :class:`nbcache.explain.Explanation` (printable; ``.status``, ``.reasons``), the
+    same answer ``%%cache --explain`` prints, or None when no cached cell has run.
+    """
+    from IPython import get_ipython
+
+    from .magic import _loaded
+
+    shell = get_ipython()
+    magics = _loaded.get(id(shell)) if shell is not None else None
+    if magics is None:
+        raise RuntimeError("nbcache: the extension is not loaded in this IPython session (%load_ext nbcache)")
+    return magics.engine.explain_last()
 
 
 def load_ipython_extension(ipython: Any) -> None:

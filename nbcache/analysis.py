@@ -61,6 +61,10 @@ class CellAnalysis:
     """Why the reads cannot be known statically (``eval`` and friends), or None."""
     ends_with_expression: bool = False
     """Whether the last top-level statement is an expression (its value is the cell's result)."""
+    imports: frozenset[str] = frozenset()
+    """Modules the cell imports anywhere (``import a.b``, ``from c import d``): their code is an input."""
+    called: frozenset[str] = frozenset()
+    """Names of everything the cell calls (``f(...)`` -> ``f``, ``np.random.seed(...)`` -> ``seed``)."""
 
 
 def normalized_source(tree: ast.AST) -> str:
@@ -85,6 +89,20 @@ def analyze(
     walker = _FlowWalker(transform)
     walker.block(tree.body, set())
     body = tree.body
+    imports: set[str] = set()
+    called: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            imports.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            imports.add(node.module)
+            imports.update(f"{node.module}.{alias.name}" for alias in node.names if alias.name != "*")
+        elif isinstance(node, ast.Call):
+            func = node.func
+            if isinstance(func, ast.Name):
+                called.add(func.id)
+            elif isinstance(func, ast.Attribute):
+                called.add(func.attr)
     return CellAnalysis(
         reads=tuple(walker.reads),
         writes=frozenset(walker.writes),
@@ -92,6 +110,8 @@ def analyze(
         normalized=normalized_source(tree),
         dynamic_reason=walker.dynamic_reason,
         ends_with_expression=bool(body) and isinstance(body[-1], ast.Expr),
+        imports=frozenset(imports),
+        called=frozenset(called),
     )
 
 

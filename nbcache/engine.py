@@ -27,16 +27,24 @@ from . import __version__
 from .analysis import CellAnalysis, analyze
 from .cache import Cache, Entry
 from .capture import Recorder, encode_outputs
+from .deps import Watch, check_reads, paths_digest, record_reads
 from .errors import AnalysisError, FingerprintError, NbCacheError, SerializationError
+from .explain import Explanation, explain
 from .fingerprint import Fingerprinter
 from .key import CellKey, compute_key
+from .modules import module_digest
 from .serialize import dump_values
+from .state import apply as apply_state
+from .state import changes as state_changes_between
+from .state import options_digest, requirements, snapshot, unmet
 
 __all__ = ["Engine", "Host", "Outcome", "RunOptions"]
 
 Status = Literal["hit", "stored", "skipped", "error"]
-# The cell's results are stored with its variables under a name no identifier can have.
+# The cell's results and state changes are stored with its variables under names no
+# identifier can have.
 _RESULTS = "\0results"
+_STATE = "\0state"
 
 
 class Host(Protocol):
@@ -72,6 +80,9 @@ class RunOptions:
     skip: bool = False
     quiet: bool = False
     label: str | None = None
+    explain: bool = False
+    deps: tuple[str, ...] = ()
+    """Files and folders whose content is part of the key (``--deps``)."""
     cell: str | None = None
     """Identity of the cell for --explain (a notebook cell id); the label or first line otherwise."""
 
@@ -99,6 +110,7 @@ class Engine:
     def __init__(self, cache: Callable[[], Cache]):
         self._cache_factory = cache
         self.last: Outcome | None = None
+        self.last_context: tuple[CellKey, str, Entry | None, list[str]] | None = None
         self.listeners: list[Callable[[Outcome], None]] = []
 
     @property
@@ -139,8 +151,12 @@ class Engine:
 
         namespace = host.namespace
         fingerprinter = Fingerprinter()
+        extra = {f"module:{name}": module_digest(name) for name in sorted(analysis.imports)}
+        extra.update({f"deps:{path}": digest for path, digest in paths_digest(options.deps).items()})
         try:
-            key = compute_key(analysis.normalized, analysis.reads, namespace, ignore=host.is_internal, fingerprinter=fingerprinter)
+            key = compute_key(
+                analysis.normalized, analysis.reads, namespace, ignore=host.is_internal, fingerprinter=fingerprinter, extra=extra
+            )
         except FingerprintError as exc:
             reason = f"input {exc.name!r} ({exc.type_name}) has no fingerprint, so the cell runs uncached"
             return self._uncached(host, source, python, reason, warn=host)
@@ -148,29 +164,59 @@ class Engine:
         cache: Cache | None
         try:
             cache = self.cache
-        except NbCacheError as exc:
+        except (NbCacheError, OSError) as exc:
             host.warn(f"nbcache: the cache is unavailable ({exc}); running the cell without it")
             cache = None
 
+        cell = options.cell or options.label or _first_line(source)
+        invalid: list[str] = []
         if cache is not None and not options.force:
-            hit = self._try_hit(host, cache, key, options)
+            hit, invalid = self._try_hit(host, cache, key, options)
             if hit is not None:
+                self.last_context = (key, cell, hit.entry, [])
+                if options.explain:
+                    self._explain(host, cache, key, cell, hit.entry, [])
                 return hit
-        return self._miss(host, cache, source, python, analysis, key, options, fingerprinter)
+        if options.explain and cache is not None:
+            self._explain(host, cache, key, cell, None, invalid)
+        self.last_context = (key, cell, None, invalid)
+        return self._miss(host, cache, source, python, analysis, key, options, cell)
+
+    # -- explain ---------------------------------------------------------------------------------
+    def _explain(self, host: Host, cache: Cache, key: CellKey, cell: str, hit: Entry | None, invalid: list[str]) -> None:
+        entries = () if hit is not None or invalid else [e for e in cache.entries() if e.cell == cell]
+        explanation = explain(key, entries, hit=hit, invalid=invalid)
+        host.note("\n".join(explanation.lines()), Outcome("hit" if hit else "stored", key.key, str(explanation)))
+
+    def explain_last(self) -> Explanation | None:
+        """Why the most recent %%cache run hit or missed (compared with the cell's earlier entries)."""
+        if self.last_context is None:
+            return None
+        key, cell, hit, invalid = self.last_context
+        try:
+            entries = [] if hit is not None or invalid else [e for e in self.cache.entries() if e.cell == cell]
+        except (NbCacheError, OSError):
+            entries = []
+        return explain(key, entries, hit=hit, invalid=invalid)
 
     # -- hit -------------------------------------------------------------------------------------
-    def _try_hit(self, host: Host, cache: Cache, key: CellKey, options: RunOptions) -> Outcome | None:
+    def _try_hit(self, host: Host, cache: Cache, key: CellKey, options: RunOptions) -> tuple[Outcome | None, list[str]]:
+        """The outcome of restoring ``key``, or None and why the entry with this key is unusable."""
         start = time.perf_counter()
         try:
             entry = cache.lookup(key.key)
             if entry is None:
-                return None
+                return None, []
+            stale = check_reads(entry.extra.get("reads") or {}) + unmet(entry.extra.get("requires") or {})
+            if stale:
+                return None, stale
             values = cache.read_values(entry, host.namespace)
             records = cache.read_outputs(entry)
-        except (NbCacheError, OSError, Exception) as exc:  # noqa: BLE001 - anything wrong here is a miss
+        except Exception as exc:  # noqa: BLE001 - anything wrong with an entry makes it a miss
             host.warn(f"nbcache: could not restore the stored entry ({exc}); running the cell")
-            return None
+            return None, [f"the stored entry could not be read ({exc})"]
         results = values.pop(_RESULTS, [])
+        state_changes = values.pop(_STATE, {})
         namespace = host.namespace
         mutated = set(entry.extra.get("mutated", ()))
         for name in entry.deleted:
@@ -179,6 +225,10 @@ class Engine:
             if name in mutated and name in namespace and _update_in_place(namespace[name], value):
                 continue
             namespace[name] = value
+        try:
+            apply_state(state_changes)
+        except Exception as exc:  # noqa: BLE001
+            host.warn(f"nbcache: could not restore interpreter state ({exc})")
         host.replay(records, results)
         restore = time.perf_counter() - start
         outcome = Outcome("hit", key.key, None, restore, entry.runtime, tuple(values), entry)
@@ -188,7 +238,7 @@ class Engine:
                 f"(ran {_seconds(entry.runtime)}, restored in {_seconds(restore)})",
                 outcome,
             )
-        return outcome
+        return outcome, []
 
     # -- miss ------------------------------------------------------------------------------------
     def _uncached(self, host: Host, source: str, python: str, reason: str, warn: Host | None = None) -> Outcome:
@@ -208,11 +258,13 @@ class Engine:
         analysis: CellAnalysis,
         key: CellKey,
         options: RunOptions,
-        fingerprinter: Fingerprinter,
+        cell: str,
     ) -> Outcome:
         namespace = host.namespace
         before = dict(namespace)  # strong references: ids stay unique while we compare
-        with host.recorder() as recorder:
+        state_before = snapshot()
+        exclude = [getattr(cache.store, "root", "")] if cache is not None else []
+        with host.recorder() as recorder, Watch(exclude=exclude) as watch:
             start = time.perf_counter()
             host.execute(source, python, recorder)  # the cell's exceptions propagate: nothing stored
             runtime = time.perf_counter() - start
@@ -238,6 +290,13 @@ class Engine:
             except FingerprintError:
                 mutated.add(name)
         stored_names = sorted(written | mutated)
+        state_after = snapshot()
+        state_changes = state_changes_between(state_before, state_after)
+        requires = requirements(state_before, state_changes, seeded="seed" in analysis.called)
+        if state_before.pandas_options is not None:
+            # pandas display options shape the outputs: the entry is valid under the same ones
+            requires["pandas.options"] = options_digest(state_before)
+        reads = record_reads(watch)
 
         refs: dict[int, str] = {}
         for name, value in before.items():
@@ -248,6 +307,7 @@ class Engine:
 
         values = {name: namespace[name] for name in stored_names}
         values[_RESULTS] = recorder.results
+        values[_STATE] = state_changes
         try:
             frames = dump_values(values, namespace=namespace, refs=refs)
             outputs = encode_outputs(recorder.records)
@@ -260,7 +320,7 @@ class Engine:
 
         fields = dict(
             key=key.key,
-            cell=options.cell or options.label or _first_line(source),
+            cell=cell,
             label=options.label,
             source=source,
             created=time.time(),
@@ -272,7 +332,7 @@ class Engine:
             components=dict(key.components),
             python=key.components["python"],
             nbcache=__version__,
-            extra={"mutated": sorted(mutated)},
+            extra={"mutated": sorted(mutated), "reads": reads, "requires": requires},
         )
         try:
             entry = cache.write(fields, frames, outputs)

@@ -29,22 +29,19 @@ invalidates old entries instead of silently colliding with them.
 from __future__ import annotations
 
 import functools
-import importlib.metadata
 import io
 import math
-import os
 import pickle
 import struct
-import sys
-import sysconfig
 import types
 from typing import Any, Callable
 
 import xxhash
 
 from .errors import FingerprintError
+from .modules import is_library_module, module_digest, module_version
 
-__all__ = ["DIGEST_SIZE", "FINGERPRINT_VERSION", "Fingerprinter", "fingerprint", "module_version"]
+__all__ = ["DIGEST_SIZE", "FINGERPRINT_VERSION", "Fingerprinter", "fingerprint"]
 
 # Bump when the encoding below changes: old keys then stop matching rather than colliding.
 FINGERPRINT_VERSION = 1
@@ -450,45 +447,6 @@ def _array(w: _Walk, arr: Any) -> None:
 
 
 # -- code: functions, classes, modules --------------------------------------------------------
-@functools.lru_cache(maxsize=None)
-def _library_roots() -> tuple[str, ...]:
-    paths = sysconfig.get_paths()
-    roots = {paths[k] for k in ("stdlib", "platstdlib", "purelib", "platlib") if k in paths}
-    roots.update(p for p in sys.path if "site-packages" in p or "dist-packages" in p)
-    return tuple(sorted(os.path.realpath(r) + os.sep for r in roots))
-
-
-@functools.lru_cache(maxsize=4096)
-def _is_library_module(name: str | None) -> bool:
-    """True for installed and standard modules, False for ``__main__`` and working-tree code."""
-    if not name or name == "__main__":
-        return False
-    module = sys.modules.get(name)
-    path = getattr(module, "__file__", None)
-    if path is None:
-        # Built-in and namespace modules: the interpreter's own, or installed.
-        return module is not None or name.partition(".")[0] in sys.builtin_module_names
-    return os.path.realpath(path).startswith(_library_roots())
-
-
-@functools.lru_cache(maxsize=4096)
-def module_version(name: str) -> str:
-    """The installed version of the distribution a module belongs to ('' when unknown)."""
-    top = name.partition(".")[0]
-    if top in sys.stdlib_module_names or top in sys.builtin_module_names:
-        return "python-" + sys.version.split()[0]
-    module = sys.modules.get(top)
-    version = getattr(module, "__version__", None)
-    if isinstance(version, str):
-        return version
-    for dist in importlib.metadata.packages_distributions().get(top, ()):
-        try:
-            return importlib.metadata.version(dist)
-        except importlib.metadata.PackageNotFoundError:
-            continue
-    return ""
-
-
 def _qualname(obj: Any) -> str:
     return f"{getattr(obj, '__module__', None)}.{getattr(obj, '__qualname__', getattr(obj, '__name__', '?'))}"
 
@@ -503,7 +461,7 @@ def _code_like_digest(fp: Fingerprinter, obj: Any) -> bytes:
     if isinstance(obj, types.ModuleType):
         return fp.code_digest(obj, lambda w: _module(w, obj))
     module = getattr(obj, "__module__", None)
-    if isinstance(obj, types.BuiltinFunctionType) or _is_library_module(module):
+    if isinstance(obj, types.BuiltinFunctionType) or is_library_module(module):
         # Installed code: its identity and the library's version stand for its behaviour.
         return fp.code_digest(obj, lambda w: _library_object(w, obj, module or "builtins"))
     if isinstance(obj, type):
@@ -514,16 +472,8 @@ def _code_like_digest(fp: Fingerprinter, obj: Any) -> bytes:
 def _module(w: _Walk, module: types.ModuleType) -> None:
     w.tag(_MODULE)
     w.text(module.__name__)
-    path = getattr(module, "__file__", None)
-    if _is_library_module(module.__name__) or not path:
-        w.text(module_version(module.__name__))
-        return
-    # A module from the working tree: its source is what matters.
-    try:
-        with open(path, "rb") as fh:
-            w.blob(fh.read())
-    except OSError:
-        w.text(module_version(module.__name__))
+    # Installed: its version; working tree: its source and the sources it imports.
+    w.text(module_digest(module.__name__) if getattr(module, "__file__", None) else module_version(module.__name__))
 
 
 def _function(w: _Walk, fn: types.FunctionType) -> None:

@@ -5,6 +5,8 @@ The key is xxh3-128 over named components, each itself a digest:
 - ``source``: the cell's code with comments and formatting removed (the AST);
 - ``python``: the interpreter's major.minor version (pickles and results may differ across them);
 - ``format``: nbcache's key, fingerprint and values format versions;
+- ``module:<name>``: each module the cell imports (a version, or the working-tree sources);
+- ``deps:<path>``: files and folders named with ``--deps``, by content;
 - ``input:<name>``: the fingerprint of each variable the cell reads, or ``unbound`` when the name
   is not defined (the cell will then fail, or bind it first on some path).
 
@@ -49,6 +51,7 @@ def compute_key(
     *,
     ignore: Callable[[str], bool] = lambda name: False,
     fingerprinter: Fingerprinter | None = None,
+    extra: Mapping[str, str] | None = None,
 ) -> CellKey:
     """Fingerprint the cell's inputs and combine them with its code into a key.
 
@@ -71,6 +74,7 @@ def compute_key(
         "source": _hex(normalized_source),
         "python": f"{sys.version_info[0]}.{sys.version_info[1]}",
         "format": f"key{KEY_VERSION}.fp{FINGERPRINT_VERSION}.values{VALUES_VERSION}",
+        **(extra or {}),
     }
     hasher = xxhash.xxh3_128()
     for part, value in sorted(components.items()):

@@ -74,6 +74,14 @@ class NbCache(Magics):
     @argument("--skip", action="store_true", help="Run the cell without the cache: no lookup, nothing stored.")
     @argument("--name", metavar="LABEL", default=None, help="A label for this cell's entries (shown by the CLI and dashboard).")
     @argument("--quiet", action="store_true", help="Do not print the note on a cache hit.")
+    @argument("--explain", action="store_true", help="Say why the cell hit or missed: which input, function, module, file or state changed.")
+    @argument(
+        "--deps",
+        nargs="+",
+        metavar="PATH",
+        default=[],
+        help="Files or folders whose content the result depends on (files the cell opens are tracked automatically).",
+    )
     @cell_magic
     def cache(self, line: str, cell: str) -> None:
         """Cache a cell: run it once, then restore its variables and outputs instantly.
@@ -94,6 +102,16 @@ class NbCache(Magics):
             model = train(features, epochs=20)
             model.score(features)
 
+            %%cache --deps data/ --explain
+            table = pd.concat(pd.read_csv(p) for p in sorted(Path("data").glob("*.csv")))
+
+        The key covers the code (not comments or layout), the values of the variables the cell
+        reads, the functions and classes it calls (and what they read), the working-tree
+        modules it imports, and the versions of the libraries it uses. Files the cell reads,
+        folders it lists and environment variables it looks up are recorded and re-checked.
+        Changes the cell makes to the global random generators, pandas options, matplotlib
+        rcParams, environment variables and the working directory are restored on a hit.
+
         The cache is in .nbcache/ next to the notebook, or where $NBCACHE_DIR or
         %config NbCache.directory says.
         """
@@ -106,6 +124,8 @@ class NbCache(Magics):
             skip=args.skip,
             quiet=args.quiet or self.quiet,
             label=args.name,
+            explain=args.explain,
+            deps=tuple(args.deps),
             cell=_cell_id(self.shell),
         )
         try:

@@ -1,0 +1,234 @@
+"""What a cell read from outside Python: files, folder listings, environment variables.
+
+Static analysis cannot see that ``pd.read_csv("sales.csv")`` depends on a file, so nbcache
+watches while a cell runs (on a miss only):
+
+- **Files and folders**: a ``sys.addaudithook`` hook records every file opened for reading and
+  every folder listed (``open``, ``os.listdir``, ``os.scandir`` audit events, which pandas, numpy
+  and the standard library all go through). Files of the interpreter and of installed packages,
+  ``__pycache__``, and dot-folders of the home directory (caches, configs) are not recorded.
+- **Environment variables**: ``os.environ`` is switched to a subclass that records the names the
+  cell looks up (``os.environ[...]``, ``os.getenv``, ``in``), and back afterwards.
+
+The entry stores what was read with a fingerprint; a lookup re-checks them (size and mtime first,
+the content hash only when those differ) and treats any difference as a miss. ``--deps PATH``
+names files or folders explicitly; their content goes into the key itself.
+
+An audit hook cannot be removed once added, so one is installed per process and does nothing
+unless a :class:`Watch` is active on the calling thread.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping
+
+import xxhash
+
+from .modules import is_library_path
+
+__all__ = ["Watch", "check_reads", "paths_digest", "record_reads"]
+
+_state = threading.local()
+_hook_installed = False
+_WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_TRUNC
+
+
+def _audit(event: str, args: tuple[Any, ...]) -> None:
+    watch: Watch | None = getattr(_state, "watch", None)
+    if watch is None:
+        return
+    if event == "open":
+        path, mode, flags = args
+        if isinstance(path, int):
+            return
+        if isinstance(mode, str):
+            if any(c in mode for c in "wax+"):
+                return
+        elif isinstance(flags, int) and flags & _WRITE_FLAGS:
+            return
+        watch.note_file(path)
+    elif event in ("os.listdir", "os.scandir"):
+        path = args[0] if args else "."
+        if not isinstance(path, int):
+            watch.note_dir("." if path is None else path)
+
+
+class Watch:
+    """Records files, folders and environment variables read on this thread while active."""
+
+    def __init__(self, exclude: Iterable[str] = ()):
+        self.files: dict[str, None] = {}
+        self.dirs: dict[str, None] = {}
+        self.env: dict[str, None] = {}
+        self._exclude = tuple(os.path.realpath(p) + os.sep for p in exclude if p)
+        home = os.path.expanduser("~")
+        self._home_dot = os.path.join(home, ".")
+
+    def _keep(self, path: Any) -> str | None:
+        try:
+            absolute = os.path.abspath(os.fsdecode(path))
+        except (TypeError, ValueError):
+            return None
+        if absolute.startswith(("/proc/", "/dev/", "/sys/")) or "__pycache__" in absolute:
+            return None
+        if absolute.startswith(self._home_dot) or is_library_path(absolute):
+            return None
+        if self._exclude and os.path.realpath(absolute).startswith(self._exclude):
+            return None
+        return absolute
+
+    def note_file(self, path: Any) -> None:
+        kept = self._keep(path)
+        if kept is not None:
+            self.files.setdefault(kept, None)
+
+    def note_dir(self, path: Any) -> None:
+        kept = self._keep(path)
+        if kept is not None:
+            self.dirs.setdefault(kept, None)
+
+    def __enter__(self) -> Watch:
+        global _hook_installed
+        if not _hook_installed:
+            sys.addaudithook(_audit)
+            _hook_installed = True
+        self._outer = getattr(_state, "watch", None)
+        _state.watch = self
+        self._environ_class = type(os.environ)
+        if isinstance(os.environ, os._Environ):
+            recording = _recording_environ(self._environ_class)
+            try:
+                os.environ.__class__ = recording
+            except TypeError:
+                pass
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        _state.watch = self._outer
+        try:
+            os.environ.__class__ = self._environ_class
+        except TypeError:
+            pass
+
+
+def _recording_environ(base: type) -> type:
+    def note(key: Any) -> None:
+        watch = getattr(_state, "watch", None)
+        if watch is not None and isinstance(key, str):
+            watch.env.setdefault(key, None)
+
+    class RecordingEnviron(base):
+        def __getitem__(self, key: Any) -> Any:
+            note(key)
+            return super().__getitem__(key)
+
+        def __contains__(self, key: Any) -> bool:
+            note(key)
+            return super().__contains__(key)
+
+    return RecordingEnviron
+
+
+# -- fingerprints of what was read ----------------------------------------------------------------
+@dataclass(frozen=True)
+class FileStamp:
+    size: int
+    mtime_ns: int
+    digest: str
+
+    def to_json(self) -> list[Any]:
+        return [self.size, self.mtime_ns, self.digest]
+
+
+def _hash_file(path: str) -> str:
+    hasher = xxhash.xxh3_128()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 22):
+            hasher.update(chunk)
+    return hasher.hexdigest()
+
+
+def _stamp(path: str) -> list[Any] | None:
+    """[size, mtime_ns, digest] of a file, or None when it does not exist (also a fact)."""
+    try:
+        st = os.stat(path)
+        if not os.path.isfile(path):
+            return None
+        return FileStamp(st.st_size, st.st_mtime_ns, _hash_file(path)).to_json()
+    except OSError:
+        return None
+
+
+def _listing(path: str) -> str | None:
+    try:
+        return xxhash.xxh3_128_hexdigest("\0".join(sorted(os.listdir(path))).encode("utf-8", "surrogateescape"))
+    except OSError:
+        return None
+
+
+def record_reads(watch: Watch) -> dict[str, Any]:
+    """What the watch saw, with fingerprints taken now (after the cell ran)."""
+    return {
+        "files": {path: _stamp(path) for path in watch.files},
+        "dirs": {path: _listing(path) for path in watch.dirs},
+        "env": {name: os.environ.get(name) for name in watch.env},
+    }
+
+
+def check_reads(reads: Mapping[str, Any]) -> list[str]:
+    """What differs now from the recorded reads: a list of short descriptions (empty = valid)."""
+    changed: list[str] = []
+    for path, stamp in (reads.get("files") or {}).items():
+        if stamp is None:
+            if os.path.exists(path):
+                changed.append(f"file {path} now exists")
+            continue
+        size, mtime_ns, digest = stamp
+        try:
+            st = os.stat(path)
+        except OSError:
+            changed.append(f"file {path} is gone")
+            continue
+        if st.st_size == size and st.st_mtime_ns == mtime_ns:
+            continue  # the fast path: unchanged size and modification time
+        try:
+            same = st.st_size == size and _hash_file(path) == digest
+        except OSError:
+            same = False
+        if not same:
+            changed.append(f"file {path} changed")
+    for path, listing in (reads.get("dirs") or {}).items():
+        if _listing(path) != listing:
+            changed.append(f"folder {path} changed")
+    for name, value in (reads.get("env") or {}).items():
+        if os.environ.get(name) != value:
+            changed.append(f"environment variable {name} changed")
+    return changed
+
+
+def paths_digest(paths: Iterable[str]) -> dict[str, str]:
+    """Content digests of files and folders named with ``--deps`` (folders: every file below)."""
+    digests: dict[str, str] = {}
+    for raw in paths:
+        path = os.path.abspath(os.path.expanduser(raw))
+        if os.path.isfile(path):
+            digests[raw] = _hash_file(path)
+        elif os.path.isdir(path):
+            hasher = xxhash.xxh3_128()
+            for folder, dirs, files in sorted(os.walk(path)):
+                dirs.sort()
+                for name in sorted(files):
+                    full = os.path.join(folder, name)
+                    hasher.update(os.path.relpath(full, path).encode() + b"\0")
+                    try:
+                        hasher.update(_hash_file(full).encode())
+                    except OSError:
+                        hasher.update(b"<unreadable>")
+            digests[raw] = hasher.hexdigest()
+        else:
+            digests[raw] = "missing"
+    return digests

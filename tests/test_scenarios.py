@@ -1,0 +1,491 @@
+"""Table-driven scenarios through real kernels: a hit is indistinguishable from running the cell.
+
+Every scenario runs with ``%%cache`` in a fresh kernel (phase 1: fills the cache), then again in
+a fresh kernel with its change applied, if any (phase 2), and the phase-2 notebook runs once more
+with every ``%%cache`` line removed and nbcache not loaded (plain). The test asserts, for each
+scenario:
+
+- phase 1 restored nothing (its cache started empty);
+- in phase 2, each cached cell hit or missed as the scenario expects (a miss has no hit note);
+- every cell of phase 2 showed exactly what the plain run showed (nbcache's notes aside), so
+  whatever a probe cell prints about the state left behind (values, identities, ``_``, random
+  draws, options, environment, working directory) is what running the cell would have left;
+- the plain run itself raised nothing (a scenario that errors proves nothing).
+
+See ``scenarios_harness.py`` for how scenarios are batched into few kernels.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from conftest import comparable
+from scenarios_harness import Scenario, ScenarioResult, dedent as d, errors, nbcache_lines, run_scenarios, status, stderr_lines, sub
+
+S: list[Scenario] = []
+
+
+def scenario(**kwargs) -> Scenario:
+    s = Scenario(**kwargs)
+    S.append(s)
+    return s
+
+
+# == inputs ======================================================================================
+_threshold = [
+    "threshold = 3",
+    d("""
+    %%cache
+    above = [x for x in range(10) if x > threshold]
+    print(above)
+    """),
+    "print(above, threshold)",
+]
+scenario(name="input_value_change_misses", cells=_threshold, cells2=sub(_threshold, "threshold = 3", "threshold = 5"), expect="miss")
+scenario(name="nothing_changed_hits", cells=_threshold)
+
+_commented = [
+    "k = 4",
+    d("""
+    %%cache
+    # square it
+    sq = k ** 2  # the square
+    print(sq)
+    """),
+    "print(sq)",
+]
+scenario(name="comment_only_edit_hits", cells=_commented, cells2=sub(_commented, "# the square", "# k squared, explained at length"))
+scenario(
+    name="whitespace_edit_hits",
+    cells=_commented,
+    cells2=sub(_commented, "sq = k ** 2  # the square\nprint(sq)", "sq = k**2  # the square\n\n\nprint( sq )\n\n"),
+)
+
+_arr = [
+    "import numpy as np\narr = np.arange(10.0)\narr[3] = 7.0",
+    d("""
+    %%cache
+    total = float((arr * 2).sum())
+    print(total)
+    """),
+    "print(total, arr.tolist())",
+]
+scenario(name="numpy_element_change_misses", cells=_arr, cells2=sub(_arr, "arr[3] = 7.0", "arr[3] = 7.5"), expect="miss")
+
+_df = [
+    'import pandas as pd\ndf = pd.DataFrame({"a": [1, 2, 3], "b": [4, 5, 6]}, index=["x", "y", "z"])',
+    d("""
+    %%cache
+    summary = f"{list(df.index)} {list(df.columns)} {[str(t) for t in df.dtypes]} {df.values.tolist()}"
+    print(summary)
+    """),
+    "print(summary)",
+]
+scenario(name="dataframe_value_change_misses", cells=_df, cells2=sub(_df, '"b": [4, 5, 6]', '"b": [4, 5, 7]'), expect="miss")
+scenario(name="dataframe_index_change_misses", cells=_df, cells2=sub(_df, '"y", "z"]', '"y", "w"]'), expect="miss")
+scenario(name="dataframe_column_name_change_misses", cells=_df, cells2=sub(_df, '"b": [4', '"c": [4'), expect="miss")
+scenario(
+    name="dataframe_dtype_change_misses",
+    cells=_df,
+    cells2=sub(_df, 'index=["x", "y", "z"])', 'index=["x", "y", "z"])\ndf["b"] = df["b"].astype("float64")'),
+    expect="miss",
+)
+
+_order = [
+    'cfg = {"a": 1, "b": 2}',
+    d("""
+    %%cache
+    keys = list(cfg)
+    print(keys)
+    """),
+    "print(keys, cfg)",
+]
+scenario(name="dict_insertion_order_misses", cells=_order, cells2=sub(_order, '{"a": 1, "b": 2}', '{"b": 2, "a": 1}'), expect="miss")
+
+scenario(
+    name="numpy_module_input_hits",
+    cells=[
+        "import numpy as np",
+        d("""
+        %%cache
+        zeros = np.zeros(3).tolist()
+        print(zeros)
+        """),
+        "print(zeros, np.__name__)",
+    ],
+)
+
+_chain = [
+    "n = 3",
+    "%%cache\nbase_list = list(range(n))\nprint(base_list)\n",
+    "%%cache\ndoubled = [2 * v for v in base_list]\nprint(doubled)\n",
+    "print(base_list, doubled)",
+]
+scenario(name="change_propagates_through_cached_chain", cells=_chain, cells2=sub(_chain, "n = 3", "n = 4"), expect="miss")
+
+# == code reached ================================================================================
+_helper = [
+    "def scale(x):\n    return x * 2\n",
+    "%%cache\nscaled = scale(10)\nprint(scaled)\n",
+    "%%cache\nunrelated = 5 + 1\nprint(unrelated)\n",
+    "print(scaled, unrelated)",
+]
+scenario(
+    name="helper_edit_misses_only_callers",
+    cells=_helper,
+    cells2=sub(_helper, "return x * 2", "return x * 3"),
+    expect=["miss", "hit"],
+)
+
+_nested = [
+    "def inner(x):\n    return x + 1\n",
+    "def outer(x):\n    return inner(x) * 10\n",
+    "%%cache\nnested = outer(1)\nprint(nested)\n",
+    "print(nested)",
+]
+scenario(name="helper_calling_helper_edit_misses", cells=_nested, cells2=sub(_nested, "return x + 1", "return x + 2"), expect="miss")
+
+_const = [
+    "FACTOR = 2",
+    "def times(x):\n    return x * FACTOR\n",
+    "%%cache\nproduct = times(21)\nprint(product)\n",
+    "print(product)",
+]
+scenario(name="global_constant_read_by_helper_misses", cells=_const, cells2=sub(_const, "FACTOR = 2", "FACTOR = 3"), expect="miss")
+
+_defaults = [
+    "def power(x, k=2):\n    return x ** k\n",
+    "%%cache\npowered = power(3)\nprint(powered)\n",
+    "print(powered)",
+]
+scenario(name="default_argument_change_misses", cells=_defaults, cells2=sub(_defaults, "k=2", "k=3"), expect="miss")
+
+_deco = [
+    d("""
+    import functools
+    def bump(fn):
+        @functools.wraps(fn)
+        def wrapper(*args):
+            return fn(*args) + 1
+        return wrapper
+    """),
+    "@bump\ndef ident(x):\n    return x\n",
+    "%%cache\ndecorated = ident(41)\nprint(decorated)\n",
+    "print(decorated, ident.__name__)",
+]
+scenario(name="decorator_edit_misses", cells=_deco, cells2=sub(_deco, "fn(*args) + 1", "fn(*args) + 100"), expect="miss")
+
+_partial = [
+    "import functools\nsquare = functools.partial(pow, exp=2)",
+    "%%cache\npartial_result = square(7)\nprint(partial_result)\n",
+    "print(partial_result)",
+]
+scenario(name="functools_partial_change_misses", cells=_partial, cells2=sub(_partial, "exp=2", "exp=3"), expect="miss")
+
+_lambda = [
+    "shift = lambda x: x + 1",
+    "%%cache\nshifted = [shift(v) for v in range(3)]\nprint(shifted)\n",
+    "print(shifted)",
+]
+scenario(name="lambda_edit_misses", cells=_lambda, cells2=sub(_lambda, "x + 1", "x - 1"), expect="miss")
+
+_closure = [
+    "def make_mul(m):\n    def mul(x):\n        return x * m\n    return mul\n",
+    "triple = make_mul(3)",
+    "%%cache\nclosed = triple(5)\nprint(closed)\n",
+    "print(closed)",
+]
+scenario(name="closure_value_change_misses", cells=_closure, cells2=sub(_closure, "make_mul(3)", "make_mul(4)"), expect="miss")
+
+_method = [
+    "class Greeter:\n    def greet(self):\n        return 'hello'\n\ngreeter = Greeter()\n",
+    "%%cache\ngreeting = greeter.greet().upper()\nprint(greeting)\n",
+    "print(greeting)",
+]
+scenario(name="class_method_edit_misses", cells=_method, cells2=sub(_method, "'hello'", "'bonjour'"), expect="miss")
+
+# == local modules ===============================================================================
+_mod_cells = ["%%cache\nimport helpers\nmod_value = helpers.compute(5)\nprint(mod_value)\n", "print(mod_value, helpers.compute(1))"]
+_mod_files = {
+    "helpers.py": "from util import base\n\ndef compute(x):\n    return x * 10 + base()\n",
+    "util.py": "def base():\n    return 1\n",
+}
+scenario(name="local_module_unchanged_hits", cells=_mod_cells, files=_mod_files, isolate=True)
+scenario(
+    name="local_module_edit_misses",
+    cells=_mod_cells,
+    files=_mod_files,
+    files2={"helpers.py": "from util import base\n\ndef compute(x):\n    return x * 20 + base()\n"},
+    expect="miss",
+    isolate=True,
+)
+scenario(
+    name="transitive_local_module_edit_misses",
+    cells=_mod_cells,
+    files=_mod_files,
+    files2={"util.py": "def base():\n    return 2\n"},
+    expect="miss",
+    isolate=True,
+)
+
+# == files =======================================================================================
+_csv_cells = [
+    d("""
+    %%cache
+    import pandas as pd
+    table = pd.read_csv("data.csv")
+    print(table["v"].sum())
+    """),
+    "print(table.to_dict())",
+]
+_csv = {"data.csv": "k,v\na,1\nb,2\n"}
+scenario(name="csv_content_change_misses", cells=_csv_cells, files=_csv, files2={"data.csv": "k,v\na,1\nb,3\n"}, expect="miss")
+scenario(name="csv_rewritten_same_content_hits", cells=_csv_cells, files=_csv, files2=dict(_csv))
+scenario(
+    name="open_read_text_change_misses",
+    cells=['%%cache\nwith open("config.txt") as fh:\n    config_text = fh.read().strip()\nprint(config_text)\n', "print(config_text)"],
+    files={"config.txt": "alpha"},
+    files2={"config.txt": "beta"},
+    expect="miss",
+)
+scenario(
+    name="deps_folder_new_file_misses",
+    cells=["%%cache --deps data/\nimport os\nlisting = sorted(os.listdir('data'))\nprint(listing)\n", "print(listing)"],
+    files={"data/a.txt": "a", "data/b.txt": "b"},
+    files2={"data/c.txt": "c"},
+    expect="miss",
+)
+
+
+# == unhashable inputs ===========================================================================
+def _one_nbcache_line_on_stderr(r: ScenarioResult) -> None:
+    for run in (r.first, r.second):
+        lines = [line for line in stderr_lines(run[1]) if line.startswith("nbcache:")]
+        assert len(lines) == 1, stderr_lines(run[1])
+
+
+scenario(
+    name="generator_input_runs_uncached",
+    cells=["gen = (i * i for i in range(5))", "%%cache\nsquares = list(gen)\nprint(squares)\n", "print(squares, list(gen))"],
+    expect="miss",
+    check=_one_nbcache_line_on_stderr,
+)
+
+# == mutation ====================================================================================
+scenario(
+    name="mutation_list_append",
+    cells=["lst = [1]\nalias = lst", "%%cache\nlst.append(2)\n", "print(lst, alias, alias is lst)"],
+)
+scenario(
+    name="mutation_dataframe_setitem",
+    cells=[
+        'import pandas as pd\nframe = pd.DataFrame({"a": [3, 1, 2]})\nsame = frame',
+        '%%cache\nframe["c"] = frame["a"] * 2\n',
+        "print(frame)\nprint(same is frame, list(same.columns))",
+    ],
+)
+scenario(
+    name="mutation_sort_values_inplace",
+    cells=[
+        'import pandas as pd\nframe = pd.DataFrame({"a": [3, 1, 2], "b": list("xyz")})\nsame = frame',
+        '%%cache\nframe.sort_values("a", inplace=True)\n',
+        "print(frame)\nprint(same is frame, same.index.tolist())",
+    ],
+)
+scenario(
+    name="mutation_object_attribute",
+    cells=[
+        "class Box:\n    pass\n\nbox = Box()\nbox.x = 1\nother = box",
+        "%%cache\nbox.x = 5\nbox.y = 'new'\n",
+        "print(box.x, box.y, other.x, other is box, isinstance(box, Box), sorted(vars(other)))",
+    ],
+)
+scenario(
+    name="mutation_user_method",
+    cells=[
+        "class Counter:\n    def __init__(self):\n        self.items = []\n    def add(self, v):\n        self.items.append(v)\n\ncounter = Counter()\nref = counter",
+        "%%cache\ncounter.add(3)\ncounter.add(4)\n",
+        "print(counter.items, ref.items, ref is counter)",
+    ],
+)
+scenario(
+    name="mutation_dict_setitem_and_numpy_inplace",
+    cells=[
+        "import numpy as np\nsettings = {'a': 1}\nvec = np.zeros(3)\nvec_alias = vec\nsettings_alias = settings",
+        "%%cache\nsettings['b'] = 2\nvec += 1\nvec[0] = 9\n",
+        "print(settings_alias, vec_alias.tolist(), vec_alias is vec, settings_alias is settings)",
+    ],
+)
+
+# == identity ====================================================================================
+scenario(
+    name="identity_chained_assignment",
+    cells=["%%cache\na = b = []\n", "a.append(1)\nprint(a, b, a is b)"],
+)
+scenario(
+    name="identity_alias_of_preexisting_object",
+    cells=["base = [1, 2]", "%%cache\nview = base\n", "view.append(3)\nprint(base, view is base)"],
+)
+scenario(
+    name="identity_alias_inside_container",
+    cells=["%%cache\nshared = {'k': 1}\npair = [shared, shared]\n", "pair[0]['k'] = 2\nprint(pair, shared, pair[1] is shared)"],
+)
+scenario(
+    name="identity_numpy_view_of_new_array",
+    cells=[
+        "import numpy as np",
+        "%%cache\nbig = np.arange(6)\nwindow = big[1:3]\n",
+        "window[0] = 100\nprint(big.tolist(), window.base is big)",
+    ],
+)
+scenario(
+    name="identity_instance_of_live_class",
+    cells=[
+        "class Point:\n    def __init__(self, x, y):\n        self.x, self.y = x, y\n",
+        "%%cache\npt = Point(1, 2)\n",
+        "print(isinstance(pt, Point), type(pt) is Point, pt.x, pt.y)",
+    ],
+)
+
+# == interpreter state ===========================================================================
+scenario(
+    name="state_random_seed_in_cell",
+    cells=["%%cache\nimport random\nrandom.seed(1)\nfirst_draw = random.random()\n", "print(first_draw, random.random())"],
+)
+scenario(
+    name="state_random_seeded_before_cell",
+    cells=["import random\nrandom.seed(7)", "%%cache\ndraws = [random.randint(0, 100) for _ in range(3)]\n", "print(draws, random.randint(0, 100))"],
+)
+scenario(
+    name="state_numpy_random",
+    cells=[
+        "import numpy as np\nnp.random.seed(3)",
+        "%%cache\nnoise = np.random.rand(2).tolist()\n",
+        "print(noise, np.random.rand())",
+    ],
+)
+scenario(
+    name="state_pandas_option",
+    cells=['%%cache\nimport pandas as pd\npd.set_option("display.max_rows", 5)\nrows = 20\n', 'print(pd.DataFrame({"a": range(rows)}))'],
+)
+scenario(
+    name="state_matplotlib_rcparams",
+    cells=['%%cache\nimport matplotlib.pyplot as plt\nplt.rcParams["lines.linewidth"] = 4.5\n', 'print(plt.rcParams["lines.linewidth"])'],
+)
+scenario(
+    name="state_matplotlib_style_use",
+    cells=['%%cache\nimport matplotlib.pyplot as plt\nplt.style.use("ggplot")\n', 'print(plt.rcParams["axes.facecolor"], plt.rcParams["axes.grid"])'],
+)
+scenario(
+    name="state_environment_variable_set_in_cell",
+    cells=['%%cache\nimport os\nos.environ["NBC_SCENARIO_X"] = "42"\n', 'print(os.environ.get("NBC_SCENARIO_X"))\n!echo shell sees $NBC_SCENARIO_X'],
+)
+scenario(
+    name="state_chdir_in_cell",
+    cells=["import os\nstart = os.getcwd()", '%%cache\nos.chdir("sub")\n', "print(os.path.relpath(os.getcwd(), start))\nprint(open('inside.txt').read())"],
+    files={"sub/inside.txt": "found"},
+)
+scenario(
+    name="env_var_read_by_cell_change_misses",
+    cells=['%%cache\nimport os\nmode = os.environ.get("NBC_SCENARIO_MODE")\nprint(mode)\n', "print(mode)"],
+    env={"NBC_SCENARIO_MODE": "fast"},
+    env2={"NBC_SCENARIO_MODE": "slow"},
+    expect="miss",
+)
+
+# == outputs =====================================================================================
+scenario(
+    name="output_stdout_stderr_interleaved",
+    cells=["%%cache\nimport sys\nprint('one')\nprint('two', file=sys.stderr)\nprint('three')\nstreams = 1\n", "print(streams)"],
+)
+scenario(
+    name="output_html_display",
+    cells=["%%cache\nfrom IPython.display import HTML, display\ndisplay(HTML('<b>bold</b>'))\nshown = 'ok'\n", "print(shown)"],
+)
+scenario(
+    name="output_dataframe_table_result",
+    cells=['%%cache\nimport pandas as pd\npd.DataFrame({"a": [1, 2], "b": ["x", "y"]})\n', "print(type(_).__name__, _.shape)"],
+)
+scenario(
+    name="output_matplotlib_inline_figure",
+    cells=[
+        "%%cache\nimport matplotlib.pyplot as plt\nfig, ax = plt.subplots(figsize=(2, 2), dpi=50)\nax.plot([1, 3, 2]);\n",
+        "print(len(ax.lines), fig.get_size_inches().tolist())",
+    ],
+)
+scenario(
+    name="output_execute_result_and_underscore",
+    cells=["%%cache\nanswer = 6\nanswer * 7\n", "print(repr(_), list(Out.values()))"],
+)
+scenario(
+    name="output_trailing_semicolon",
+    cells=["'before'", "%%cache\nsilent = 7\nsilent * 6;\n", "print(repr(_), silent, list(Out.values()))"],
+)
+scenario(
+    name="output_del",
+    cells=["tmp = 1\nkeep = 0", "%%cache\ndel tmp\nkeep = 2\n", "print('tmp' in dir(), keep)"],
+)
+scenario(
+    name="output_shell_commands",
+    cells=["%%cache\n!echo from-the-shell\ncaptured = !echo captured\n", "print(captured, type(captured).__name__)"],
+)
+
+
+# == --explain ===================================================================================
+def _explain_names_threshold(r: ScenarioResult) -> None:
+    lines = nbcache_lines(r.second[1])
+    assert any("threshold" in line for line in lines), [o for o in r.second[1].outputs]
+
+
+_explain = [
+    "threshold = 3",
+    "%%cache --explain\nbelow = [x for x in range(10) if x < threshold]\nprint(below)\n",
+    "print(below)",
+]
+scenario(
+    name="explain_names_changed_input",
+    cells=_explain,
+    cells2=sub(_explain, "threshold = 3", "threshold = 6"),
+    expect="miss",
+    check=_explain_names_threshold,
+)
+
+
+# == the test ====================================================================================
+@pytest.fixture(scope="module")
+def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, ScenarioResult]:
+    return run_scenarios(S, Path(tmp_path_factory.mktemp("scenarios")))
+
+
+def test_there_are_enough_scenarios() -> None:
+    assert len(S) >= 40
+
+
+@pytest.mark.parametrize("sc", S, ids=[s.name for s in S])
+def test_scenario(sc: Scenario, results: dict[str, ScenarioResult]) -> None:
+    r = results[sc.name]
+    if r.error is not None:
+        pytest.fail(f"the scenario did not run: {r.error}")
+    # the scenario is sound: the plain run raised nothing
+    assert errors(r.plain) == [], "the plain run itself failed"
+    cached1 = [c for c in r.first if c.source.startswith("%%cache")]
+    cached2 = [c for c in r.second if c.source.startswith("%%cache")]
+    problems = []
+    if [status(c) for c in cached1] != ["miss"] * len(cached1):
+        problems.append(f"phase 1 restored something from an empty cache: {[status(c) for c in cached1]}")
+    if [status(c) for c in cached2] != sc.expected:
+        problems.append(f"phase-2 statuses {[status(c) for c in cached2]}, expected {sc.expected}")
+    # every cell shows what the plain run showed
+    for got, want in zip(r.second, r.plain):
+        if comparable(got.outputs) != comparable(want.outputs):
+            problems.append(
+                f"cell differs from the plain run:\n{got.source}\n  with %%cache: {comparable(got.outputs)}\n  plain:        {comparable(want.outputs)}"
+            )
+    if sc.check is not None:
+        try:
+            sc.check(r)
+        except AssertionError as exc:
+            problems.append(f"{sc.check.__name__}: {exc}")
+    assert not problems, "\n".join(problems)
