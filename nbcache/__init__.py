@@ -16,13 +16,20 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "explain", "load_ipython_extension", "unload_ipython_extension"]
+__all__ = ["__version__", "checkpoint", "explain", "load_ipython_extension", "unload_ipython_extension"]
+
+
+def checkpoint(name: str, *, every: int | None = None, seconds: float | None = None, directory: str | None = None) -> Any:
+    """Resume a long loop after an interruption: see :mod:`nbcache.checkpoints`."""
+    from .checkpoints import checkpoint as make
+
+    return make(name, every=every, seconds=seconds, directory=directory)
 
 
 def explain() -> Any:
     """Why the most recent ``%%cache`` cell of this IPython session hit or missed.
 
-    Returns an :class:`nbcache.explain.Explanation` (printable; ``.status``, ``.reasons``), the
+    Returns an :class:`nbcache.explanation.Explanation` (printable; ``.status``, ``.reasons``), the
     same answer ``%%cache --explain`` prints, or None when no cached cell has run.
     """
     from IPython import get_ipython

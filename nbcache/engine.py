@@ -29,14 +29,14 @@ from .cache import Cache, Entry
 from .capture import Recorder, encode_outputs
 from .deps import Watch, check_reads, paths_digest, record_reads
 from .errors import AnalysisError, FingerprintError, NbCacheError, SerializationError
-from .explain import Explanation, explain
+from .explanation import Explanation, explain
 from .fingerprint import Fingerprinter
 from .key import CellKey, compute_key
 from .modules import module_digest
 from .serialize import dump_values
 from .state import apply as apply_state
 from .state import changes as state_changes_between
-from .state import options_digest, requirements, snapshot, unmet
+from .state import options_digest, requirements, rng_variant, snapshot, unmet
 
 __all__ = ["Engine", "Host", "Outcome", "RunOptions"]
 
@@ -204,7 +204,8 @@ class Engine:
         """The outcome of restoring ``key``, or None and why the entry with this key is unusable."""
         start = time.perf_counter()
         try:
-            entry = cache.lookup(key.key)
+            # An entry of a cell that drew from the global generators is keyed by their states too.
+            entry = cache.lookup(rng_variant(key.key)) or cache.lookup(key.key)
             if entry is None:
                 return None, []
             stale = check_reads(entry.extra.get("reads") or {}) + unmet(entry.extra.get("requires") or {})
@@ -318,8 +319,9 @@ class Engine:
             host.warn(f"nbcache: not cached: the outputs could not be encoded ({exc})")
             return Outcome("skipped", key.key, str(exc), runtime)
 
+        rng = {name: requires.pop(name) for name in ("random", "numpy.random") if name in requires}
         fields = dict(
-            key=key.key,
+            key=rng_variant(key.key, rng) if rng else key.key,
             cell=cell,
             label=options.label,
             source=source,

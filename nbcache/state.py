@@ -24,7 +24,7 @@ import xxhash
 
 from .fingerprint import Fingerprinter
 
-__all__ = ["Snapshot", "apply", "changes", "options_digest", "requirements", "snapshot", "unmet"]
+__all__ = ["Snapshot", "apply", "changes", "options_digest", "requirements", "rng_variant", "snapshot", "unmet"]
 
 
 @dataclass
@@ -79,6 +79,21 @@ def _state_digest(state: Any) -> str:
     return xxhash.xxh3_128_hexdigest(pickle.dumps(state, protocol=5))
 
 
+def rng_variant(key: str, digests: Mapping[str, str] | None = None) -> str:
+    """The key of an entry that drew from the global generators without seeding them.
+
+    Its result depends on the generators' states before the cell, so those states are part of
+    its key: each state keeps its own entry. ``digests`` default to the current states.
+    """
+    if digests is None:
+        digests = {"random": _state_digest(random.getstate())}
+        numpy_state = _numpy_state()
+        if numpy_state is not None:
+            digests["numpy.random"] = _state_digest(numpy_state)
+    parts = [key] + [f"{name}={digests.get(name, '-')}" for name in ("random", "numpy.random")]
+    return xxhash.xxh3_128_hexdigest("\0".join(parts).encode())
+
+
 def snapshot() -> Snapshot:
     snap = Snapshot(random.getstate(), _numpy_state(), _pandas_options(), _rc_params(), dict(os.environ), os.getcwd())
     snap.digests["random"] = _state_digest(snap.random_state)
@@ -118,7 +133,9 @@ def changes(before: Snapshot, after: Snapshot) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if before.digests.get("random") != after.digests.get("random"):
         out["random"] = after.random_state
-    if after.numpy_state is not None and before.digests.get("numpy.random") != after.digests.get("numpy.random"):
+    # numpy imported by the cell itself starts from fresh OS entropy, as it would in a plain run:
+    # only a generator that existed before the cell can have been drawn from or seeded.
+    if before.numpy_state is not None and before.digests.get("numpy.random") != after.digests.get("numpy.random"):
         out["numpy.random"] = after.numpy_state
     for name, b, a in (("pandas", before.pandas_options, after.pandas_options), ("rcParams", before.rc_params, after.rc_params)):
         diff = _changed(b, a)
@@ -134,10 +151,11 @@ def changes(before: Snapshot, after: Snapshot) -> dict[str, Any]:
 
 
 def requirements(before: Snapshot, changed: Mapping[str, Any], seeded: bool) -> dict[str, str]:
-    """Generator states the result depends on: those the cell drew from without seeding."""
-    if seeded:
+    """Generator states the result depends on: all of them when the cell drew from a global
+    generator without seeding it (see :func:`rng_variant`), none otherwise."""
+    if seeded or not any(name in changed for name in ("random", "numpy.random")):
         return {}
-    return {name: before.digests[name] for name in ("random", "numpy.random") if name in changed and name in before.digests}
+    return {name: before.digests[name] for name in ("random", "numpy.random") if name in before.digests}
 
 
 def options_digest(snap: Snapshot) -> str:

@@ -320,3 +320,20 @@ def test_default_location_is_dot_nbcache_in_working_directory(shell: Shell, tmp_
     shell.run("%load_ext nbcache")
     shell.run("%%cache\nx = 1\n")
     assert (tmp_path / ".nbcache" / "manifests").is_dir()
+
+
+def test_explain_names_what_changed(shell: Shell) -> None:
+    shell.run("threshold = 3")
+    shell.run("%%cache\nr = threshold * 2\n")
+    shell.run("threshold = 4")
+    t = shell.run("%%cache --explain\nr = threshold * 2\n")
+    assert shell.status == "stored"
+    assert any("nbcache: miss: input 'threshold' changed" in n for n in t.notes)
+    shell.run("import nbcache\nexp = nbcache.explain()")
+    assert shell.ns["exp"].status == "miss" and "input 'threshold' changed" in shell.ns["exp"].reasons
+    t = shell.run("%%cache --explain\nr = threshold * 2\n")
+    assert shell.status == "hit" and any(n.startswith("nbcache: hit: restored entry") for n in t.notes)
+    # without a notebook cell id, a label ties the edited cell to its earlier entries
+    shell.run("%%cache --name scaled\nr = threshold * 20\n")
+    t = shell.run("%%cache --name scaled --explain\nr = threshold * 30\n")
+    assert any("nbcache: miss: the code changed" in n for n in t.notes)

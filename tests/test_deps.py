@@ -1,0 +1,118 @@
+"""What a cell reads outside Python: files, folders, env vars, local modules; and state it leaves."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from conftest import Shell
+
+
+def touch_later(path: Path, text: str) -> None:
+    time.sleep(0.01)
+    path.write_text(text)
+    st = path.stat()
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))  # a distinct mtime
+
+
+def test_file_read_by_pandas_invalidates(shell: Shell, tmp_path: Path) -> None:
+    data = tmp_path / "data.csv"
+    data.write_text("a\n1\n2\n")
+    cell = "%%cache\nimport pandas as pd\ntotal = pd.read_csv('data.csv')['a'].sum()\n"
+    shell.run(cell)
+    assert shell.ns["total"] == 3
+    shell.run(cell)
+    assert shell.status == "hit"
+    touch_later(data, "a\n1\n2\n")  # same content, new mtime: still a hit
+    shell.run(cell)
+    assert shell.status == "hit"
+    touch_later(data, "a\n1\n5\n")
+    t = shell.run("%%cache --explain\nimport pandas as pd\ntotal = pd.read_csv('data.csv')['a'].sum()\n")
+    assert shell.status == "stored" and shell.ns["total"] == 6
+    assert any("data.csv changed" in n for n in t.notes)
+
+
+def test_deps_folder_is_part_of_the_key(shell: Shell, tmp_path: Path) -> None:
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "one.txt").write_text("1")
+    cell = "%%cache --deps d\nx = 1\n"
+    shell.run(cell)
+    shell.run(cell)
+    assert shell.status == "hit"
+    (tmp_path / "d" / "two.txt").write_text("2")
+    shell.run(cell)
+    assert shell.status == "stored"
+
+
+def test_local_module_and_its_imports_invalidate(shell: Shell, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.syspath_prepend(str(tmp_path))  # a kernel has its working folder on sys.path
+    (tmp_path / "util.py").write_text("K = 2\n")
+    (tmp_path / "helpers.py").write_text("import util\ndef f(x):\n    return x * util.K\n")
+    cell = "%%cache\nimport helpers\ny = helpers.f(10)\n"
+    shell.run(cell)
+    assert shell.ns["y"] == 20
+    shell.restart()
+    shell.run(cell)
+    assert shell.status == "hit"
+    (tmp_path / "util.py").write_text("K = 3\n")
+    shell.restart()
+    import sys
+
+    sys.modules.pop("helpers", None)
+    sys.modules.pop("util", None)
+    shell.run(cell)
+    assert shell.status == "stored" and shell.ns["y"] == 30
+
+
+def test_environment_variable_read_invalidates(shell: Shell, monkeypatch) -> None:
+    monkeypatch.setenv("NBC_MODE", "a")
+    cell = "%%cache\nimport os\nmode = os.environ.get('NBC_MODE')\n"
+    shell.run(cell)
+    shell.run(cell)
+    assert shell.status == "hit"
+    monkeypatch.setenv("NBC_MODE", "b")
+    shell.run(cell)
+    assert shell.status == "stored" and shell.ns["mode"] == "b"
+
+
+def test_state_changes_are_restored_on_a_hit(shell: Shell, tmp_path: Path, monkeypatch) -> None:
+    import numpy as np
+    import pandas as pd
+
+    (tmp_path / "sub").mkdir()
+    monkeypatch.delenv("NBC_SET", raising=False)
+    cell = (
+        "%%cache\nimport os, random\nimport numpy as np\nimport pandas as pd\n"
+        "random.seed(3)\nnp.random.seed(3)\na = random.random()\nb = np.random.rand()\n"
+        "pd.set_option('display.max_rows', 7)\nos.environ['NBC_SET'] = 'yes'\nos.chdir('sub')\n"
+    )
+    shell.run(cell)
+    expected = (random_next := __import__("random").random(), np.random.rand())
+    os.chdir(tmp_path)
+    monkeypatch.delenv("NBC_SET")
+    pd.reset_option("display.max_rows")
+    __import__("random").seed(99)
+    np.random.seed(99)
+    shell.run(cell)
+    assert shell.status == "hit"
+    assert (__import__("random").random(), np.random.rand()) == expected
+    assert pd.get_option("display.max_rows") == 7 and os.environ["NBC_SET"] == "yes"
+    assert Path.cwd() == tmp_path / "sub"
+    pd.reset_option("display.max_rows")
+    del random_next
+
+
+def test_unseeded_draw_depends_on_the_generator_state(shell: Shell) -> None:
+    import numpy as np
+
+    cell = "%%cache\nimport numpy as np\nv = np.random.rand()\n"
+    np.random.seed(1)
+    shell.run(cell)
+    first = shell.ns["v"]
+    np.random.seed(2)
+    shell.run(cell)
+    assert shell.status == "stored" and shell.ns["v"] != first
+    np.random.seed(1)
+    shell.run(cell)
+    assert shell.status == "hit" and shell.ns["v"] == first
