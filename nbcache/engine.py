@@ -319,7 +319,7 @@ class Engine:
             host.warn(f"nbcache: not cached: the outputs could not be encoded ({exc})")
             return Outcome("skipped", key.key, str(exc), runtime)
 
-        rng = {name: requires.pop(name) for name in ("random", "numpy.random") if name in requires}
+        rng: dict[str, str] = {name: requires.pop(name) for name in ("random", "numpy.random") if name in requires}
         fields = dict(
             key=rng_variant(key.key, rng) if rng else key.key,
             cell=cell,
