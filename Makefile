@@ -20,6 +20,10 @@ $(STAMP): pyproject.toml | $(BIN)/python
 demo: $(STAMP)
 	$(BIN)/python scripts/demo.py notebooks/01-getting-started.ipynb
 
+bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[test,bench]"
+	$(BIN)/python benchmarks/bench.py
+
 typecheck: $(STAMP)
 	$(BIN)/python -m mypy
 

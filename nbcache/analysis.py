@@ -55,6 +55,8 @@ class CellAnalysis:
     """Names the cell binds at top level (assignments, imports, defs, loop targets...)."""
     deletes: frozenset[str]
     """Names the cell deletes at top level with ``del``."""
+    bound: frozenset[str]
+    """Names bound on every path through the cell: after it runs, they hold what the cell put there."""
     normalized: str
     """The cell's code with comments and formatting removed: what the key covers."""
     dynamic_reason: str | None = None
@@ -63,6 +65,8 @@ class CellAnalysis:
     """Whether the last top-level statement is an expression (its value is the cell's result)."""
     imports: frozenset[str] = frozenset()
     """Modules the cell imports anywhere (``import a.b``, ``from c import d``): their code is an input."""
+    commands: tuple[str, ...] = ()
+    """Shell command lines the cell runs (``!cmd``, ``x = !cmd``), as written."""
     called: frozenset[str] = frozenset()
     """Names of everything the cell calls (``f(...)`` -> ``f``, ``np.random.seed(...)`` -> ``seed``)."""
 
@@ -87,7 +91,7 @@ def analyze(
     except SyntaxError as exc:
         raise AnalysisError(f"cannot parse the cell: {exc.msg} (line {exc.lineno})") from exc
     walker = _FlowWalker(transform)
-    walker.block(tree.body, set())
+    bound = walker.block(tree.body, set())
     body = tree.body
     imports: set[str] = set()
     called: set[str] = set()
@@ -107,10 +111,12 @@ def analyze(
         reads=tuple(walker.reads),
         writes=frozenset(walker.writes),
         deletes=frozenset(walker.deletes),
+        bound=frozenset(bound),
         normalized=normalized_source(tree),
         dynamic_reason=walker.dynamic_reason,
         ends_with_expression=bool(body) and isinstance(body[-1], ast.Expr),
         imports=frozenset(imports),
+        commands=tuple(walker.commands),
         called=frozenset(called),
     )
 
@@ -148,6 +154,7 @@ class _FlowWalker:
         self.reads: dict[str, None] = {}  # ordered set
         self.writes: set[str] = set()
         self.deletes: set[str] = set()
+        self.commands: list[str] = []
         self.dynamic_reason: str | None = None
 
     # -- bookkeeping -------------------------------------------------------------------------
@@ -356,6 +363,7 @@ class _FlowWalker:
                     self.expanded_reads(args[2], bound)
         elif method in ("system", "getoutput") and args and args[0] is not None:
             self.expanded_reads(args[0], bound)
+            self.commands.append(args[0])
 
     def expanded_reads(self, text: str, bound: set[str]) -> None:
         """Names read by IPython's ``$name`` and ``{expr}`` expansion of a command or argument."""
@@ -375,6 +383,7 @@ class _FlowWalker:
         for name in sub.reads:
             self.read(name, bound)
         self.writes.update(sub.writes)
+        self.commands.extend(sub.commands)
         self.dynamic_reason = self.dynamic_reason or sub.dynamic_reason
 
 

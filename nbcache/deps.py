@@ -34,6 +34,10 @@ __all__ = ["Watch", "check_reads", "paths_digest", "record_reads"]
 
 _state = threading.local()
 _hook_installed = False
+# A process the cell starts reads files and the environment where no audit hook sees it.
+_SPAWN_EVENTS = frozenset({"subprocess.Popen", "os.system", "os.posix_spawn", "os.exec", "os.spawn", "os.fork", "os.forkpty", "pty.fork"})
+# Variables that differ between two starts of the same notebook server and kernel.
+_VOLATILE_ENV = ("JPY_", "KERNEL_ID", "JUPYTER_SERVER", "PYDEVD", "_", "OLDPWD", "PWD", "SHLVL")
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_TRUNC
 
 
@@ -51,6 +55,8 @@ def _audit(event: str, args: tuple[Any, ...]) -> None:
         elif isinstance(flags, int) and flags & _WRITE_FLAGS:
             return
         watch.note_file(path)
+    elif event in _SPAWN_EVENTS:
+        watch.note_spawn(args)
     elif event in ("os.listdir", "os.scandir"):
         path = args[0] if args else "."
         if not isinstance(path, int):
@@ -64,6 +70,8 @@ class Watch:
         self.files: dict[str, None] = {}
         self.dirs: dict[str, None] = {}
         self.env: dict[str, None] = {}
+        self.spawned = False
+        self.command_words: list[str] = []
         self._exclude = tuple(os.path.realpath(p) + os.sep for p in exclude if p)
         home = os.path.expanduser("~")
         self._home_dot = os.path.join(home, ".")
@@ -85,6 +93,14 @@ class Watch:
         kept = self._keep(path)
         if kept is not None:
             self.files.setdefault(kept, None)
+
+    def note_spawn(self, args: tuple[Any, ...]) -> None:
+        self.spawned = True
+        for arg in args:
+            if isinstance(arg, (str, bytes, os.PathLike)):
+                self.command_words.append(os.fsdecode(arg))
+            elif isinstance(arg, (list, tuple)):
+                self.command_words.extend(os.fsdecode(a) for a in arg if isinstance(a, (str, bytes, os.PathLike)))
 
     def note_dir(self, path: Any) -> None:
         kept = self._keep(path)
@@ -170,13 +186,50 @@ def _listing(path: str) -> str | None:
         return None
 
 
-def record_reads(watch: Watch) -> dict[str, Any]:
-    """What the watch saw, with fingerprints taken now (after the cell ran)."""
-    return {
-        "files": {path: _stamp(path) for path in watch.files},
-        "dirs": {path: _listing(path) for path in watch.dirs},
-        "env": {name: os.environ.get(name) for name in watch.env},
-    }
+def _environment_digest() -> str:
+    stable = sorted((k, v) for k, v in os.environ.items() if not k.startswith(_VOLATILE_ENV))
+    return xxhash.xxh3_128_hexdigest("\0".join(f"{k}={v}" for k, v in stable).encode("utf-8", "surrogateescape"))
+
+
+def _command_paths(words: Iterable[str]) -> tuple[list[str], list[str]]:
+    """Words of command lines that name existing files or folders (``cat data.txt``)."""
+    import shlex
+
+    files, dirs = [], []
+    for text in words:
+        try:
+            parts = shlex.split(text)
+        except ValueError:
+            parts = text.split()
+        for part in parts:
+            if not part or part.startswith("-") or len(part) > 4096:
+                continue
+            path = os.path.abspath(os.path.expanduser(part))
+            if os.path.isfile(path):
+                files.append(path)
+            elif os.path.isdir(path) and path not in ("/", os.path.expanduser("~")):
+                dirs.append(path)
+    return files, dirs
+
+
+def record_reads(watch: Watch, commands: Iterable[str] = ()) -> dict[str, Any]:
+    """What the watch saw, with fingerprints taken now (after the cell ran).
+
+    When the cell started processes, what they read is invisible to the audit hook: the entry
+    then depends on the whole environment (which processes inherit) and on every file or folder
+    named on their command lines.
+    """
+    files, dirs = list(watch.files), list(watch.dirs)
+    reads: dict[str, Any] = {}
+    if watch.spawned:
+        more_files, more_dirs = _command_paths([*commands, *watch.command_words])
+        files.extend(f for f in more_files if watch._keep(f))
+        dirs.extend(d for d in more_dirs if watch._keep(d))
+        reads["environ"] = _environment_digest()
+    reads["files"] = {path: _stamp(path) for path in dict.fromkeys(files)}
+    reads["dirs"] = {path: _listing(path) for path in dict.fromkeys(dirs)}
+    reads["env"] = {name: os.environ.get(name) for name in watch.env}
+    return reads
 
 
 def check_reads(reads: Mapping[str, Any]) -> list[str]:
@@ -207,6 +260,8 @@ def check_reads(reads: Mapping[str, Any]) -> list[str]:
     for name, value in (reads.get("env") or {}).items():
         if os.environ.get(name) != value:
             changed.append(f"environment variable {name} changed")
+    if "environ" in reads and _environment_digest() != reads["environ"]:
+        changed.append("the environment changed (the cell runs shell commands, which see all of it)")
     return changed
 
 

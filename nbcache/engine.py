@@ -36,7 +36,7 @@ from .modules import module_digest
 from .serialize import dump_values
 from .state import apply as apply_state
 from .state import changes as state_changes_between
-from .state import options_digest, requirements, rng_variant, snapshot, unmet
+from .state import presentation_requirements, requirements, rng_variant, snapshot, unmet
 
 __all__ = ["Engine", "Host", "Outcome", "RunOptions"]
 
@@ -274,35 +274,37 @@ class Engine:
             return Outcome("skipped", key.key, "the cache is unavailable", runtime)
 
         internal = host.is_internal
+        # Rebound names, found by identity, plus names the cell binds on every path: `x = 1` when x
+        # already was 1 rebinds it to the very same object, and a fresh kernel must still get it.
         written = {
             name
             for name, value in namespace.items()
-            if not internal(name) and (name not in before or before[name] is not value)
+            if not internal(name) and (name not in before or before[name] is not value or name in analysis.bound)
         }
         deleted = {name for name in before if name not in namespace and not internal(name)}
         # Inputs changed in place (lst.append, df["c"] = ...): store their new value too.
+        # (`vec += 1` on an array rebinds vec to the same object: that is a mutation too.)
         mutated = set()
         for name, digest in key.inputs.items():
-            if name in written or name not in namespace or digest == "unbound":
-                continue
+            if name not in namespace or digest == "unbound" or before.get(name) is not namespace[name]:
+                continue  # gone, or rebound to a new object (stored by value below)
             try:
                 if Fingerprinter().digest(namespace[name]).hex() != digest:
                     mutated.add(name)
             except FingerprintError:
                 mutated.add(name)
+        mutated_ids = {id(namespace[name]) for name in mutated}
         stored_names = sorted(written | mutated)
         state_after = snapshot()
         state_changes = state_changes_between(state_before, state_after)
         requires = requirements(state_before, state_changes, seeded="seed" in analysis.called)
-        if state_before.pandas_options is not None:
-            # pandas display options shape the outputs: the entry is valid under the same ones
-            requires["pandas.options"] = options_digest(state_before)
-        reads = record_reads(watch)
+        requires.update(presentation_requirements(state_before))
+        reads = record_reads(watch, commands=analysis.commands)
 
         refs: dict[int, str] = {}
         for name, value in before.items():
-            if internal(name) or name in mutated or _is_atomic(value):
-                continue
+            if internal(name) or id(value) in mutated_ids or _is_atomic(value):
+                continue  # a mutated object must be stored by value, never as "what is there now"
             if name in key.inputs or isinstance(value, (type, types.FunctionType, types.ModuleType)):
                 refs.setdefault(id(value), name)
 

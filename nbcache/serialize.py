@@ -78,9 +78,30 @@ class _ValuesPickler(cloudpickle.Pickler):
         self._namespace = namespace
         self._refs = refs
         self._buffers = buffers
+        self._stored_arrays: set[int] = set()
         # Functions whose globals are the namespace get the namespace itself as their globals
         # (a persistent reference), not cloudpickle's copy of the few globals they use.
         self.globals_ref[id(namespace)] = namespace
+
+    def _view_reduce(self, obj: Any) -> Any:
+        """A view of an array that is itself stored is stored as a view of it (numpy's own pickle
+        would copy it), so ``window.base is big`` and writes through the view still hold."""
+        root = obj
+        while type(root.base).__name__ == "ndarray":
+            root = root.base
+        if root is obj or id(root) not in self._stored_arrays:
+            return None
+        offset = obj.__array_interface__["data"][0] - root.__array_interface__["data"][0]
+        return _array_view, (root, obj.dtype, obj.shape, offset, obj.strides)
+
+    def _root_reduce(self, obj: Any) -> Any:
+        """A stored array is rebuilt directly over its buffer, so views of it have it as ``base``."""
+        if id(obj) not in self._stored_arrays or obj.dtype.hasobject:
+            return None
+        if not (obj.flags.c_contiguous or obj.flags.f_contiguous):
+            return None
+        order = "C" if obj.flags.c_contiguous else "F"
+        return _array_over, (pickle.PickleBuffer(obj), obj.dtype, obj.shape, order)
 
     def _take_buffer(self, buffer: pickle.PickleBuffer) -> bool:
         raw = buffer.raw()
@@ -98,6 +119,10 @@ class _ValuesPickler(cloudpickle.Pickler):
         return None
 
     def reducer_override(self, obj: Any) -> Any:
+        if type(obj).__module__ == "numpy" and type(obj).__name__ == "ndarray" and self._stored_arrays:
+            reduced = self._view_reduce(obj) if obj.base is not None else self._root_reduce(obj)
+            if reduced is not None:
+                return reduced
         if isinstance(obj, types.FunctionType) and obj.__globals__ is self._namespace:
             newargs = self._function_getnewargs(obj)
             state, slotstate = _cp._function_getstate(obj)
@@ -106,6 +131,20 @@ class _ValuesPickler(cloudpickle.Pickler):
             slotstate["__globals__"] = {}
             return (_cp._make_function, newargs, (state, slotstate), None, None, _set_function_state)
         return super().reducer_override(obj)
+
+
+def _array_over(buffer: Any, dtype: Any, shape: tuple[int, ...], order: Any) -> Any:
+    import numpy as np
+
+    if not isinstance(buffer, bytearray):
+        buffer = bytearray(buffer)  # an in-band (small) buffer arrives as read-only bytes
+    return np.ndarray(shape, dtype, buffer=buffer, order=order)
+
+
+def _array_view(root: Any, dtype: Any, shape: tuple[int, ...], offset: int, strides: tuple[int, ...]) -> Any:
+    import numpy as np
+
+    return np.ndarray(shape, dtype, buffer=root, offset=offset, strides=strides)
 
 
 def _set_function_state(func: types.FunctionType, state: Any) -> None:
@@ -153,7 +192,9 @@ def dump_values(values: Mapping[str, Any], *, namespace: Mapping[str, Any], refs
     buffers: list[Any] = []
     out = io.BytesIO()
     try:
-        _ValuesPickler(out, namespace, refs, buffers).dump(dict(values))
+        pickler = _ValuesPickler(out, namespace, refs, buffers)
+        pickler._stored_arrays = {id(v) for v in values.values() if type(v).__name__ == "ndarray" and v.base is None}
+        pickler.dump(dict(values))
     except Exception as exc:
         name, culprit = _find_unpicklable(values, namespace, refs)
         type_name = type(culprit).__qualname__

@@ -24,7 +24,7 @@ import xxhash
 
 from .fingerprint import Fingerprinter
 
-__all__ = ["Snapshot", "apply", "changes", "options_digest", "requirements", "rng_variant", "snapshot", "unmet"]
+__all__ = ["Snapshot", "apply", "changes", "presentation_requirements", "requirements", "rng_variant", "snapshot", "unmet"]
 
 
 @dataclass
@@ -158,9 +158,22 @@ def requirements(before: Snapshot, changed: Mapping[str, Any], seeded: bool) -> 
     return {name: before.digests[name] for name in ("random", "numpy.random") if name in before.digests}
 
 
-def options_digest(snap: Snapshot) -> str:
-    """Digest of pandas' options in a snapshot (display options shape how frames print)."""
-    return Fingerprinter().digest(snap.pandas_options).hex()
+def _mapping_digest(mapping: Mapping[str, Any] | None) -> str:
+    try:  # options are plain values: pickle encodes them exactly, at C speed
+        return xxhash.xxh3_128_hexdigest(pickle.dumps(mapping, protocol=5))
+    except Exception:  # noqa: BLE001
+        return Fingerprinter().digest(mapping).hex()
+
+
+def presentation_requirements(snap: Snapshot) -> dict[str, str]:
+    """pandas options and matplotlib rcParams in force before the cell: they shape how tables
+    print and how figures look, so an entry is valid only under the same ones."""
+    required = {}
+    if snap.pandas_options is not None:
+        required["pandas.options"] = _mapping_digest(snap.pandas_options)
+    if snap.rc_params is not None:
+        required["rcParams"] = _mapping_digest(snap.rc_params)
+    return required
 
 
 def unmet(required: Mapping[str, str]) -> list[str]:
@@ -174,9 +187,10 @@ def unmet(required: Mapping[str, str]) -> list[str]:
         state = _numpy_state()
         if state is None or _state_digest(state) != required["numpy.random"]:
             missing.append("the global numpy.random state differs (the cell draws from it without seeding)")
-    if "pandas.options" in required:
-        if Fingerprinter().digest(_pandas_options()).hex() != required["pandas.options"]:
-            missing.append("pandas options differ")
+    if "pandas.options" in required and _mapping_digest(_pandas_options()) != required["pandas.options"]:
+        missing.append("pandas options differ")
+    if "rcParams" in required and _mapping_digest(_rc_params()) != required["rcParams"]:
+        missing.append("matplotlib rcParams differ")
     return missing
 
 

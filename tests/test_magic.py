@@ -337,3 +337,11 @@ def test_explain_names_what_changed(shell: Shell) -> None:
     shell.run("%%cache --name scaled\nr = threshold * 20\n")
     t = shell.run("%%cache --name scaled --explain\nr = threshold * 30\n")
     assert any("nbcache: miss: the code changed" in n for n in t.notes)
+
+
+def test_rebinding_to_the_same_object_is_still_stored(shell: Shell) -> None:
+    shell.run("value = 1")
+    shell.run("%%cache\nvalue = 1\n")
+    shell.restart()
+    shell.run("%%cache\nvalue = 1\n")
+    assert shell.status == "hit" and shell.ns["value"] == 1

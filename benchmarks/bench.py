@@ -1,0 +1,302 @@
+"""`make bench`: nbcache against joblib.Memory, plain pickle and no cache, on the same workloads.
+
+Every measurement runs in a fresh process, as after a kernel restart (the page cache stays warm):
+a *miss* process computes and stores, a *hit* process restores. nbcache runs through the real
+``%%cache`` magic in an IPython shell; joblib through ``Memory.cache`` on a function; pickle by hand
+(``pickle.dump`` / ``pickle.load``, protocol 5, no key at all). Medians of ``--rounds`` rounds.
+
+Workloads:
+  W1  an 800 MB numeric DataFrame produced by a cell (10 columns x 10M float64)
+  W2  a 2M-row DataFrame with strings and categoricals
+  W3  a dict/list structure of 1M small Python objects
+  W4  a fitted-model-like object (a few large arrays plus parameters)
+  W5  a trivial cell (x = 1)
+  W6  a cell whose input is 1 GB of numeric arrays (the key's cost)
+
+Writes benchmarks/results.md, benchmarks/results.json and benchmarks/results.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+
+# Code that makes each workload's value; `value` is what the cell produces.
+PRODUCE = {
+    "W1": """
+import numpy as np, pandas as pd
+value = pd.DataFrame(np.random.default_rng(0).random((10_000_000, 10)), columns=[f"c{i}" for i in range(10)])
+""",
+    "W2": """
+import numpy as np, pandas as pd
+rng = np.random.default_rng(0)
+n = 2_000_000
+value = pd.DataFrame({
+    "id": np.arange(n),
+    "name": [f"user-{i % 50_000:05d}" for i in range(n)],
+    "city": pd.Categorical(rng.choice(["Paris", "Lyon", "Nice", "Lille", "Nantes"], n)),
+    "score": rng.random(n),
+})
+""",
+    "W3": """
+value = {"rows": [{"id": i, "name": f"item{i}", "tags": [i % 7, i % 11], "w": i * 0.5} for i in range(250_000)]}
+""",
+    "W4": """
+import numpy as np
+class Model:
+    def __init__(self, rng):
+        self.coef_ = rng.random((2_000, 5_000))
+        self.intercept_ = rng.random(5_000)
+        self.components_ = rng.random((500, 20_000))
+        self.params = {"alpha": 0.1, "max_iter": 300, "solver": "lbfgs"}
+value = Model(np.random.default_rng(0))
+""",
+    "W5": "value = 1\n",
+    "W6": "value = float(sum(a[0] for a in arrays))\n",
+}
+W6_INPUT = "import numpy as np\narrays = [np.random.default_rng(i).random(16_777_216) for i in range(8)]\n"  # 8 x 128 MiB
+
+WORKER = r'''
+import json, os, pickle, resource, sys, time
+tool, workload, phase, workdir = sys.argv[1:5]
+produce = open(os.path.join(workdir, "produce.py")).read()
+setup = open(os.path.join(workdir, "setup.py")).read()
+
+def rss():
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+out = {}
+ns = {"__name__": "__main__"}
+exec(setup, ns)
+if tool in ("nbcache", "plain"):
+    # both run through IPython: "plain" is the same cell without %%cache
+    from IPython.core.interactiveshell import InteractiveShell
+    ip = InteractiveShell.instance()
+    if tool == "nbcache":
+        ip.run_cell("%load_ext nbcache")
+        ip.run_cell("%config NbCache.quiet = True")
+    ip.user_ns.update({k: v for k, v in ns.items() if k != "__name__"})
+    cell = ("%%cache\n" if tool == "nbcache" else "") + produce
+    base = rss(); t = time.perf_counter()
+    result = ip.run_cell(cell)
+    out["seconds"] = time.perf_counter() - t
+    assert result.success, result.error_in_exec
+    if workload == "W5":  # tiny: the median of repeated runs, after the first
+        times = []
+        for _ in range(30):
+            t = time.perf_counter(); ip.run_cell(cell if phase == "hit" or tool == "plain" else "%%cache --force\n" + produce); times.append(time.perf_counter() - t)
+        out["first_seconds"] = out["seconds"]
+        out["seconds"] = sorted(times)[len(times) // 2]
+    if tool == "plain":
+        value = ip.user_ns["value"]
+    else:
+        magics = __import__("nbcache.magic", fromlist=["_loaded"])._loaded[id(ip)]
+        out["status"] = magics.engine.last.status
+        if workload == "W6":
+            from nbcache.analysis import analyze
+            from nbcache.key import compute_key
+            a = analyze(ip.transform_cell(produce))
+            t = time.perf_counter(); compute_key(a.normalized, a.reads, ip.user_ns); out["key_seconds"] = time.perf_counter() - t
+        if phase == "hit":
+            # reading the entry's bytes straight from the page cache: the floor for a restore
+            entry = magics.engine.last.entry
+            path = os.path.join(magics.cache_url, entry.values.name) if entry else None
+            if path and os.path.exists(path):
+                size = os.path.getsize(path); buf = bytearray(size)
+                t = time.perf_counter()
+                with open(path, "rb", buffering=0) as fh:
+                    view = memoryview(buf); got = 0
+                    while got < size:
+                        got += fh.readinto(view[got:])
+                out["raw_read_seconds"] = time.perf_counter() - t
+                del buf, view
+        value = ip.user_ns["value"]
+elif tool == "joblib":
+    import joblib, types
+    mod = types.ModuleType("bench_workload"); mod.__file__ = os.path.join(workdir, "bench_workload.py")
+    sys.modules["bench_workload"] = mod
+    exec(compile("def produce(" + ("arrays" if workload == "W6" else "") + "):\n" + "\n".join("    " + l for l in produce.splitlines()) + "\n    return value\n", mod.__file__, "exec"), mod.__dict__)
+    memory = joblib.Memory(os.path.join(workdir, "joblib"), verbose=0)
+    cached = memory.cache(mod.produce)
+    base = rss(); t = time.perf_counter()
+    value = cached(ns["arrays"]) if workload == "W6" else cached()
+    out["seconds"] = time.perf_counter() - t
+elif tool == "pickle":
+    path = os.path.join(workdir, "value.pkl")
+    base = rss(); t = time.perf_counter()
+    if os.path.exists(path):
+        with open(path, "rb") as fh:
+            value = pickle.load(fh)
+    else:
+        exec(produce, ns); value = ns["value"]
+        with open(path, "wb") as fh:
+            pickle.dump(value, fh, protocol=5)
+    out["seconds"] = time.perf_counter() - t
+out["peak_delta"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - base
+print(json.dumps(out))
+'''
+
+
+def run_worker(tool: str, workload: str, phase: str, workdir: Path) -> dict[str, Any]:
+    proc = subprocess.run(
+        [sys.executable, "-c", WORKER, tool, workload, phase, str(workdir)],
+        capture_output=True, text=True, env={**os.environ, "NBCACHE_DIR": str(workdir / "nbcache")}, cwd=workdir,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"{tool} {workload} {phase} failed:\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def folder_size(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.exists() else 0
+
+
+def data_size(workload: str, workdir: Path) -> int:
+    code = PRODUCE[workload]
+    proc = subprocess.run([sys.executable, "-c", (W6_INPUT if workload == "W6" else "") + code +
+                           "\nimport pickle\nbufs=[]\nprint(len(pickle.dumps(value, protocol=5, buffer_callback=lambda b: bufs.append(b.raw().nbytes))) + sum(bufs))"],
+                          capture_output=True, text=True, cwd=workdir)
+    return int(proc.stdout.strip() or 0)
+
+
+def bench(workloads: list[str], tools: list[str], rounds: int) -> dict[str, Any]:
+    results: dict[str, Any] = {}
+    for workload in workloads:
+        results[workload] = {}
+        size = None
+        for tool in tools:
+            runs: list[dict[str, Any]] = []
+            for _ in range(rounds):
+                workdir = Path(tempfile.mkdtemp(prefix=f"nbcache-bench-{workload}-"))
+                try:
+                    (workdir / "produce.py").write_text(PRODUCE[workload])
+                    (workdir / "setup.py").write_text(W6_INPUT if workload == "W6" else "")
+                    miss = run_worker(tool, workload, "miss", workdir)
+                    hit = run_worker(tool, workload, "hit", workdir) if tool != "plain" else miss
+                    disk = folder_size(workdir / ("nbcache" if tool == "nbcache" else "joblib" if tool == "joblib" else "value.pkl"))
+                    if tool == "pickle":
+                        disk = (workdir / "value.pkl").stat().st_size if (workdir / "value.pkl").exists() else 0
+                    runs.append({"miss": miss, "hit": hit, "disk": disk})
+                finally:
+                    shutil.rmtree(workdir, ignore_errors=True)
+            if size is None:
+                tmp = Path(tempfile.mkdtemp()); size = data_size(workload, tmp); shutil.rmtree(tmp)
+            med = lambda xs: statistics.median(xs) if xs else None  # noqa: E731
+            results[workload][tool] = {
+                "miss_seconds": med([r["miss"]["seconds"] for r in runs]),
+                "hit_seconds": med([r["hit"]["seconds"] for r in runs]),
+                "hit_status": runs[-1]["hit"].get("status"),
+                "key_seconds": med([r["hit"]["key_seconds"] for r in runs if "key_seconds" in r["hit"]]),
+                "raw_read_seconds": med([r["hit"]["raw_read_seconds"] for r in runs if "raw_read_seconds" in r["hit"]]),
+                "hit_peak_delta": med([r["hit"]["peak_delta"] for r in runs]),
+                "disk_bytes": med([r["disk"] for r in runs]),
+            }
+            print(f"{workload} {tool:8s} {json.dumps(results[workload][tool])}", flush=True)
+        results[workload]["data_bytes"] = size
+    return results
+
+
+def report(results: dict[str, Any]) -> str:
+    lines = ["| workload | tool | miss (s) | hit (s) | miss overhead (s) | key (s) | hit peak RSS / data | disk (MB) |",
+             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for workload, tools in results.items():
+        plain = tools.get("plain", {}).get("miss_seconds")
+        size = tools.get("data_bytes") or 0
+        for tool, r in tools.items():
+            if tool == "data_bytes":
+                continue
+            overhead = r["miss_seconds"] - plain if plain is not None and tool != "plain" else None
+            peak = r["hit_peak_delta"] / size if size and tool != "plain" else None
+            cells = [workload, tool, f"{r['miss_seconds']:.4f}", "" if tool == "plain" else f"{r['hit_seconds']:.4f}",
+                     "" if overhead is None else f"{overhead:+.4f}", "" if r["key_seconds"] is None else f"{r['key_seconds']:.4f}",
+                     "" if peak is None else f"{peak:.2f}x", "" if tool == "plain" else f"{r['disk_bytes'] / 1e6:.1f}"]
+            lines.append("| " + " | ".join(cells) + " |")
+    lines.append("")
+    lines.append("Targets (ratios from this run):")
+    lines.extend(targets(results))
+    return "\n".join(lines)
+
+
+def targets(results: dict[str, Any]) -> list[str]:
+    out = []
+
+    def line(ok: bool | None, text: str) -> None:
+        out.append(f"- {'met' if ok else 'NOT met' if ok is False else 'n/a'}: {text}")
+
+    w1 = results.get("W1", {})
+    if "nbcache" in w1 and "joblib" in w1:
+        ratio = w1["nbcache"]["hit_seconds"] / w1["joblib"]["hit_seconds"]
+        line(ratio <= 0.5, f"W1 hit = {ratio:.2f}x joblib.Memory's hit (target <= 0.5x)")
+    if "nbcache" in w1 and w1["nbcache"].get("raw_read_seconds"):
+        ratio = w1["nbcache"]["hit_seconds"] / w1["nbcache"]["raw_read_seconds"]
+        line(ratio <= 2, f"W1 hit = {ratio:.2f}x reading the entry's bytes from the page cache (target <= 2x)")
+    w5 = results.get("W5", {})
+    if "nbcache" in w5 and "plain" in w5:
+        hit_add = (w5["nbcache"]["hit_seconds"] - w5["plain"]["miss_seconds"]) * 1000
+        miss_add = (w5["nbcache"]["miss_seconds"] - w5["plain"]["miss_seconds"]) * 1000
+        line(hit_add <= 3, f"W5 hit adds {hit_add:.2f} ms over running x = 1 (target <= 3 ms)")
+        line(miss_add <= 5, f"W5 miss adds {miss_add:.2f} ms (target <= 5 ms)")
+    w6 = results.get("W6", {})
+    if "nbcache" in w6 and w6["nbcache"].get("key_seconds"):
+        rate = 8 * 16_777_216 * 8 / w6["nbcache"]["key_seconds"] / 1e9
+        line(rate >= 8, f"W6 key rate {rate:.1f} GB/s (target >= 8 GB/s)")
+    for workload in ("W1", "W2", "W4"):
+        r = results.get(workload, {})
+        if "nbcache" in r and r.get("data_bytes"):
+            ratio = r["nbcache"]["hit_peak_delta"] / r["data_bytes"]
+            line(ratio <= 1.3, f"{workload} peak memory during the hit = {ratio:.2f}x the restored data (target <= 1.3x)")
+    return out
+
+
+def chart(results: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    workloads = [w for w in results if w != "W5"]
+    tools = ["plain", "pickle", "joblib", "nbcache"]
+    fig, ax = plt.subplots(figsize=(8, 4))
+    width = 0.2
+    for i, tool in enumerate(tools):
+        values = [results[w].get(tool, {}).get("miss_seconds" if tool == "plain" else "hit_seconds") or 0 for w in workloads]
+        ax.bar([x + i * width for x in range(len(workloads))], values, width, label="no cache (run)" if tool == "plain" else f"{tool} hit")
+    ax.set_xticks([x + 1.5 * width for x in range(len(workloads))], workloads)
+    ax.set_ylabel("seconds (after a restart)")
+    ax.set_yscale("log")
+    ax.set_title("Getting a cell's result back: nbcache vs the alternatives")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--workloads", default="W1,W2,W3,W4,W5,W6")
+    parser.add_argument("--tools", default="plain,pickle,joblib,nbcache")
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    results = bench(args.workloads.split(","), args.tools.split(","), args.rounds)
+    (HERE / "results.json").write_text(json.dumps(results, indent=1))
+    table = report(results)
+    (HERE / "results.md").write_text(table + "\n")
+    chart(results, HERE / "results.png")
+    print()
+    print(table)
+
+
+if __name__ == "__main__":
+    main()

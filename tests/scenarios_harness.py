@@ -1,0 +1,257 @@
+"""Runs table-driven ``%%cache`` scenarios through real kernels, batched, in parallel.
+
+A scenario is a list of cells (some starting with ``%%cache``), files written into its own
+folder, and optionally a change applied before the second run (other cells, other files, other
+environment variables). Each batch of scenarios runs three times, each in a fresh kernel:
+
+1. ``first``:  the phase-1 cells with ``%%cache`` (fills each scenario's own cache folder);
+2. ``second``: the phase-2 cells with ``%%cache`` (a restart, the change applied);
+3. ``plain``:  the phase-2 cells with every ``%%cache`` line removed, nbcache never loaded,
+   in a separate copy of the phase-2 files: what the user would have seen without nbcache.
+
+Scenarios sharing a kernel are separated by a harness cell that resets the namespace, moves to
+the scenario's folder, points nbcache at the scenario's cache folder, restores the environment
+variables and resets interpreter state a previous scenario may have changed (random generators,
+pandas options, matplotlib rcParams), so a leak cannot be blamed on the wrong scenario. The
+plain run gets the same harness cells (minus the nbcache configuration), so whatever remains
+shared is shared identically by both runs.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import textwrap
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import nbformat
+
+CACHE = "%%cache"
+
+
+@dataclass
+class Scenario:
+    name: str
+    cells: list[str]
+    """Phase-1 cells (after ``%load_ext nbcache``); ``%%cache`` cells are the cached ones."""
+    expect: list[str] | str = "hit"
+    """Phase-2 status of each ``%%cache`` cell, in order: ``hit`` or ``miss`` (no hit note).
+    A single string applies to every cached cell; ``any``: only the outputs are compared."""
+    files: dict[str, str] = field(default_factory=dict)
+    cells2: list[str] | None = None
+    """Phase-2 cells; the phase-1 cells when None."""
+    files2: dict[str, str | None] = field(default_factory=dict)
+    """Written (None: deleted) before phase 2; their mtime is moved forward so it surely changes."""
+    env: dict[str, str] = field(default_factory=dict)
+    env2: dict[str, str] | None = None
+    isolate: bool = False
+    """Run in kernels of its own (local modules: ``sys.modules`` would be shared in a batch)."""
+    check: Callable[["ScenarioResult"], None] | None = None
+    """Extra assertions (e.g. on nbcache's own lines) beyond the comparison with the plain run."""
+
+    @property
+    def phase2(self) -> list[str]:
+        return self.cells if self.cells2 is None else self.cells2
+
+    @property
+    def expected(self) -> list[str]:
+        n = sum(1 for c in self.phase2 if c.startswith(CACHE))
+        return [self.expect] * n if isinstance(self.expect, str) else list(self.expect)
+
+
+def sub(cells: list[str], old: str, new: str) -> list[str]:
+    """``cells`` with ``old`` replaced by ``new`` in exactly one cell (asserted)."""
+    hits = [i for i, c in enumerate(cells) if old in c]
+    assert len(hits) == 1, (old, hits)
+    out = list(cells)
+    out[hits[0]] = out[hits[0]].replace(old, new)
+    return out
+
+
+def plain_source(source: str) -> str:
+    """The cell without its ``%%cache`` line: what a plain run executes."""
+    if source.startswith(CACHE):
+        return source.split("\n", 1)[1] if "\n" in source else ""
+    return source
+
+
+@dataclass
+class ScenarioResult:
+    scenario: Scenario
+    first: list[Any]  # executed cells of phase 1 (with %%cache), this scenario's only
+    second: list[Any]  # executed cells of phase 2 (with %%cache)
+    plain: list[Any]  # executed cells of phase 2 without %%cache
+    error: str | None = None
+
+
+# -- notebooks ------------------------------------------------------------------------------------
+_PROLOGUE = """\
+import os as _h_os, sys as _h_sys
+if not hasattr(_h_sys, "_scenario_env"):
+    _h_sys._scenario_env = dict(_h_os.environ)
+"""
+
+_HARNESS = """\
+import os as _h_os, sys as _h_sys, random as _h_random
+_h_os.environ.clear()
+_h_os.environ.update(_h_sys._scenario_env)
+_h_os.environ.update({env!r})
+_h_os.chdir({folder!r})
+_h_random.seed(0)
+if "numpy" in _h_sys.modules:
+    _h_sys.modules["numpy"].random.seed(0)
+if "pandas" in _h_sys.modules:
+    import warnings as _h_warnings
+    with _h_warnings.catch_warnings():
+        _h_warnings.simplefilter("ignore")
+        _h_sys.modules["pandas"].reset_option("all")
+if "matplotlib" in _h_sys.modules:
+    _h_sys.modules["matplotlib"].rcdefaults()
+    if "matplotlib.pyplot" in _h_sys.modules:
+        _h_sys.modules["matplotlib.pyplot"].close("all")
+{config}get_ipython().run_line_magic("reset", "-f")
+"""
+
+
+def _harness_cell(folder: Path, env: dict[str, str], cache: Path | None) -> str:
+    config = "" if cache is None else f'get_ipython().run_line_magic("config", "NbCache.directory = {str(cache)!r}")\n'
+    return _HARNESS.format(env=env, folder=str(folder), config=config)
+
+
+def _write(folder: Path, files: dict[str, str | None], bump: bool = False) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for rel, text in files.items():
+        path = folder / rel
+        if text is None:
+            if path.is_dir():
+                shutil.rmtree(path)
+            elif path.exists():
+                path.unlink()
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        old = path.stat().st_mtime if path.exists() else time.time()
+        path.write_text(text)
+        if bump:
+            later = max(old, time.time()) + 10
+            os.utime(path, (later, later))
+
+
+def _execute(cells: list[str], cwd: Path, env: dict[str, str], timeout: int = 120) -> nbformat.NotebookNode:
+    """Execute cells in a fresh kernel; thread-safe (the kernel's environment is passed, not set)."""
+    from nbclient import NotebookClient
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(source) for source in cells]
+    client = NotebookClient(
+        nb, timeout=timeout, kernel_name="python3", allow_errors=True, resources={"metadata": {"path": str(cwd)}}
+    )
+    client.execute(env={**os.environ, **env})
+    return nb
+
+
+def _notebook(batch: list[Scenario], root: Path, phase: str) -> tuple[list[str], list[slice]]:
+    plain = phase == "plain"
+    cells = ["pass" if plain else "%load_ext nbcache", _PROLOGUE]
+    slices = []
+    for s in batch:
+        folder = root / ("plain" if plain else "work") / s.name
+        env = s.env if phase == "first" or s.env2 is None else s.env2
+        cells.append(_harness_cell(folder, env, None if plain else root / "cache" / s.name))
+        body = s.cells if phase == "first" else s.phase2
+        start = len(cells)
+        cells.extend([plain_source(c) for c in body] if plain else body)
+        slices.append(slice(start, len(cells)))
+    return cells, slices
+
+
+def _run_batch(batch: list[Scenario], root: Path) -> dict[str, ScenarioResult]:
+    for s in batch:
+        _write(root / "work" / s.name, s.files)
+        plain_folder = root / "plain" / s.name
+        _write(plain_folder, s.files)
+        _write(plain_folder, s.files2)
+    results: dict[str, list[Any]] = {}
+    errors: dict[str, str] = {}
+    for phase in ("first", "second", "plain"):
+        if phase == "second":
+            for s in batch:
+                _write(root / "work" / s.name, s.files2, bump=True)
+        cells, slices = _notebook(batch, root, phase)
+        try:
+            nb = _execute(cells, root, {})
+        except Exception as exc:  # noqa: BLE001 - a dead kernel fails the batch's scenarios, not the run
+            for s in batch:
+                errors[s.name] = f"{phase}: {type(exc).__name__}: {exc}"
+            continue
+        for s, part in zip(batch, slices):
+            harness = nb.cells[part.start - 1]
+            if harness.outputs:  # the harness cell must run silently; anything else breaks the scenario
+                errors[s.name] = f"{phase}: the harness cell showed {list(harness.outputs)}"
+            results.setdefault(s.name, []).append(nb.cells[part])
+    out = {}
+    for s in batch:
+        got = results.get(s.name, [])
+        if len(got) != 3:
+            out[s.name] = ScenarioResult(s, [], [], [], errors.get(s.name, "incomplete"))
+        else:
+            out[s.name] = ScenarioResult(s, *got, error=errors.get(s.name))
+    return out
+
+
+def run_scenarios(scenarios: list[Scenario], root: Path, batches: int = 4, workers: int = 3) -> dict[str, ScenarioResult]:
+    """Run every scenario (batched into few kernels; isolated ones alone), in parallel."""
+    names = [s.name for s in scenarios]
+    assert len(names) == len(set(names)), "scenario names must be unique"
+    groups: list[list[Scenario]] = [[] for _ in range(batches)]
+    shared = [s for s in scenarios if not s.isolate]
+    for i, s in enumerate(shared):
+        groups[i % batches].append(s)
+    groups = [g for g in groups if g] + [[s] for s in scenarios if s.isolate]
+    # the longest batches first, so the isolated ones fill the gaps
+    groups.sort(key=len, reverse=True)
+    results: dict[str, ScenarioResult] = {}
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for part in pool.map(lambda g: _run_batch(g, root), groups):
+            results.update(part)
+    return results
+
+
+# -- reading outputs ----------------------------------------------------------------------------
+def status(cell: Any) -> str:
+    notes = [o for o in cell.outputs if o.get("output_type") == "display_data" and "nbcache" in o.get("metadata", {})]
+    return "hit" if any(n["metadata"]["nbcache"].get("status") == "hit" for n in notes) else "miss"
+
+
+def nbcache_lines(cell: Any) -> list[str]:
+    """Every line of text (streams, display text) of the cell that starts with ``nbcache:``."""
+    lines = []
+    for o in cell.outputs:
+        if o.get("output_type") == "stream":
+            text = o.get("text", "")
+        elif o.get("output_type") in ("display_data", "execute_result"):
+            text = o.get("data", {}).get("text/plain", "")
+        else:
+            continue
+        lines.extend(line for line in text.splitlines() if line.startswith("nbcache:"))
+    return lines
+
+
+def stderr_lines(cell: Any) -> list[str]:
+    return "".join(o.get("text", "") for o in cell.outputs if o.get("output_type") == "stream" and o.get("name") == "stderr").splitlines()
+
+
+def errors(cells: list[Any]) -> list[str]:
+    return [
+        f"cell {i}: {o['ename']}: {o['evalue']}"
+        for i, c in enumerate(cells)
+        for o in c.outputs
+        if o.get("output_type") == "error"
+    ]
+
+
+def dedent(text: str) -> str:
+    return textwrap.dedent(text).strip("\n") + "\n"
