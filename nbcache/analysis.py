@@ -24,7 +24,7 @@ import ast
 import re
 import symtable
 from dataclasses import dataclass
-from typing import Callable, Iterable
+from typing import Callable, Iterable, cast
 
 from .errors import AnalysisError
 
@@ -199,9 +199,10 @@ class _FlowWalker:
             self.block(node.body, bound)
         elif isinstance(node, (ast.Try, getattr(ast, "TryStar", ast.Try))):
             start = set(bound)
-            body = self.block(node.body, set(start))
-            outcomes = [self.block(node.orelse, body)]
-            for handler in node.handlers:
+            trynode = cast(ast.Try, node)  # TryStar has the same fields
+            body = self.block(trynode.body, set(start))
+            outcomes = [self.block(trynode.orelse, body)]
+            for handler in trynode.handlers:
                 inner = set(start)
                 if handler.type is not None:
                     self.expr(handler.type, inner)
@@ -209,7 +210,7 @@ class _FlowWalker:
                     self.bind(handler.name, inner)
                 outcomes.append(self.block(handler.body, inner))
             after = set.intersection(*outcomes)
-            final = self.block(node.finalbody, set(start))
+            final = self.block(trynode.finalbody, set(start))
             bound.update(after | (final - start))
         elif isinstance(node, ast.Match):
             self.expr(node.subject, bound)

@@ -149,7 +149,8 @@ class Engine:
         try:
             cache = self.cache
         except NbCacheError as exc:
-            host.warn(f"nbcache: the cache is unavailable ({exc}); running the cell without it")
+            if not getattr(exc, "reported", False):  # a store problem is told once while it lasts
+                host.warn(f"nbcache: the cache is unavailable ({exc}); running the cell without it")
             cache = None
 
         if cache is not None and not options.force:
@@ -168,7 +169,8 @@ class Engine:
             values = cache.read_values(entry, host.namespace)
             records = cache.read_outputs(entry)
         except (NbCacheError, OSError, Exception) as exc:  # noqa: BLE001 - anything wrong here is a miss
-            host.warn(f"nbcache: could not restore the stored entry ({exc}); running the cell")
+            if not getattr(exc, "reported", False):
+                host.warn(f"nbcache: could not restore the stored entry ({exc}); running the cell")
             return None
         results = values.pop(_RESULTS, [])
         namespace = host.namespace
@@ -181,6 +183,7 @@ class Engine:
             namespace[name] = value
         host.replay(records, results)
         restore = time.perf_counter() - start
+        cache.record_hit(entry, restore)
         outcome = Outcome("hit", key.key, None, restore, entry.runtime, tuple(values), entry)
         if not options.quiet:
             host.note(
@@ -277,7 +280,8 @@ class Engine:
         try:
             entry = cache.write(fields, frames, outputs)
         except (NbCacheError, OSError) as exc:
-            host.warn(f"nbcache: could not store the result ({exc}); the cell ran normally")
+            if not getattr(exc, "reported", False):
+                host.warn(f"nbcache: could not store the result ({exc}); the cell ran normally")
             return Outcome("skipped", key.key, str(exc), runtime)
         return Outcome("stored", key.key, None, runtime, runtime, tuple(stored_names), entry)
 

@@ -324,7 +324,8 @@ def _ndarray(w: _Walk, a: Any) -> None:
     order = "F" if (a.ndim > 1 and a.flags.f_contiguous and not a.flags.c_contiguous) else "C"
     w.text(order)
     data = a if a.flags.c_contiguous or a.flags.f_contiguous else np.ascontiguousarray(a)
-    w.blob(memoryview(data.reshape(-1, order="A").view(np.uint8)) if data.size else b"")
+    flat: Any = data.reshape(-1, order="A").view(np.uint8)
+    w.blob(memoryview(flat) if data.size else b"")
 
 
 def _object_elements(w: _Walk, flat: Any) -> None:
@@ -336,7 +337,7 @@ def _object_elements(w: _Walk, flat: Any) -> None:
         import numpy as np
 
         w.tag(_STR)
-        lengths = np.fromiter(map(len, flat), dtype=np.int64, count=n)
+        lengths: Any = np.fromiter(map(len, flat), dtype=np.int64, count=n)
         w.blob(memoryview(lengths).cast("B"))
         w.blob("".join(flat).encode("utf-8", "surrogatepass"))
         return
@@ -613,7 +614,7 @@ class _HashingPickler(pickle.Pickler):
     """Pickles into the hasher, keeping nbcache's own encodings for code, arrays and frames."""
 
     def __init__(self, w: _Walk):
-        super().__init__(_HasherFile(w.update), protocol=5, buffer_callback=self._buffer)  # type: ignore[arg-type]
+        super().__init__(_HasherFile(w.update), protocol=5, buffer_callback=self._buffer)
         self.w = w
         self.root: Any = None
 
