@@ -364,9 +364,9 @@ class Cache:
         self.index.remove([key])
         self.index.record_miss(key)
 
-    def _index_written(self, entry: Entry, now: float) -> None:
+    def _index_written(self, entry: Entry) -> None:
+        # last_used is max(created, last restore): the write itself counts as a use.
         self.index.upsert([self._row(entry)])
-        self.index.touch(entry.key, now)
 
     # -- reading -------------------------------------------------------------------------------
     def lookup(self, key: str) -> Entry | None:
@@ -567,8 +567,7 @@ class Cache:
         except OSError as exc:
             raise self._fail("write", exc) from exc
         self._ok("write")
-        now = time.time()
-        self._safely(lambda: self._index_written(entry, now))
+        self._safely(lambda: self._index_written(entry))
         self.enforce_limit(keep=entry.key)
         return entry
 
