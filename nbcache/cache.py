@@ -248,18 +248,21 @@ class Cache:
 
     # -- store problems: told once ---------------------------------------------------------------
     def _guard(self, direction: str) -> None:
-        """Raise the (already reported) problem while a store problem is being waited out."""
-        trouble = self._trouble.get(direction)
-        if trouble is not None and time.monotonic() < trouble[1]:
-            error = StoreError(trouble[0])
-            error.reported = True
-            raise error
+        """Raise the (already reported) problem while a store problem is being waited out. A store
+        that cannot be read (unreachable) is not written to either; one that cannot be written
+        (read-only, full) is still read."""
+        for side in ("read", "write") if direction == "write" else ("read",):
+            trouble = self._trouble.get(side)
+            if trouble is not None and time.monotonic() < trouble[1]:
+                error = StoreError(trouble[0])
+                error.reported = True
+                raise error
 
     def _fail(self, direction: str, exc: BaseException) -> StoreError:
         what = "read" if direction == "read" else "written"
         message = f"the cache at {self.store.url} cannot be {what}: {exc}"
         error = StoreError(message)
-        error.reported = direction in self._trouble
+        error.reported = bool(self._trouble)  # one outage, one message
         self._trouble[direction] = (message, time.monotonic() + RETRY_SECONDS)
         return error
 

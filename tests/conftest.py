@@ -98,3 +98,31 @@ def write_entry(cache: Any, key: str | None = None, *, label: str | None = None,
     )
     outputs = encode_outputs([{"type": "stream", "name": "stdout", "text": f"ran {key}\n"}])
     return cache.write(fields, frames, outputs)
+
+
+@pytest.fixture(scope="session")
+def swift(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A real S3-protocol server (OpenStack Swift + s3api) on 127.0.0.1 for the whole session."""
+    from swift_server import SwiftS3
+
+    server = SwiftS3(tmp_path_factory.mktemp("swift"))
+    try:
+        server.start()
+    except Exception:
+        server.stop()
+        raise
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def bucket(swift: Any, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A fresh bucket; this process's environment points at the server. Returns the cache URL."""
+    import re
+    import uuid
+
+    name = re.sub(r"[^a-z0-9-]", "-", request.node.name.lower())[:40].strip("-") + "-" + uuid.uuid4().hex[:8]
+    swift.make_bucket(name)
+    for var, value in swift.env().items():
+        monkeypatch.setenv(var, value)
+    return f"s3://{name}/team-cache"
