@@ -391,8 +391,13 @@ class Cache:
         except CorruptEntryError:
             self._safely(lambda: self.index.record_miss(key))
             raise
-        self._safely(lambda: self.index.upsert([self._row(entry)]))
+        self._safely(lambda: self._index_seen(entry))
         return entry
+
+    def _index_seen(self, entry: Entry) -> None:
+        # A lookup is on the path of every cell: write to the index only when it lacks the entry.
+        if self.index.row(entry.key) is None:
+            self.index.upsert([self._row(entry)])
 
     def record_hit(self, entry: Entry, restore_time: float) -> None:
         """Count a restore of ``entry`` that took ``restore_time`` seconds."""
@@ -627,6 +632,8 @@ class Cache:
         evicted: list[str] = []
         try:
             self._ensure_synced()
+            if self.index.stored_upper_bound() <= self.size_limit:
+                return []  # cheap check first: the exact total counts shared blobs once
             total = self.index.stored_bytes()
             if total <= self.size_limit:
                 return []

@@ -112,8 +112,8 @@ def cmd_ls(cache: Cache, args: argparse.Namespace) -> int:
             }
             for s in stats
         ]
-        json.dump(rows, sys.stdout, indent=1)
-        sys.stdout.write("\n")
+        # One line, no indent: the C encoder is many times faster on 10,000 entries.
+        sys.stdout.write(json.dumps(rows) + "\n")
         return 0
     if not stats:
         print(f"no entries in {cache.store.url}")

@@ -251,6 +251,11 @@ class Index:
         )[0]
         return int(total)
 
+    def stored_upper_bound(self) -> int:
+        """Bytes the entries take if they shared no blob (quick: no de-duplication)."""
+        (total,) = self._read("SELECT COALESCE(SUM(stored), 0) FROM entries")[0]
+        return int(total)
+
     def usage_totals(self) -> tuple[int, int, float]:
         hits, misses, saved = self._read(
             "SELECT COALESCE(SUM(hits), 0), COALESCE(SUM(misses), 0), COALESCE(SUM(time_saved), 0) FROM usage"
