@@ -149,3 +149,55 @@ def test_read_only_folder_hits_still_work_and_stores_fail_quietly(ip: Any, read_
     warnings = [line for line in captured.err.splitlines() if line.startswith("nbcache:")]
     assert len(warnings) == 1 and "Read-only file system" in warnings[0], captured.err
     assert ip.user_ns["kept"] == list(range(10))
+
+
+def test_permission_denied_as_another_user(ip: Any, capfd: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A cache folder owned by someone else. Root is never denied, so the test drops its
+    effective uid to 65534 around the cells (and takes root back afterwards)."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to switch to an unprivileged user; test_permission_denied_in_process covers non-root runs")
+    import shutil
+    import tempfile
+
+    base = tempfile.mkdtemp(prefix="nbcache-perm-")
+    try:
+        os.chmod(base, 0o755)
+        cache = Path(base) / "cache"
+        monkeypatch.setenv("NBCACHE_KEY", "team")  # the key file of the root user is not readable
+        Cache(LocalFolderStore(str(cache))).ensure_layout()  # owned by root, folders 0755
+        nbcache_magics(ip).directory = str(cache)
+        capfd.readouterr()
+        os.seteuid(65534)
+        try:
+            for seed in range(2):
+                assert ip.run_cell(BIG_CELL.format(seed=seed)).success
+                assert ip.user_ns["big"].size == 400_000
+        finally:
+            os.seteuid(0)
+        err = capfd.readouterr().err
+        warnings = [line for line in err.splitlines() if line.startswith("nbcache:")]
+        assert len(warnings) == 1 and "Permission denied" in warnings[0], err
+        assert not list((cache / "manifests").glob("*"))
+        run_cli("--dir", str(cache), "verify", env={"NBCACHE_KEY": "team"})
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def test_permission_denied_in_process(ip: Any, tmp_path: Path, capfd: Any) -> None:
+    """The same as a non-root user, in-process: a folder without write permission."""
+    if os.geteuid() == 0:
+        pytest.skip("root ignores file permissions; test_permission_denied_as_another_user covers root")
+    cache = tmp_path / "cache"
+    Cache(LocalFolderStore(str(cache))).ensure_layout()
+    for folder in (cache, *[p for p in cache.iterdir() if p.is_dir()]):
+        os.chmod(folder, 0o555)
+    try:
+        nbcache_magics(ip).directory = str(cache)
+        for seed in range(2):
+            assert ip.run_cell(BIG_CELL.format(seed=seed)).success
+        err = capfd.readouterr().err
+        warnings = [line for line in err.splitlines() if line.startswith("nbcache:")]
+        assert len(warnings) == 1 and "Permission denied" in warnings[0], err
+    finally:
+        for folder in (cache, *[p for p in cache.iterdir() if p.is_dir()]):
+            os.chmod(folder, 0o755)
