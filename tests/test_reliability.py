@@ -68,6 +68,13 @@ def test_kill_9_at_random_moments_of_a_large_write(tmp_path: Path) -> None:
 def test_two_writers_100_entries_each(tmp_path: Path, mode: str) -> None:
     root = tmp_path / "c"
     procs = [writer(root, mode, 100, 0.02, tag=str(n + 1)) for n in range(2)]
+    # Meanwhile a reader keeps loading whatever is visible: it never sees a partial entry.
+    reader = Cache(LocalFolderStore(str(root)))
+    loaded = 0
+    while any(proc.poll() is None for proc in procs):
+        for entry in list(reader.entries()):
+            assert reader.read_values(entry, {})["x"].size > 0
+            loaded += 1
     for proc in procs:
         out, err = proc.communicate(timeout=300)
         assert proc.returncode == 0, err

@@ -145,3 +145,16 @@ def test_server_stopped_while_the_notebook_uses_it(ip: Any, bucket: str, swift: 
     del ip.user_ns["answer"]
     assert ip.run_cell(CELL).success and magics.engine.last.status == "hit"
     assert cache_module.Cache.verify(cache) == []
+
+
+def test_storage_options_from_config(ip: Any, bucket: str, swift: Any, monkeypatch: Any) -> None:
+    for var in swift.env():
+        monkeypatch.delenv(var)
+    from swift_server import ACCESS_KEY, SECRET_KEY
+
+    magics = nbcache_magics(ip)
+    magics.directory = bucket
+    magics.storage_options = {"endpoint_url": swift.endpoint, "key": ACCESS_KEY, "secret": SECRET_KEY}
+    assert ip.run_cell(CELL).success and magics.engine.last.status == "stored"
+    del ip.user_ns["answer"]
+    assert ip.run_cell(CELL).success and magics.engine.last.status == "hit"
