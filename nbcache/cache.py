@@ -26,6 +26,11 @@ visible partial entry, only orphan blobs (and, locally, temporary files) that :m
 collects. Two writers of the same key each write complete blobs and a complete manifest; the last
 manifest wins and both are valid.
 
+**Eviction and sharing.** Evicting an entry deletes its manifest, then the blobs that no other
+indexed entry names. On a store shared by several machines a blob that another machine reuses
+at that very moment (same content, written moments before) can go with it; that entry then
+fails its checksum on read, which is a miss with a warning, and the next write repairs it.
+
 **Failures.** A store that cannot be read or written (a full disk, a read-only folder, an
 unreachable bucket) raises :class:`StoreError` once; while the problem lasts, later errors of the
 same kind carry ``reported = True`` so the user is told once, and the store is not retried for

@@ -92,6 +92,8 @@ class NbCache(Magics):
 
     @observe("directory", "size_limit", "key", "compression", "storage_options")
     def _directory_changed(self, change: Any) -> None:
+        if self._cache is not None:
+            self._cache.close()
         self._cache = None
 
     # -- the magic -----------------------------------------------------------------------------------
