@@ -38,7 +38,12 @@ def bench_throughput(root: str, gigabytes: float, repeat: int) -> None:
     n = int(gigabytes * 1e9 / 8)
     rng = np.random.default_rng(0)
     outputs = encode_outputs([])
-    for kind, array in (("random float64", rng.random(n)), ("smooth float64", np.linspace(0, 1, n))):
+    kinds = (
+        ("random float64", rng.random(n)),
+        ("smooth float64", np.linspace(0, 1, n)),
+        ("repeating int64", np.tile(np.arange(1000, dtype=np.int64), n // 1000)),  # compresses: zstd
+    )
+    for kind, array in kinds:
         writes, reads = [], []
         for _ in range(repeat):
             key = uuid.uuid4().hex

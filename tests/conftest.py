@@ -105,7 +105,10 @@ def swift(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """A real S3-protocol server (OpenStack Swift + s3api) on 127.0.0.1 for the whole session."""
     from swift_server import SwiftS3
 
+    import atexit
+
     server = SwiftS3(tmp_path_factory.mktemp("swift"))
+    atexit.register(server.stop)  # also when the session ends abnormally
     try:
         server.start()
     except Exception:
