@@ -158,3 +158,24 @@ def test_storage_options_from_config(ip: Any, bucket: str, swift: Any, monkeypat
     assert ip.run_cell(CELL).success and magics.engine.last.status == "stored"
     del ip.user_ns["answer"]
     assert ip.run_cell(CELL).success and magics.engine.last.status == "hit"
+
+
+def test_kill_9_during_multipart_uploads(tmp_path: Path, bucket: str, swift: Any) -> None:
+    import signal
+
+    env = {**os.environ, **swift.env(), "NBCACHE_KEY": "team", "XDG_CACHE_HOME": str(tmp_path / "w")}
+    writer = Path(__file__).with_name("writer.py")
+    reported: set[str] = set()
+    for n, delay in enumerate((0.8, 1.6, 2.4)):
+        proc = subprocess.Popen([sys.executable, str(writer), bucket, "distinct", "100", "12", str(n + 1)],
+                                env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(delay)
+        proc.send_signal(signal.SIGKILL)
+        out, _ = proc.communicate()
+        reported |= set(out.split())
+    cache = Cache(open_store(bucket), key="team")
+    assert cache.verify() == []
+    visible = {entry.key for entry in cache.entries()}
+    assert reported <= visible
+    for entry in cache.entries():
+        assert cache.read_values(entry, {})["x"].size == 1_500_000
