@@ -228,9 +228,10 @@ class _FlowWalker:
             assert isinstance(node, ast.Try) or hasattr(node, "handlers")
             node = cast(ast.Try, node)
             start = set(bound)
-            body = self.block(node.body, set(start))
-            outcomes = [self.block(node.orelse, body)]
-            for handler in node.handlers:
+            trynode = cast(ast.Try, node)  # TryStar has the same fields
+            body = self.block(trynode.body, set(start))
+            outcomes = [self.block(trynode.orelse, body)]
+            for handler in trynode.handlers:
                 inner = set(start)
                 if handler.type is not None:
                     self.expr(handler.type, inner)
@@ -238,7 +239,7 @@ class _FlowWalker:
                     self.bind(handler.name, inner)
                 outcomes.append(self.block(handler.body, inner))
             after = set.intersection(*outcomes)
-            final = self.block(node.finalbody, set(start))
+            final = self.block(trynode.finalbody, set(start))
             bound.update(after | (final - start))
         elif isinstance(node, ast.Match):
             self.expr(node.subject, bound)

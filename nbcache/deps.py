@@ -63,6 +63,15 @@ def _audit(event: str, args: tuple[Any, ...]) -> None:
             watch.note_dir("." if path is None else path)
 
 
+def _in_import_machinery() -> bool:
+    frame = sys._getframe(2)
+    while frame is not None:
+        if frame.f_code.co_filename.startswith("<frozen importlib"):
+            return True
+        frame = frame.f_back  # type: ignore[assignment]
+    return False
+
+
 class Watch:
     """Records files, folders and environment variables read on this thread while active."""
 
@@ -103,6 +112,8 @@ class Watch:
                 self.command_words.extend(os.fsdecode(a) for a in arg if isinstance(a, (str, bytes, os.PathLike)))
 
     def note_dir(self, path: Any) -> None:
+        if _in_import_machinery():
+            return  # the import system lists every folder on sys.path to find modules
         kept = self._keep(path)
         if kept is not None:
             self.dirs.setdefault(kept, None)

@@ -165,7 +165,8 @@ class Engine:
         try:
             cache = self.cache
         except (NbCacheError, OSError) as exc:
-            host.warn(f"nbcache: the cache is unavailable ({exc}); running the cell without it")
+            if not getattr(exc, "reported", False):  # a store problem is told once while it lasts
+                host.warn(f"nbcache: the cache is unavailable ({exc}); running the cell without it")
             cache = None
 
         cell = options.cell or options.label or _first_line(source)
@@ -205,7 +206,7 @@ class Engine:
         start = time.perf_counter()
         try:
             # An entry of a cell that drew from the global generators is keyed by their states too.
-            entry = cache.lookup(rng_variant(key.key)) or cache.lookup(key.key)
+            entry = cache.lookup(rng_variant(key.key), count_miss=False) or cache.lookup(key.key)
             if entry is None:
                 return None, []
             stale = check_reads(entry.extra.get("reads") or {}) + unmet(entry.extra.get("requires") or {})
@@ -214,7 +215,8 @@ class Engine:
             values = cache.read_values(entry, host.namespace)
             records = cache.read_outputs(entry)
         except Exception as exc:  # noqa: BLE001 - anything wrong with an entry makes it a miss
-            host.warn(f"nbcache: could not restore the stored entry ({exc}); running the cell")
+            if not getattr(exc, "reported", False):
+                host.warn(f"nbcache: could not restore the stored entry ({exc}); running the cell")
             return None, [f"the stored entry could not be read ({exc})"]
         results = values.pop(_RESULTS, [])
         state_changes = values.pop(_STATE, {})
@@ -232,6 +234,7 @@ class Engine:
             host.warn(f"nbcache: could not restore interpreter state ({exc})")
         host.replay(records, results)
         restore = time.perf_counter() - start
+        cache.record_hit(entry, restore)
         outcome = Outcome("hit", key.key, None, restore, entry.runtime, tuple(values), entry)
         if not options.quiet:
             host.note(
@@ -341,7 +344,8 @@ class Engine:
         try:
             entry = cache.write(fields, frames, outputs)
         except (NbCacheError, OSError) as exc:
-            host.warn(f"nbcache: could not store the result ({exc}); the cell ran normally")
+            if not getattr(exc, "reported", False):
+                host.warn(f"nbcache: could not store the result ({exc}); the cell ran normally")
             return Outcome("skipped", key.key, str(exc), runtime)
         return Outcome("stored", key.key, None, runtime, runtime, tuple(stored_names), entry)
 

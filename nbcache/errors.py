@@ -9,6 +9,7 @@
     │   └── UnpicklableError(SerializationError, TypeError)
     └── StoreError(NbCacheError, OSError)            the store cannot be read or written
         ├── CorruptEntryError(StoreError)            checksum, format or structure is wrong
+        │   └── SignatureError(CorruptEntryError)     the manifest is not signed with our key
         └── StoreFormatError(StoreError)             the folder was written by another format
 
     NbCacheWarning(UserWarning)                      nbcache's own warnings (never an exception)
@@ -27,6 +28,7 @@ __all__ = [
     "NbCacheError",
     "NbCacheWarning",
     "SerializationError",
+    "SignatureError",
     "StoreError",
     "StoreFormatError",
     "UnpicklableError",
@@ -66,9 +68,16 @@ class UnpicklableError(SerializationError, TypeError):
 class StoreError(NbCacheError, OSError):
     """The store could not be read or written."""
 
+    reported: bool = False
+    """True when the user was already told of this problem (it is still going on)."""
+
 
 class CorruptEntryError(StoreError):
     """An entry failed its checksum, or its structure is not what nbcache writes."""
+
+
+class SignatureError(CorruptEntryError):
+    """An entry's signature does not verify: another key wrote it, or it was tampered with."""
 
 
 class StoreFormatError(StoreError):

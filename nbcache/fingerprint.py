@@ -321,7 +321,8 @@ def _ndarray(w: _Walk, a: Any) -> None:
     order = "F" if (a.ndim > 1 and a.flags.f_contiguous and not a.flags.c_contiguous) else "C"
     w.text(order)
     data = a if a.flags.c_contiguous or a.flags.f_contiguous else np.ascontiguousarray(a)
-    w.blob(memoryview(data.reshape(-1, order="A").view(np.uint8)) if data.size else b"")  # type: ignore[arg-type]
+    flat: Any = data.reshape(-1, order="A").view(np.uint8)
+    w.blob(memoryview(flat) if data.size else b"")
 
 
 def _object_elements(w: _Walk, flat: Any) -> None:
@@ -336,8 +337,8 @@ def _object_elements(w: _Walk, flat: Any) -> None:
         import numpy as np
 
         w.tag(_STR)
-        lengths = np.fromiter(map(len, flat), dtype=np.int64, count=n)
-        w.blob(memoryview(lengths).cast("B"))  # type: ignore[arg-type]
+        lengths: Any = np.fromiter(map(len, flat), dtype=np.int64, count=n)
+        w.blob(memoryview(lengths).cast("B"))
         w.blob("".join(flat).encode("utf-8", "surrogatepass"))
         return
     w.tag(_LIST)

@@ -10,22 +10,26 @@ import html
 import os
 import re
 import sys
-from typing import Any
+from typing import Any, cast
 
 from IPython.core.displayhook import DisplayHook
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
-from traitlets import Bool, Unicode, observe
+from traitlets import Bool, Dict, Enum, Unicode, observe
 
-from .cache import Cache
+from .cache import DEFAULT_SIZE_LIMIT, Cache
 from .capture import Recorder
+from .compression import Compression
 from .engine import Engine, Outcome, RunOptions
+from .errors import NbCacheError
 from .store import open_store
+from .units import parse_size
 
 __all__ = ["IPythonHost", "NbCache", "load", "unload"]
 
 ENV_DIR = "NBCACHE_DIR"
+ENV_SIZE_LIMIT = "NBCACHE_SIZE_LIMIT"
 _WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 # Names IPython maintains in the user namespace: never inputs, never stored.
 _INTERNAL = re.compile(
@@ -43,6 +47,22 @@ class NbCache(Magics):
         help="Where the cache lives. Empty: $NBCACHE_DIR, else .nbcache/ in the kernel's starting directory.",
     ).tag(config=True)
     quiet = Bool(False, help="Do not print the note that says a cell was restored from the cache.").tag(config=True)
+    size_limit = Unicode(
+        "",
+        help="Most the cache may hold, like 20GB or 500MB; least recently used entries are evicted "
+        "after each store. Empty: $NBCACHE_SIZE_LIMIT, else 10GB.",
+    ).tag(config=True)
+    key = Unicode(
+        "",
+        help="Secret that signs entries (share it within a team). Empty: $NBCACHE_KEY, else a key "
+        "created in the Jupyter data directory.",
+    ).tag(config=True)
+    compression = Enum(
+        ["auto", "zstd", "none"], "auto", help="auto: zstd where data compresses, none for incompressible buffers."
+    ).tag(config=True)
+    storage_options = Dict(
+        help="Options for fsspec when the cache is a URL, e.g. {'endpoint_url': 'http://127.0.0.1:9000'}."
+    ).tag(config=True)
 
     def __init__(self, shell: Any = None, **kwargs: Any):
         super().__init__(shell=shell, **kwargs)
@@ -59,13 +79,21 @@ class NbCache(Magics):
     def _open_cache(self) -> Cache:
         url = self.cache_url
         if self._cache is None or url != self._cache_url:
-            self._cache = Cache(open_store(url))
+            limit_text = self.size_limit or os.environ.get(ENV_SIZE_LIMIT)
+            try:
+                limit = parse_size(limit_text) if limit_text else DEFAULT_SIZE_LIMIT
+                store = open_store(url, self.storage_options or None)
+            except ValueError as exc:
+                raise NbCacheError(str(exc).removeprefix("nbcache: ")) from exc
+            self._cache = Cache(store, key=self.key or None, size_limit=limit, compression=cast(Compression, self.compression))
             self._cache_url = url
         self._cache.ensure_layout()
         return self._cache
 
-    @observe("directory")
+    @observe("directory", "size_limit", "key", "compression", "storage_options")
     def _directory_changed(self, change: Any) -> None:
+        if self._cache is not None:
+            self._cache.close()
         self._cache = None
 
     # -- the magic -----------------------------------------------------------------------------------

@@ -219,12 +219,14 @@ def read_frames(stream: Any, *, hasher: Any = None) -> Frames:
     Buffers are read with ``readinto`` into the bytearrays that the unpickled arrays will use.
     """
 
+    readinto: Any = getattr(stream, "readinto")
+
     def exact(n: int) -> bytearray:
         buf = bytearray(n)
         view = memoryview(buf)
         got = 0
         while got < n:
-            k = stream.readinto(view[got:])
+            k = readinto(view[got:])
             if not k:
                 raise CorruptEntryError(f"values blob is truncated ({got} of {n} bytes)")
             got += k

@@ -8,6 +8,7 @@ sees either nothing or the complete object under a name, never a part of it.
 from __future__ import annotations
 
 import abc
+import time
 from typing import Any, BinaryIO, Callable, Iterator, Sequence
 
 __all__ = ["BlobStore", "register_backend", "backend_for"]
@@ -45,6 +46,15 @@ class BlobStore(abc.ABC):
     @abc.abstractmethod
     def size(self, name: str) -> int:
         """Size in bytes of ``name``."""
+
+    def modified(self, name: str) -> float:
+        """When ``name`` was written (a POSIX timestamp). A backend that cannot tell says
+        "now", so nothing is ever taken for a stale leftover by mistake."""
+        return time.time()
+
+    def sweep(self, older_than: float) -> int:
+        """Remove leftovers of writers that died (temporary files); returns how many."""
+        return 0
 
 
 _BACKENDS: dict[str, Callable[[str], BlobStore]] = {}

@@ -72,6 +72,9 @@ class LocalFolderStore(BlobStore):
     def size(self, name: str) -> int:
         return os.path.getsize(self._path(name))
 
+    def modified(self, name: str) -> float:
+        return os.path.getmtime(self._path(name))
+
     def sweep(self, older_than: float = _STALE_TMP_SECONDS) -> int:
         """Remove temporary files left by writers that died; returns how many."""
         removed = 0

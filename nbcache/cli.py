@@ -1,0 +1,275 @@
+"""The ``nbcache`` command: look into a cache, clean it, check it.
+
+::
+
+    nbcache ls [--json]                 entries, newest last
+    nbcache show KEY                    one entry (a unique prefix of its key is enough)
+    nbcache stats [--json]              totals: entries, size, hits, misses, time saved
+    nbcache clear [KEY...] [--label L] [--older-than 30d] [--all]
+    nbcache gc                          enforce the size limit, remove orphan blobs
+    nbcache verify                      check every signature and checksum (exit 1 on failure)
+
+The cache is ``--dir``, else ``$NBCACHE_DIR``, else ``.nbcache`` in the current folder; it may be
+any fsspec URL (``s3://bucket/prefix``). Exit codes: 0 done, 1 a check failed, 2 a usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import sys
+import time
+from dataclasses import asdict
+from typing import Any, Callable, Sequence
+
+from .cache import DEFAULT_SIZE_LIMIT, Cache, Progress
+from .errors import NbCacheError
+from .store import open_store
+from .units import format_size, parse_age, parse_size
+
+__all__ = ["main"]
+
+ENV_DIR = "NBCACHE_DIR"
+ENV_SIZE_LIMIT = "NBCACHE_SIZE_LIMIT"
+
+
+class _Usage(Exception):
+    """A mistake on the command line (exit code 2)."""
+
+
+def _progress(label: str) -> Progress | None:
+    """A one-line progress counter on stderr, only when a person watches it."""
+    if not sys.stderr.isatty():
+        return None
+    last = [0.0]
+
+    def show(done: int, total: int) -> None:
+        now = time.monotonic()
+        if done < total and now - last[0] < 0.1:
+            return
+        last[0] = now
+        width = 30
+        filled = width * done // max(total, 1)
+        sys.stderr.write(f"\r{label} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}")
+        if done >= total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+    return show
+
+
+def _open(args: argparse.Namespace) -> Cache:
+    url = args.dir or os.environ.get(ENV_DIR) or ".nbcache"
+    limit_text = args.size_limit or os.environ.get(ENV_SIZE_LIMIT)
+    try:
+        limit = parse_size(limit_text) if limit_text else DEFAULT_SIZE_LIMIT
+    except ValueError as exc:
+        raise _Usage(str(exc)) from exc
+    if "://" not in url and not os.path.isdir(url):
+        raise _Usage(f"nbcache: no cache at {url} (give --dir or set {ENV_DIR})")
+    return Cache(open_store(url), size_limit=limit)
+
+
+def _when(ts: float) -> str:
+    return dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M")
+
+
+def _seconds(value: float) -> str:
+    if value >= 100:
+        return f"{value:.0f}s"
+    if value >= 1:
+        return f"{value:.1f}s"
+    return f"{value * 1000:.0f}ms"
+
+
+def _resolve(cache: Cache, prefix: str) -> str:
+    matches = cache.resolve(prefix)
+    if not matches:
+        raise _Usage(f"nbcache: no entry with a key starting {prefix!r}")
+    if len(matches) > 1:
+        raise _Usage(f"nbcache: {len(matches)} entries have keys starting {prefix!r}; give more of the key")
+    return matches[0]
+
+
+# -- commands ------------------------------------------------------------------------------------
+def cmd_ls(cache: Cache, args: argparse.Namespace) -> int:
+    stats = cache.stats()
+    if args.json:
+        rows = [
+            {
+                "key": s.key,
+                "label": s.label,
+                "cell": s.cell,
+                "size": s.size,
+                "hits": s.hits,
+                "misses": s.misses,
+                "runtime": s.runtime,
+                "restore_time": s.restore_time,
+                "created": s.created,
+                "last_used": s.last_used,
+            }
+            for s in stats
+        ]
+        # One line, no indent: the C encoder is many times faster on 10,000 entries.
+        sys.stdout.write(json.dumps(rows) + "\n")
+        return 0
+    if not stats:
+        print(f"no entries in {cache.store.url}")
+        return 0
+    header = ("KEY", "LABEL", "SIZE", "HITS", "RUNTIME", "CREATED", "LAST USED", "CELL")
+    lines = [header] + [
+        (
+            s.key[:12],
+            s.label or "-",
+            format_size(s.size),
+            str(s.hits),
+            _seconds(s.runtime),
+            _when(s.created),
+            _when(s.last_used),
+            s.cell[:50],
+        )
+        for s in stats
+    ]
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header) - 1)]
+    out = []
+    for line in lines:
+        out.append("  ".join(cell.ljust(w) for cell, w in zip(line, widths)) + "  " + line[-1])
+    print("\n".join(out))
+    return 0
+
+
+def cmd_show(cache: Cache, args: argparse.Namespace) -> int:
+    key = _resolve(cache, args.key)
+    entry = cache.lookup(key)
+    if entry is None:
+        raise _Usage(f"nbcache: entry {key} is gone")
+    data = asdict(entry)
+    usage = next((s for s in cache.stats() if s.key == key), None)
+    if usage is not None:
+        data["usage"] = {"hits": usage.hits, "misses": usage.misses, "last_used": usage.last_used, "restore_time": usage.restore_time}
+    if args.json:
+        json.dump(data, sys.stdout, indent=1, sort_keys=True)
+        sys.stdout.write("\n")
+        return 0
+    print(f"key:       {entry.key}")
+    print(f"label:     {entry.label or '-'}")
+    print(f"cell:      {entry.cell}")
+    print(f"created:   {_when(entry.created)}")
+    print(f"runtime:   {_seconds(entry.runtime)}")
+    print(f"size:      {format_size(entry.size)} ({format_size(entry.stored)} stored)")
+    print(f"variables: {', '.join(entry.names) or '-'}")
+    if entry.deleted:
+        print(f"deletes:   {', '.join(entry.deleted)}")
+    print(f"versions:  " + ", ".join(f"{k} {v}" for k, v in sorted(entry.packages.items())))
+    if usage is not None:
+        print(f"hits:      {usage.hits}, last used {_when(usage.last_used)}")
+    print("source:")
+    for line in entry.source.splitlines():
+        print(f"    {line}")
+    return 0
+
+
+def cmd_stats(cache: Cache, args: argparse.Namespace) -> int:
+    totals = cache.totals()
+    if args.json:
+        json.dump(asdict(totals), sys.stdout, indent=1)
+        sys.stdout.write("\n")
+        return 0
+    limit = format_size(totals.size_limit) if totals.size_limit else "none"
+    print(f"cache:      {cache.store.url}")
+    print(f"entries:    {totals.entries}")
+    print(f"size:       {format_size(totals.size)} (limit {limit})")
+    print(f"hits:       {totals.hits}")
+    print(f"misses:     {totals.misses}")
+    print(f"time saved: {_seconds(totals.time_saved)}")
+    return 0
+
+
+def cmd_clear(cache: Cache, args: argparse.Namespace) -> int:
+    if not (args.keys or args.label or args.older_than or args.all):
+        raise _Usage("nbcache: say what to clear: KEY..., --label L, --older-than AGE or --all")
+    try:
+        older = parse_age(args.older_than) if args.older_than else None
+    except ValueError as exc:
+        raise _Usage(str(exc)) from exc
+    keys = [_resolve(cache, k) for k in args.keys]
+    done = cache.clear(keys, label=args.label, older_than=older, everything=args.all, progress=_progress("clearing"))
+    print(f"removed {len(done)} entr{'y' if len(done) == 1 else 'ies'}")
+    return 0
+
+
+def cmd_gc(cache: Cache, args: argparse.Namespace) -> int:
+    cache.sync(progress=_progress("indexing"))
+    evicted = cache.enforce_limit()
+    swept = cache.sweep()
+    print(f"evicted {len(evicted)} entries over the size limit, removed {swept} orphan files")
+    return 0
+
+
+def cmd_verify(cache: Cache, args: argparse.Namespace) -> int:
+    problems = cache.verify(progress=_progress("verifying"))
+    if not problems:
+        print("all entries are intact")
+        return 0
+    for problem in problems:
+        print(f"{problem.key}  {problem.problem}")
+    print(f"{len(problems)} entr{'y fails' if len(problems) == 1 else 'ies fail'} verification", file=sys.stderr)
+    return 1
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="nbcache", description="Inspect and maintain an nbcache cache.")
+    parser.add_argument("--dir", help=f"the cache (a folder or an fsspec URL); default ${ENV_DIR}, else .nbcache")
+    parser.add_argument("--size-limit", help=f"size limit for gc, like 20GB; default ${ENV_SIZE_LIMIT}, else 10GB")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    ls = sub.add_parser("ls", help="list entries")
+    ls.add_argument("--json", action="store_true", help="a JSON list of entries")
+    ls.set_defaults(run=cmd_ls)
+
+    show = sub.add_parser("show", help="show one entry")
+    show.add_argument("key", help="the entry's key, or a unique prefix of it")
+    show.add_argument("--json", action="store_true", help="the manifest as JSON")
+    show.set_defaults(run=cmd_show)
+
+    stats = sub.add_parser("stats", help="totals")
+    stats.add_argument("--json", action="store_true", help="totals as JSON")
+    stats.set_defaults(run=cmd_stats)
+
+    clear = sub.add_parser("clear", help="delete entries")
+    clear.add_argument("keys", nargs="*", metavar="KEY", help="keys (or unique prefixes) to delete")
+    clear.add_argument("--label", help="delete entries with this label")
+    clear.add_argument("--older-than", metavar="AGE", help="delete entries not used for AGE (30d, 12h, 90min)")
+    clear.add_argument("--all", action="store_true", help="delete every entry")
+    clear.set_defaults(run=cmd_clear)
+
+    gc = sub.add_parser("gc", help="enforce the size limit and remove orphan blobs")
+    gc.set_defaults(run=cmd_gc)
+
+    verify = sub.add_parser("verify", help="check every signature and checksum")
+    verify.set_defaults(run=cmd_verify)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    run: Callable[[Cache, argparse.Namespace], int] = args.run
+    try:
+        cache = _open(args)
+        try:
+            return run(cache, args)
+        finally:
+            cache.close()
+    except _Usage as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    except (NbCacheError, OSError) as exc:
+        message = str(exc)
+        print(message if message.startswith("nbcache:") else f"nbcache: {message}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,179 @@
+"""A store at any fsspec URL (``s3://bucket/prefix``, ``gs://...``, ``memory://...``): shared caches.
+
+On object stores (S3 and the like) a PUT of a whole object is atomic, and so is a multipart
+upload, which becomes visible only when it completes: ``put`` writes the object directly, and on
+any error aborts the upload instead of closing the file (closing would publish the part written
+so far). On other filesystems ``put`` writes a temporary name and moves it into place.
+
+S3-compatible servers: the endpoint comes from ``AWS_ENDPOINT_URL`` (the variable the AWS tools
+read) or from ``storage_options`` (``%config NbCache.storage_options = {"endpoint_url": ...}``);
+credentials come the usual way (``AWS_ACCESS_KEY_ID``, profiles...). Errors of the underlying
+client that are not already an :class:`OSError` become :class:`~nbcache.errors.StoreError`, so
+the cache treats a network failure like a full disk: the cell runs anyway.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import time
+import uuid
+from typing import Any, BinaryIO, Callable, Iterator, Mapping, Sequence, TypeVar
+
+from ..errors import StoreError
+from .base import BlobStore
+
+__all__ = ["FsspecStore", "default_storage_options"]
+
+_OBJECT_STORES = {"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "oss", "r2"}
+_T = TypeVar("_T")
+
+
+def default_storage_options(url: str) -> dict[str, Any]:
+    """Options nbcache passes unless the user gives their own."""
+    scheme = url.split("://", 1)[0]
+    options: dict[str, Any] = {}
+    if scheme in ("s3", "s3a"):
+        endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+        if endpoint:
+            options["endpoint_url"] = endpoint
+        # Fail fast when the server is away: a cell should not wait minutes for its cache.
+        options["config_kwargs"] = {"connect_timeout": 3, "read_timeout": 20, "retries": {"max_attempts": 2}}
+        # Another machine may write at any moment: never answer from a cached listing.
+        options["use_listings_cache"] = False
+    return options
+
+
+def _wrapped(method: Callable[..., _T]) -> Callable[..., _T]:
+    @functools.wraps(method)
+    def call(self: FsspecStore, *args: Any, **kwargs: Any) -> _T:
+        try:
+            return method(self, *args, **kwargs)
+        except OSError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - botocore, aiohttp...: all mean "the store failed"
+            raise StoreError(f"{self.url}: {type(exc).__name__}: {exc}") from exc
+
+    return call
+
+
+class FsspecStore(BlobStore):
+    def __init__(self, url: str, storage_options: Mapping[str, Any] | None = None):
+        try:
+            import fsspec
+        except ImportError as exc:  # pragma: no cover - fsspec comes with the s3 extra
+            raise StoreError(f"{url}: the fsspec package is needed for remote caches (pip install 'nbcache[s3]')") from exc
+        self.url = url.rstrip("/")
+        options = default_storage_options(url)
+        options.update(storage_options or {})
+        try:
+            self.fs, base = fsspec.core.url_to_fs(self.url, **options)
+        except ImportError as exc:
+            raise StoreError(f"{url}: {exc} (for s3:// URLs: pip install 'nbcache[s3]')") from exc
+        except Exception as exc:  # noqa: BLE001
+            raise StoreError(f"{url}: cannot open the store: {exc}") from exc
+        self.base = base.rstrip("/")
+        protocol = self.fs.protocol
+        protocols = {protocol} if isinstance(protocol, str) else set(protocol)
+        self._atomic_objects = bool(protocols & _OBJECT_STORES)
+
+    def _path(self, name: str) -> str:
+        if name.startswith("/") or ".." in name.split("/"):
+            raise ValueError(f"nbcache: invalid store name {name!r}")
+        return f"{self.base}/{name}"
+
+    @_wrapped
+    def put(self, name: str, chunks: Sequence[Any]) -> None:
+        path = self._path(name)
+        if self._atomic_objects:
+            self._write(path, chunks)
+        else:
+            tmp = self._path(f"tmp/{uuid.uuid4().hex}.part")
+            try:
+                self._write(tmp, chunks)
+                self.fs.mv(tmp, path)
+            except BaseException:
+                try:
+                    self.fs.rm(tmp)
+                except Exception:  # noqa: BLE001
+                    pass
+                raise
+
+    def _write(self, path: str, chunks: Sequence[Any]) -> None:
+        parent = path.rsplit("/", 1)[0]
+        if not self._atomic_objects:
+            self.fs.makedirs(parent, exist_ok=True)
+        fh = self.fs.open(path, "wb")
+        try:
+            for chunk in chunks:
+                fh.write(memoryview(chunk).cast("B"))
+        except BaseException:
+            # Never close a half-written object: closing would publish it.
+            try:
+                fh.discard()
+            finally:
+                fh.closed = True
+            raise
+        fh.close()
+
+    @_wrapped
+    def open(self, name: str) -> BinaryIO:
+        fh: BinaryIO = self.fs.open(self._path(name), "rb")
+        return fh
+
+    @_wrapped
+    def get(self, name: str) -> bytes:
+        return bytes(self.fs.cat_file(self._path(name)))
+
+    @_wrapped
+    def contains(self, name: str) -> bool:
+        return bool(self.fs.exists(self._path(name)))
+
+    @_wrapped
+    def delete(self, name: str) -> None:
+        try:
+            self.fs.rm_file(self._path(name))
+        except FileNotFoundError:
+            pass
+
+    @_wrapped
+    def list(self, prefix: str) -> Iterator[str]:
+        base = self._path(prefix.rstrip("/")) if prefix else self.base
+        self.fs.invalidate_cache()
+        try:
+            found = self.fs.find(base)
+        except FileNotFoundError:
+            return iter(())
+        start = len(self.base) + 1
+        names = []
+        for path in found:
+            path = path.rstrip("/")
+            if path.startswith(self.base + "/"):
+                names.append(path[start:])
+        return iter(names)
+
+    @_wrapped
+    def size(self, name: str) -> int:
+        return int(self.fs.size(self._path(name)))
+
+    @_wrapped
+    def modified(self, name: str) -> float:
+        try:
+            return float(self.fs.modified(self._path(name)).timestamp())
+        except NotImplementedError:
+            return time.time()
+
+    @_wrapped
+    def sweep(self, older_than: float) -> int:
+        if self._atomic_objects:
+            return 0  # aborted uploads are never visible; the bucket's lifecycle rules collect them
+        removed = 0
+        cutoff = time.time() - older_than
+        for name in self.list("tmp"):
+            try:
+                if self.modified(name) < cutoff:
+                    self.delete(name)
+                    removed += 1
+            except OSError:
+                continue
+        return removed

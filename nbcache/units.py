@@ -1,0 +1,40 @@
+"""Sizes (``20GB``, ``500MB``) and ages (``30d``, ``12h``) as users write them."""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["format_size", "parse_age", "parse_size"]
+
+_SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([kmgtp]?i?b?)?\s*", re.IGNORECASE)
+_POWERS = {"": 0, "k": 1, "m": 2, "g": 3, "t": 4, "p": 5}
+_AGE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(s|m|min|h|d|w)?\s*", re.IGNORECASE)
+_SECONDS = {"s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def parse_size(text: str | int) -> int:
+    """Bytes in ``text``: ``500MB`` and ``20GB`` are powers of 1000, ``1GiB`` of 1024."""
+    if isinstance(text, int):
+        return text
+    match = _SIZE.fullmatch(text)
+    if not match:
+        raise ValueError(f"nbcache: {text!r} is not a size (write it like 500MB or 20GB)")
+    number, unit = match.group(1), (match.group(2) or "").lower()
+    base = 1024 if "i" in unit else 1000
+    return int(float(number) * base ** _POWERS[unit[:1] if unit[:1] in _POWERS else ""])
+
+
+def parse_age(text: str) -> float:
+    """Seconds in ``text``: ``30d``, ``12h``, ``90min``, ``45s`` (a bare number is seconds)."""
+    match = _AGE.fullmatch(text)
+    if not match:
+        raise ValueError(f"nbcache: {text!r} is not an age (write it like 30d, 12h or 90min)")
+    return float(match.group(1)) * _SECONDS[(match.group(2) or "s").lower()]
+
+
+def format_size(n: float) -> str:
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if abs(n) < 1000 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} TB"

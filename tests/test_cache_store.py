@@ -1,0 +1,201 @@
+"""The cache over a local store: signing, checksums, compression, the index, the size limit."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from conftest import nbcache_magics, write_entry
+from nbcache.cache import Cache
+from nbcache.errors import CorruptEntryError, SignatureError
+from nbcache.store import LocalFolderStore
+
+CELL = "%%cache --name numbers\nimport numpy as np\nx = np.arange(200_000.0)\nr = np.random.default_rng(1).random(200_000)\nprint('computed', x.sum())\n"
+
+
+def run(ip: Any, source: str) -> Any:
+    result = ip.run_cell(source)
+    assert result.success, result.error_in_exec
+    return nbcache_magics(ip).engine.last
+
+
+def forget(ip: Any, *names: str) -> None:
+    for name in names:
+        ip.user_ns.pop(name, None)
+
+
+def cache_dir(ip: Any) -> Path:
+    return Path(nbcache_magics(ip).directory)
+
+
+def test_store_then_hit_counts_usage(ip: Any) -> None:
+    assert run(ip, CELL).status == "stored"
+    forget(ip, "x", "r")
+    outcome = run(ip, CELL)
+    assert outcome.status == "hit"
+    assert ip.user_ns["x"][10] == 10.0
+    cache = Cache(LocalFolderStore(str(cache_dir(ip))))
+    [stats] = cache.stats()
+    assert (stats.label, stats.hits, stats.misses) == ("numbers", 1, 1)
+    assert stats.restore_time > 0 and stats.runtime > 0 and stats.last_used >= stats.created
+    totals = cache.totals()
+    assert (totals.entries, totals.hits, totals.misses) == (1, 1, 1)
+    assert totals.size == stats.size > 0
+
+
+def test_key_file_created_private_on_first_use(ip: Any, isolated_env: Path) -> None:
+    run(ip, CELL)
+    key = isolated_env / "jupyter" / "nbcache" / "key"
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    assert len(key.read_bytes().strip()) == 64
+
+
+def test_entry_signed_with_another_key_is_a_miss_with_a_warning(ip: Any, capsys: Any) -> None:
+    nbcache_magics(ip).key = "team-a"
+    run(ip, CELL)
+    nbcache_magics(ip).key = "team-b"
+    capsys.readouterr()
+    assert run(ip, CELL).status == "stored"
+    err = capsys.readouterr().err
+    assert "nbcache:" in err and "not signed with this cache's key" in err
+
+
+def test_tampered_manifest_is_never_unpickled(tmp_path: Path) -> None:
+    cache = Cache(LocalFolderStore(str(tmp_path / "c")), key="k")
+    entry = write_entry(cache, value=[1, 2, 3])
+    path = tmp_path / "c" / "manifests" / f"{entry.key}.json"
+    manifest = json.loads(path.read_text())
+    manifest["entry"]["names"] = ["x", "evil"]
+    path.write_text(json.dumps(manifest))
+    with pytest.raises(SignatureError):
+        cache.lookup(entry.key)
+    # Removing the signature does not help either.
+    del manifest["hmac_sha256"]
+    path.write_text(json.dumps(manifest))
+    with pytest.raises(SignatureError):
+        cache.lookup(entry.key)
+
+
+@pytest.mark.parametrize("compression", ["zstd", "none"])
+@pytest.mark.parametrize("damage", ["bitflip", "truncate"])
+def test_damaged_values_blob_is_a_miss_then_repaired(ip: Any, capsys: Any, compression: str, damage: str) -> None:
+    nbcache_magics(ip).compression = compression
+    entry = run(ip, CELL).entry
+    blob = cache_dir(ip) / entry.values.name
+    assert blob.name.endswith(".zst") == (compression == "zstd")
+    data = bytearray(blob.read_bytes())
+    if damage == "bitflip":
+        data[len(data) // 2] ^= 0x10
+    else:
+        del data[len(data) // 3 :]
+    blob.write_bytes(bytes(data))
+    forget(ip, "x", "r")
+    capsys.readouterr()
+    assert run(ip, CELL).status == "stored"  # ran again instead of loading damaged bytes
+    err = capsys.readouterr().err
+    assert err.startswith("nbcache:") and entry.values.id in err
+    forget(ip, "x", "r")
+    assert run(ip, CELL).status == "hit"  # the new write replaced the damaged blob
+
+
+def test_damaged_outputs_blob_is_a_miss(tmp_path: Path) -> None:
+    cache = Cache(LocalFolderStore(str(tmp_path / "c")), key="k")
+    entry = write_entry(cache, value=1)
+    blob = tmp_path / "c" / entry.outputs.name
+    blob.write_bytes(blob.read_bytes()[:-3] + b"xyz")
+    with pytest.raises(CorruptEntryError, match="checksum"):
+        cache.read_outputs(entry)
+
+
+def test_auto_compression_per_blob(tmp_path: Path) -> None:
+    cache = Cache(LocalFolderStore(str(tmp_path / "c")), key="k", compression="auto")
+    zeros = write_entry(cache, value=np.zeros(1_000_000))
+    noise = write_entry(cache, value=np.random.default_rng(0).random(1_000_000))
+    assert zeros.values.codec == "zstd" and zeros.values.stored_size < zeros.values.size // 10
+    assert noise.values.codec == "none" and noise.values.stored_size == noise.values.size
+    for entry, expected in ((zeros, np.zeros(1_000_000)), (noise, np.random.default_rng(0).random(1_000_000))):
+        assert np.array_equal(cache.read_values(cache.lookup(entry.key), {})["x"], expected)
+    assert cache.verify() == []
+
+
+def test_size_limit_evicts_least_recently_used_but_never_the_new_entry(tmp_path: Path) -> None:
+    cache = Cache(LocalFolderStore(str(tmp_path / "c")), key="k", size_limit=2_500_000, compression="none")
+    rng = np.random.default_rng(0)
+    a = write_entry(cache, value=rng.random(125_000), created=1000.0)  # 1 MB each
+    b = write_entry(cache, value=rng.random(125_000), created=2000.0)
+    cache.record_hit(cache.lookup(a.key), 0.01)  # a was used after b was written
+    c = write_entry(cache, value=rng.random(125_000))
+    keys = {s.key for s in cache.stats()}
+    assert keys == {a.key, c.key}
+    assert not (tmp_path / "c" / b.values.name).exists()
+    cache.size_limit = 10  # smaller than any entry: only the one just written stays
+    d = write_entry(cache, value=rng.random(125_000))
+    assert {s.key for s in cache.stats()} == {d.key}
+    assert cache.totals().size <= d.stored + 1000
+
+
+def test_size_limit_from_config_and_env(ip: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NBCACHE_SIZE_LIMIT", "500MB")
+    assert nbcache_magics(ip).engine.cache.size_limit == 500_000_000
+    nbcache_magics(ip).size_limit = "20GB"
+    assert nbcache_magics(ip).engine.cache.size_limit == 20_000_000_000
+
+
+def test_index_is_rebuilt_from_manifests(tmp_path: Path) -> None:
+    root = tmp_path / "c"
+    cache = Cache(LocalFolderStore(str(root)), key="k")
+    keys = {write_entry(cache, value=i, label="lbl").key for i in range(5)}
+    cache.close()
+    for file in root.glob("index.sqlite*"):
+        file.unlink()
+    again = Cache(LocalFolderStore(str(root)), key="k")
+    assert {s.key for s in again.stats()} == keys
+    assert all(s.label == "lbl" for s in again.stats())
+
+
+def test_index_on_remote_store_lives_in_the_user_cache(isolated_env: Path) -> None:
+    cache = Cache(_memory_store(), key="k")
+    write_entry(cache, value=1)
+    assert str(cache.index.path).startswith(str(isolated_env / "cache" / "nbcache"))
+    assert os.path.exists(str(cache.index.path))
+
+
+def _memory_store() -> Any:
+    import uuid
+
+    from nbcache.store import open_store
+
+    return open_store(f"memory://nbcache-test-{uuid.uuid4().hex}")
+
+
+def test_the_same_suite_passes_on_an_fsspec_store() -> None:
+    cache = Cache(_memory_store(), key="k")
+    entry = write_entry(cache, value=np.arange(100_000), label="m")
+    assert np.array_equal(cache.read_values(cache.lookup(entry.key), {})["x"], np.arange(100_000))
+    assert [s.key for s in cache.stats()] == [entry.key]
+    assert cache.verify() == []
+    assert cache.clear(everything=True) == [entry.key]
+    assert list(cache.store.list("blobs")) == []
+
+
+def test_sweep_removes_orphans_and_stale_temporaries(tmp_path: Path) -> None:
+    root = tmp_path / "c"
+    cache = Cache(LocalFolderStore(str(root)), key="k")
+    entry = write_entry(cache, value=1)
+    orphan = root / "blobs" / "ff" / ("ff" * 16)
+    orphan.parent.mkdir(parents=True, exist_ok=True)
+    orphan.write_bytes(b"left by a writer that died")
+    (root / "tmp").mkdir(exist_ok=True)
+    (root / "tmp" / "dead.part").write_bytes(b"half")
+    assert cache.sweep(older_than=3600) == 0  # young: may be in use
+    old = 1_000_000_000
+    os.utime(orphan, (old, old))
+    os.utime(root / "tmp" / "dead.part", (old, old))
+    assert cache.sweep(older_than=3600) == 2
+    assert not orphan.exists() and cache.lookup(entry.key) is not None
