@@ -52,7 +52,7 @@ from . import signing
 from .compression import Codec, Compression, choose, compress_chunks, decompress, open_reader
 from .errors import CorruptEntryError, SignatureError, StoreError, StoreFormatError
 from .index import INDEX_FILE, EntryStats, Index, IndexRow, remote_index_path
-from .serialize import Frames, load_values, read_frames
+from .serialize import Frames, frames_from_buffer, load_values, read_frames
 from .store import BlobStore
 
 __all__ = [
@@ -73,6 +73,8 @@ DEFAULT_SIZE_LIMIT = 10 * 1000**3
 RETRY_SECONDS = 30.0
 # Blobs younger than this that no manifest names may belong to an entry being written now.
 _ORPHAN_GRACE_SECONDS = 3600.0
+# Below this, reading a blob is as cheap as mapping it.
+_MAP_MIN_BYTES = 1 << 20
 # Packages whose version changes what a pickle means; recorded in each entry for `nbcache show`.
 _PACKAGES = ("numpy", "pandas", "cloudpickle", "scipy", "sklearn", "torch", "polars", "pyarrow")
 
@@ -426,11 +428,15 @@ class Cache:
         owner = entry.key if repair else None
         hasher = xxhash.xxh3_128()
         try:
-            with self.store.open(ref.name) as fh:
-                reader = open_reader(fh, ref.codec)
-                frames = read_frames(reader, hasher=hasher)
-                if reader.read(1):
-                    raise CorruptEntryError("values blob has trailing bytes")
+            mapped = self._map(ref)
+            if mapped is not None:
+                frames = frames_from_buffer(mapped, hasher=hasher)
+            else:
+                with self.store.open(ref.name) as fh:
+                    reader = open_reader(fh, ref.codec)
+                    frames = read_frames(reader, hasher=hasher)
+                    if reader.read(1):
+                        raise CorruptEntryError("values blob has trailing bytes")
         except FileNotFoundError:
             if repair:
                 self._safely(lambda: self.index.record_miss(entry.key))
@@ -447,6 +453,18 @@ class Cache:
             self._damaged(ref, owner)
             raise CorruptEntryError(f"values blob {ref.id} fails its checksum")
         return frames
+
+    def _map(self, ref: BlobRef) -> memoryview | None:
+        """An uncompressed blob of a local store, mapped copy-on-write: a restore costs a checksum
+        pass over the page cache, and arrays use the mapping as their memory (a write copies only
+        the page it touches; blobs are never modified in place, only replaced or removed)."""
+        local = getattr(self.store, "local_path", None)
+        if ref.codec != "none" or local is None or ref.size < _MAP_MIN_BYTES:
+            return None
+        import mmap
+
+        with open(local(ref.name), "rb") as fh:
+            return memoryview(mmap.mmap(fh.fileno(), 0, flags=mmap.MAP_PRIVATE, prot=mmap.PROT_READ | mmap.PROT_WRITE))
 
     def _damaged(self, ref: BlobRef, key: str | None) -> None:
         """A blob failed its checksum: count the miss and remove the blob, so that the next write

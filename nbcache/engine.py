@@ -28,11 +28,11 @@ from .analysis import CellAnalysis, analyze
 from .cache import Cache, Entry
 from .capture import Recorder, encode_outputs
 from .deps import Watch, check_reads, paths_digest, record_reads
-from .errors import AnalysisError, FingerprintError, NbCacheError, SerializationError
+from .errors import AnalysisError, FingerprintError, NbCacheError, SerializationError, StaleModuleError
 from .explanation import Explanation, explain
 from .fingerprint import Fingerprinter
 from .key import CellKey, compute_key
-from .modules import module_digest
+from .modules import module_digest, note_loaded
 from .serialize import dump_values
 from .state import apply as apply_state
 from .state import changes as state_changes_between
@@ -151,12 +151,14 @@ class Engine:
 
         namespace = host.namespace
         fingerprinter = Fingerprinter()
-        extra = {f"module:{name}": module_digest(name) for name in sorted(analysis.imports)}
-        extra.update({f"deps:{path}": digest for path, digest in paths_digest(options.deps).items()})
         try:
+            extra = {f"module:{name}": module_digest(name) for name in sorted(analysis.imports)}
+            extra.update({f"deps:{path}": digest for path, digest in paths_digest(options.deps).items()})
             key = compute_key(
                 analysis.normalized, analysis.reads, namespace, ignore=host.is_internal, fingerprinter=fingerprinter, extra=extra
             )
+        except StaleModuleError as exc:
+            return self._uncached(host, source, python, str(exc), warn=host)
         except FingerprintError as exc:
             reason = f"input {exc.name!r} ({exc.type_name}) has no fingerprint, so the cell runs uncached"
             return self._uncached(host, source, python, reason, warn=host)
@@ -169,7 +171,7 @@ class Engine:
                 host.warn(f"nbcache: the cache is unavailable ({exc}); running the cell without it")
             cache = None
 
-        cell = options.cell or options.label or _first_line(source)
+        cell = options.label or options.cell or _first_line(source)  # a label is the user's own name for it
         invalid: list[str] = []
         if cache is not None and not options.force:
             hit, invalid = self._try_hit(host, cache, key, options)
@@ -273,6 +275,7 @@ class Engine:
             host.execute(source, python, recorder)  # the cell's exceptions propagate: nothing stored
             runtime = time.perf_counter() - start
 
+        note_loaded(analysis.imports)  # what the kernel now runs for the modules the cell imported
         if cache is None:
             return Outcome("skipped", key.key, "the cache is unavailable", runtime)
 

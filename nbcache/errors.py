@@ -5,6 +5,7 @@
     NbCacheError(Exception)
     ├── AnalysisError(NbCacheError, SyntaxError)     the cell's source cannot be analysed
     ├── FingerprintError(NbCacheError, TypeError)    an input value has no sound fingerprint
+    │   └── StaleModuleError                          a loaded module's file changed since import
     ├── SerializationError(NbCacheError)             a value the cell produced cannot be stored
     │   └── UnpicklableError(SerializationError, TypeError)
     └── StoreError(NbCacheError, OSError)            the store cannot be read or written
@@ -29,6 +30,7 @@ __all__ = [
     "NbCacheWarning",
     "SerializationError",
     "SignatureError",
+    "StaleModuleError",
     "StoreError",
     "StoreFormatError",
     "UnpicklableError",
@@ -50,6 +52,10 @@ class FingerprintError(NbCacheError, TypeError):
         super().__init__(message)
         self.name = name
         self.type_name = type_name
+
+
+class StaleModuleError(FingerprintError):
+    """A working-tree module changed on disk after it was imported: the kernel runs old code."""
 
 
 class SerializationError(NbCacheError):

@@ -57,6 +57,7 @@ _TUPLE, _LIST, _DICT, _SET, _FROZENSET, _REF = b"()d{}r"
 _NDARRAY, _NDOBJ, _NPSCALAR, _DTYPE = b"ao#t"
 _FRAME, _SERIES, _INDEX, _RANGEINDEX, _MULTIINDEX, _EXTARRAY, _CATEGORICAL = b"DSIRMEC"
 _FUNC, _CODE, _CLASS, _MODULE, _LIBOBJ, _METHOD, _PARTIAL, _PICKLE, _ELLIPSIS = b"FKLmlMPpE"
+_WRAPPER = b"W"[0]
 
 
 def fingerprint(value: Any) -> bytes:
@@ -162,6 +163,17 @@ class _Walk:
             self.tag(_METHOD)
             self.value(v.__func__)
             self.value(v.__self__)
+            return
+        wrapped = getattr(v, "__wrapped__", None) if callable(v) else None
+        if wrapped is not None and not isinstance(v, type):
+            # lru_cache and other wrappers pickle by name only: their code is the wrapped function's
+            if self.remember(v):
+                return
+            self.tag(_WRAPPER)
+            self.text(_qualname(t))
+            self.value(wrapped)
+            params = getattr(v, "cache_parameters", None)
+            self.value(params() if callable(params) else None)
             return
         if t is functools.partial:
             if self.remember(v):
@@ -514,8 +526,14 @@ def _builtin_names(builtins_ns: Any) -> Any:
     return builtins_ns if isinstance(builtins_ns, dict) else vars(builtins_ns)
 
 
+_GLOBAL_OPS = frozenset({"LOAD_GLOBAL", "STORE_GLOBAL", "DELETE_GLOBAL", "LOAD_NAME", "STORE_NAME", "DELETE_NAME"})
+
+
 def _code_names(code: types.CodeType) -> set[str]:
-    names = set(code.co_names)
+    """Names the code looks up as globals (``co_names`` also holds attribute names: ``x.mean``)."""
+    import dis
+
+    names = {ins.argval for ins in dis.get_instructions(code) if ins.opname in _GLOBAL_OPS and isinstance(ins.argval, str)}
     for const in code.co_consts:
         if isinstance(const, types.CodeType):
             names |= _code_names(const)
@@ -591,6 +609,8 @@ class _HashingPickler(pickle.Pickler):
             return NotImplemented
         if isinstance(obj, (types.FunctionType, types.BuiltinFunctionType, type, types.ModuleType)):
             return _restore_marker, (_code_like_digest(self.w.fp, obj),)
+        if callable(obj) and getattr(obj, "__wrapped__", None) is not None and obj is not self.root:
+            return _restore_marker, (self.w.fp.digest(obj),)
         module = type(obj).__module__.partition(".")[0]
         if module in ("numpy", "pandas") and obj is not self.root:
             digest = self.w.fp.digest(obj)

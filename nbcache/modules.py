@@ -16,10 +16,14 @@ import importlib.util
 import os
 import sys
 import sysconfig
+import types
+from typing import Iterable
 
 import xxhash
 
-__all__ = ["is_library_module", "is_library_path", "module_digest", "module_version"]
+from .errors import StaleModuleError
+
+__all__ = ["is_library_module", "is_library_path", "module_digest", "module_version", "note_loaded"]
 
 
 @functools.lru_cache(maxsize=None)
@@ -108,30 +112,101 @@ def module_digest(name: str) -> str:
         return f"lib:{module_version(name)}" if (name in sys.modules or _spec_exists(name)) else "missing"
     if is_library_path(origin):
         return f"lib:{module_version(name)}"
+    closure = _local_closure(name, origin)
     hasher = xxhash.xxh3_128()
-    for path in sorted(_local_closure(name, origin)):
+    for path in sorted(closure.values()):
         hasher.update(path.encode() + b"\0")
         try:
             with open(path, "rb") as fh:
                 hasher.update(fh.read())
         except OSError:
             hasher.update(b"<unreadable>")
-    return f"src:{hasher.hexdigest()}"
+    digest = f"src:{hasher.hexdigest()}"
+    _check_loaded(name, digest, closure)
+    return digest
+
+
+# For each working-tree module the kernel has loaded: the digest of its sources when nbcache first
+# saw it loaded, and the identities of the functions and classes loaded from them then.
+_loaded: dict[str, tuple[str, frozenset[int]]] = {}
+
+
+def note_loaded(names: Iterable[str]) -> None:
+    """Record what the kernel loaded, right after a cell imported these modules."""
+    for name in names:
+        if name in sys.modules and not is_library_module(name):
+            try:
+                module_digest(name)
+            except StaleModuleError:
+                pass
+
+
+def _compiled_from_current_source(closure: dict[str, str]) -> bool:
+    """Whether each loaded module's bytecode cache was compiled from its source as it is now.
+
+    A ``.pyc`` header records the source's mtime and size; when the source differs, the module
+    was (most likely) imported before the source was edited."""
+    import importlib.util
+
+    for mod_name, path in closure.items():
+        if mod_name not in sys.modules:
+            continue
+        try:
+            with open(importlib.util.cache_from_source(path), "rb") as fh:
+                header = fh.read(16)
+            st = os.stat(path)
+        except (OSError, ValueError, NotImplementedError):
+            continue  # no bytecode cache: nothing to compare with
+        flags = int.from_bytes(header[4:8], "little")
+        if flags == 0 and len(header) == 16:
+            mtime, size = int.from_bytes(header[8:12], "little"), int.from_bytes(header[12:16], "little")
+            if (mtime, size) != (int(st.st_mtime) & 0xFFFFFFFF, st.st_size & 0xFFFFFFFF):
+                return False
+    return True
+
+
+def _code_ids(names: Iterable[str]) -> frozenset[int]:
+    ids: set[int] = set()
+    for mod_name in names:
+        module = sys.modules.get(mod_name)
+        if module is not None:
+            ids.update(id(v) for v in vars(module).values() if isinstance(v, (type, types.FunctionType)))
+    return frozenset(ids)
+
+
+def _check_loaded(name: str, digest: str, closure: dict[str, str]) -> None:
+    """Raise StaleModuleError when the sources changed but the loaded code did not (no reload):
+    the cell would run the old code, so a result keyed on the new sources would be wrong."""
+    if name not in sys.modules:
+        return
+    ids = _code_ids(closure)
+    seen = _loaded.get(name)
+    if seen is None and not _compiled_from_current_source(closure):
+        seen = ("<older sources>", ids)  # imported before an edit nbcache did not witness
+    if seen is None or seen[1] != ids:  # first sight, or reloaded (new function objects) since
+        _loaded[name] = (digest, ids)
+    elif seen[0] != digest:
+        raise StaleModuleError(
+            f"module {name} changed on disk after it was imported, and the kernel still runs the old code "
+            f"(importlib.reload({name}) or %autoreload 2 loads the new one), so the cell runs uncached",
+            name=name,
+            type_name="module",
+        )
 
 
 def _spec_exists(name: str) -> bool:
     return _find_spec(name) is not None
 
 
-def _local_closure(name: str, origin: str) -> set[str]:
-    """The source files of a working-tree module and of the working-tree modules it imports."""
-    seen: set[str] = set()
+def _local_closure(name: str, origin: str) -> dict[str, str]:
+    """Module name -> source file, for a working-tree module and the working-tree modules it imports."""
+    seen: dict[str, str] = {}
     stack = [(name, origin)]
     while stack:
         mod_name, path = stack.pop()
-        if path in seen or not path.endswith(".py"):
+        if path in seen.values() or not path.endswith(".py"):
             continue
-        seen.add(path)
+        seen[mod_name] = path
         package = mod_name if os.path.basename(path) == "__init__.py" else mod_name.rpartition(".")[0]
         for imported in _imports_of(path, package):
             sub_origin = _origin(imported)

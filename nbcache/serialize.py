@@ -36,7 +36,7 @@ from cloudpickle import cloudpickle as _cp
 
 from .errors import CorruptEntryError, UnpicklableError
 
-__all__ = ["Frames", "VALUES_VERSION", "dump_values", "load_values", "read_frames"]
+__all__ = ["Frames", "VALUES_VERSION", "dump_values", "frames_from_buffer", "load_values", "read_frames"]
 
 VALUES_VERSION = 1
 _MAGIC = b"NBCV"
@@ -136,7 +136,7 @@ class _ValuesPickler(cloudpickle.Pickler):
 def _array_over(buffer: Any, dtype: Any, shape: tuple[int, ...], order: Any) -> Any:
     import numpy as np
 
-    if not isinstance(buffer, bytearray):
+    if memoryview(buffer).readonly:
         buffer = bytearray(buffer)  # an in-band (small) buffer arrives as read-only bytes
     return np.ndarray(shape, dtype, buffer=buffer, order=order)
 
@@ -245,6 +245,36 @@ def read_frames(stream: Any, *, hasher: Any = None) -> Frames:
     lengths = [_LEN.unpack_from(exact(_LEN.size))[0] for _ in range(count)]
     body = exact(pickle_len)
     buffers = [exact(n) for n in lengths]
+    return Frames(body, buffers)
+
+
+def frames_from_buffer(buffer: memoryview, *, hasher: Any = None) -> Frames:
+    """Split a values blob that is already in memory (a copy-on-write mapping of the file)
+    into frames without copying: the pickle and the buffers are slices of ``buffer``."""
+    if hasher is not None:
+        hasher.update(buffer)
+    if buffer.nbytes < _HEAD.size:
+        raise CorruptEntryError("values blob is truncated")
+    magic, version, count, pickle_len = _HEAD.unpack_from(buffer)
+    if magic != _MAGIC:
+        raise CorruptEntryError("values blob does not start with the nbcache marker")
+    if version != VALUES_VERSION:
+        raise CorruptEntryError(f"values blob has version {version}; this nbcache reads {VALUES_VERSION}")
+    if count > _MAX_BUFFERS or _HEAD.size + count * _LEN.size > buffer.nbytes:
+        raise CorruptEntryError(f"values blob claims {count} buffers")
+    offset = _HEAD.size
+    lengths = []
+    for _ in range(count):
+        lengths.append(_LEN.unpack_from(buffer, offset)[0])
+        offset += _LEN.size
+    if offset + pickle_len + sum(lengths) != buffer.nbytes:
+        raise CorruptEntryError("values blob has the wrong length")
+    body = buffer[offset : offset + pickle_len]
+    offset += pickle_len
+    buffers = []
+    for n in lengths:
+        buffers.append(buffer[offset : offset + n])
+        offset += n
     return Frames(body, buffers)
 
 

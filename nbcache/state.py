@@ -65,12 +65,17 @@ def _pandas_options() -> dict[str, Any] | None:
     return dict(sorted(flat.items()))
 
 
+# rcParams that say how figures are shown, not how they look: showing the first inline figure
+# turns "interactive" on, which must not invalidate every entry stored before it.
+_VOLATILE_RC = frozenset({"interactive", "backend", "backend_fallback", "toolbar"})
+
+
 def _rc_params() -> dict[str, Any] | None:
     if "matplotlib" not in sys.modules:
         return None
     import matplotlib
 
-    return {key: matplotlib.rcParams[key] for key in matplotlib.rcParams}
+    return {key: matplotlib.rcParams[key] for key in matplotlib.rcParams if key not in _VOLATILE_RC}
 
 
 def _state_digest(state: Any) -> str:

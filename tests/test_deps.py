@@ -116,3 +116,31 @@ def test_unseeded_draw_depends_on_the_generator_state(shell: Shell) -> None:
     np.random.seed(1)
     shell.run(cell)
     assert shell.status == "hit" and shell.ns["v"] == first
+
+
+def test_edited_module_still_loaded_runs_uncached_and_says_why(shell: Shell, tmp_path: Path, monkeypatch) -> None:
+    import sys
+
+    monkeypatch.syspath_prepend(str(tmp_path))
+    (tmp_path / "greet.py").write_text("def hello():\n    return 'hi'\n")
+    sys.modules.pop("greet", None)
+    cell = "%%cache\nimport greet\nword = greet.hello()\n"
+    shell.run(cell)
+    (tmp_path / "greet.py").write_text("def hello():\n    return 'HI'\n")
+    t = shell.run(cell)
+    # a plain run would use the loaded (old) code: so does this run, and it is not stored
+    assert shell.status == "skipped" and shell.ns["word"] == "hi"
+    assert t.stderr.startswith("nbcache: not cached: module greet changed on disk") and "reload" in t.stderr
+    shell.run("import importlib\nimportlib.reload(greet)")
+    shell.run(cell)
+    assert shell.status == "stored" and shell.ns["word"] == "HI"
+    sys.modules.pop("greet", None)
+
+
+def test_showing_a_figure_does_not_invalidate_earlier_entries(shell: Shell) -> None:
+    shell.run("%matplotlib inline\nimport matplotlib.pyplot as plt")
+    cell = "%%cache\ntotal = sum(range(1000))\n"
+    shell.run(cell)
+    shell.run("fig, ax = plt.subplots()\nax.plot([1, 2])\nplt.show()")
+    shell.run(cell)
+    assert shell.status == "hit"

@@ -105,3 +105,20 @@ def test_golden_digests() -> None:
 GOLDEN_CONTAINER = "dc18a2eda1dfa5f0e86b5eb2cbfe6ee5"
 GOLDEN_ARRAY = "430d433ab6837550d3aaccd1c7feb62d"
 GOLDEN_FRAME = "848d6774ecb857e6c298e3d99cb19da3"
+
+
+def test_wrapped_functions_cover_the_wrapped_code_and_its_globals() -> None:
+    ns: dict = {}
+    exec("import functools\ngap = 1\n@functools.lru_cache\ndef dist(a):\n    return a + gap\n", ns)
+    before = fp(ns["dist"])
+    ns["gap"] = 2
+    assert fp(ns["dist"]) != before
+    assert fp([ns["dist"]]) != fp([ns["dist"].__wrapped__])  # the wrapper is not the function
+
+
+def test_attribute_names_are_not_globals() -> None:
+    ns: dict = {}
+    exec("def f(x):\n    return x.mean()\n", ns)
+    before = fp(ns["f"])
+    ns["mean"] = 3
+    assert fp(ns["f"]) == before

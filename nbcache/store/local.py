@@ -50,6 +50,10 @@ class LocalFolderStore(BlobStore):
                 pass
             raise
 
+    def local_path(self, name: str) -> str:
+        """Where ``name`` is on the local disk (the cache maps large blobs instead of reading them)."""
+        return self._path(name)
+
     def open(self, name: str) -> BinaryIO:
         return open(self._path(name), "rb")
 
