@@ -32,7 +32,7 @@ from .errors import AnalysisError, FingerprintError, NbCacheError, Serialization
 from .explanation import Explanation, explain
 from .fingerprint import Fingerprinter
 from .key import CellKey, compute_key
-from .modules import module_digest, note_loaded
+from .modules import module_digest, note_loaded, reloading
 from .serialize import dump_values
 from .state import apply as apply_state
 from .state import changes as state_changes_between
@@ -152,11 +152,8 @@ class Engine:
         namespace = host.namespace
         fingerprinter = Fingerprinter()
         try:
-            extra = {f"module:{name}": module_digest(name) for name in sorted(analysis.imports)}
-            extra.update({f"deps:{path}": digest for path, digest in paths_digest(options.deps).items()})
-            key = compute_key(
-                analysis.normalized, analysis.reads, namespace, ignore=host.is_internal, fingerprinter=fingerprinter, extra=extra
-            )
+            with reloading("reload" in analysis.called):
+                key = self._key(analysis, namespace, options, host, fingerprinter)
         except StaleModuleError as exc:
             return self._uncached(host, source, python, str(exc), warn=host)
         except FingerprintError as exc:
@@ -184,6 +181,14 @@ class Engine:
             self._explain(host, cache, key, cell, None, invalid)
         self.last_context = (key, cell, None, invalid)
         return self._miss(host, cache, source, python, analysis, key, options, cell)
+
+    @staticmethod
+    def _key(analysis: CellAnalysis, namespace: dict[str, Any], options: RunOptions, host: Host, fingerprinter: Fingerprinter) -> CellKey:
+        extra = {f"module:{name}": module_digest(name) for name in sorted(analysis.imports)}
+        extra.update({f"deps:{path}": digest for path, digest in paths_digest(options.deps).items()})
+        return compute_key(
+            analysis.normalized, analysis.reads, namespace, ignore=host.is_internal, fingerprinter=fingerprinter, extra=extra
+        )
 
     # -- explain ---------------------------------------------------------------------------------
     def _explain(self, host: Host, cache: Cache, key: CellKey, cell: str, hit: Entry | None, invalid: list[str]) -> None:

@@ -23,7 +23,7 @@ import xxhash
 
 from .errors import StaleModuleError
 
-__all__ = ["is_library_module", "is_library_path", "module_digest", "module_version", "note_loaded"]
+__all__ = ["is_library_module", "is_library_path", "module_digest", "module_version", "note_loaded", "reloading"]
 
 
 @functools.lru_cache(maxsize=None)
@@ -126,6 +126,25 @@ def module_digest(name: str) -> str:
     return digest
 
 
+# Set while keying a cell that reloads modules itself (importlib.reload): it runs the new code.
+_cell_reloads = False
+
+
+class reloading:
+    """Context manager: key a cell that calls ``reload`` (no staleness check for loaded modules)."""
+
+    def __init__(self, active: bool):
+        self.active = active
+
+    def __enter__(self) -> None:
+        global _cell_reloads
+        self._outer, _cell_reloads = _cell_reloads, self.active or _cell_reloads
+
+    def __exit__(self, *exc: object) -> None:
+        global _cell_reloads
+        _cell_reloads = self._outer
+
+
 # For each working-tree module the kernel has loaded: the digest of its sources when nbcache first
 # saw it loaded, and the identities of the functions and classes loaded from them then.
 _loaded: dict[str, tuple[str, frozenset[int]]] = {}
@@ -177,7 +196,7 @@ def _code_ids(names: Iterable[str]) -> frozenset[int]:
 def _check_loaded(name: str, digest: str, closure: dict[str, str]) -> None:
     """Raise StaleModuleError when the sources changed but the loaded code did not (no reload):
     the cell would run the old code, so a result keyed on the new sources would be wrong."""
-    if name not in sys.modules:
+    if name not in sys.modules or _cell_reloads:
         return
     ids = _code_ids(closure)
     seen = _loaded.get(name)
