@@ -158,11 +158,13 @@ def test_read_only_folder_hits_still_work_and_stores_fail_quietly(ip: Any, read_
     assert ip.user_ns["kept"] == list(range(10))
 
 
-def test_permission_denied_as_another_user(ip: Any, capfd: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A cache folder owned by someone else. Root is never denied, so the test drops its
-    effective uid to 65534 around the cells (and takes root back afterwards)."""
+def test_permission_denied(ip: Any, tmp_path: Path, capfd: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A cache folder the kernel may not write. Root is never denied by file modes, so as root
+    the test drops its effective uid to 65534 around the cells (and takes root back afterwards);
+    as another user a folder without write permission does it."""
     if os.geteuid() != 0:
-        pytest.skip("needs root to switch to an unprivileged user; test_permission_denied_in_process covers non-root runs")
+        _permission_denied_by_mode(ip, tmp_path, capfd)
+        return
     import shutil
     import tempfile
 
@@ -190,10 +192,7 @@ def test_permission_denied_as_another_user(ip: Any, capfd: Any, monkeypatch: pyt
         shutil.rmtree(base, ignore_errors=True)
 
 
-def test_permission_denied_in_process(ip: Any, tmp_path: Path, capfd: Any) -> None:
-    """The same as a non-root user, in-process: a folder without write permission."""
-    if os.geteuid() == 0:
-        pytest.skip("root ignores file permissions; test_permission_denied_as_another_user covers root")
+def _permission_denied_by_mode(ip: Any, tmp_path: Path, capfd: Any) -> None:
     cache = tmp_path / "cache"
     Cache(LocalFolderStore(str(cache))).ensure_layout()
     for folder in (cache, *[p for p in cache.iterdir() if p.is_dir()]):
