@@ -54,19 +54,26 @@ value = pd.DataFrame({
 value = {"rows": [{"id": i, "name": f"item{i}", "tags": [i % 7, i % 11], "w": i * 0.5} for i in range(250_000)]}
 """,
     "W4": """
-import numpy as np
-class Model:
-    def __init__(self, rng):
-        self.coef_ = rng.random((2_000, 5_000))
-        self.intercept_ = rng.random(5_000)
-        self.components_ = rng.random((500, 20_000))
-        self.params = {"alpha": 0.1, "max_iter": 300, "solver": "lbfgs"}
 value = Model(np.random.default_rng(0))
 """,
     "W5": "value = 1\n",
     "W6": "value = float(sum(a[0] for a in arrays))\n",
 }
 W6_INPUT = "import numpy as np\narrays = [np.random.default_rng(i).random(16_777_216) for i in range(8)]\n"  # 8 x 128 MiB
+# Code that runs before the workload (an earlier cell, or an imported module for pickle/joblib).
+SETUP = {
+    "W4": """
+import numpy as np
+class Model:
+    \"\"\"A fitted-model-like object: a few large arrays and some parameters.\"\"\"
+    def __init__(self, rng):
+        self.coef_ = rng.random((2_000, 5_000))
+        self.intercept_ = rng.random(5_000)
+        self.components_ = rng.random((500, 20_000))
+        self.params = {"alpha": 0.1, "max_iter": 300, "solver": "lbfgs"}
+""",
+    "W6": W6_INPUT,
+}
 
 WORKER = r'''
 import json, os, pickle, resource, sys, time
@@ -79,8 +86,12 @@ def rss():
         return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 out = {}
-ns = {"__name__": "__main__"}
-exec(setup, ns)
+import types
+setup_module = types.ModuleType("bench_setup")  # importable, so pickle and joblib find its classes
+setup_module.__file__ = os.path.join(workdir, "bench_setup.py")
+sys.modules["bench_setup"] = setup_module
+exec(compile(setup, setup_module.__file__, "exec"), setup_module.__dict__)
+ns = setup_module.__dict__
 if tool in ("nbcache", "plain"):
     # both run through IPython: "plain" is the same cell without %%cache
     from IPython.core.interactiveshell import InteractiveShell
@@ -88,11 +99,12 @@ if tool in ("nbcache", "plain"):
     if tool == "nbcache":
         ip.run_cell("%load_ext nbcache")
         ip.run_cell("%config NbCache.quiet = True")
-    ip.user_ns.update({k: v for k, v in ns.items() if k != "__name__"})
+    ip.user_ns.update({k: v for k, v in ns.items() if not k.startswith("__")})
     cell = ("%%cache\n" if tool == "nbcache" else "") + produce
     base = rss(); t = time.perf_counter()
     result = ip.run_cell(cell)
     out["seconds"] = time.perf_counter() - t
+    out["peak_delta"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - base  # before the raw-read probe below
     assert result.success, result.error_in_exec
     if workload == "W5":  # tiny: the median of repeated runs, after the first
         times = []
@@ -128,6 +140,7 @@ elif tool == "joblib":
     import joblib, types
     mod = types.ModuleType("bench_workload"); mod.__file__ = os.path.join(workdir, "bench_workload.py")
     sys.modules["bench_workload"] = mod
+    mod.__dict__.update({k: v for k, v in ns.items() if not k.startswith("__")})
     exec(compile("def produce(" + ("arrays" if workload == "W6" else "") + "):\n" + "\n".join("    " + l for l in produce.splitlines()) + "\n    return value\n", mod.__file__, "exec"), mod.__dict__)
     memory = joblib.Memory(os.path.join(workdir, "joblib"), verbose=0)
     cached = memory.cache(mod.produce)
@@ -145,7 +158,7 @@ elif tool == "pickle":
         with open(path, "wb") as fh:
             pickle.dump(value, fh, protocol=5)
     out["seconds"] = time.perf_counter() - t
-out["peak_delta"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - base
+out.setdefault("peak_delta", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - base)
 print(json.dumps(out))
 '''
 
@@ -166,7 +179,7 @@ def folder_size(path: Path) -> int:
 
 def data_size(workload: str, workdir: Path) -> int:
     code = PRODUCE[workload]
-    proc = subprocess.run([sys.executable, "-c", (W6_INPUT if workload == "W6" else "") + code +
+    proc = subprocess.run([sys.executable, "-c", SETUP.get(workload, "") + code +
                            "\nimport pickle\nbufs=[]\nprint(len(pickle.dumps(value, protocol=5, buffer_callback=lambda b: bufs.append(b.raw().nbytes))) + sum(bufs))"],
                           capture_output=True, text=True, cwd=workdir)
     return int(proc.stdout.strip() or 0)
@@ -183,7 +196,7 @@ def bench(workloads: list[str], tools: list[str], rounds: int) -> dict[str, Any]
                 workdir = Path(tempfile.mkdtemp(prefix=f"nbcache-bench-{workload}-"))
                 try:
                     (workdir / "produce.py").write_text(PRODUCE[workload])
-                    (workdir / "setup.py").write_text(W6_INPUT if workload == "W6" else "")
+                    (workdir / "setup.py").write_text(SETUP.get(workload, ""))
                     miss = run_worker(tool, workload, "miss", workdir)
                     hit = run_worker(tool, workload, "hit", workdir) if tool != "plain" else miss
                     disk = folder_size(workdir / ("nbcache" if tool == "nbcache" else "joblib" if tool == "joblib" else "value.pkl"))
