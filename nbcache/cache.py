@@ -463,8 +463,10 @@ class Cache:
             return None
         import mmap
 
+        # MAP_POPULATE maps every page in one call: touching them one by one would fault each.
+        flags = mmap.MAP_PRIVATE | getattr(mmap, "MAP_POPULATE", 0)
         with open(local(ref.name), "rb") as fh:
-            return memoryview(mmap.mmap(fh.fileno(), 0, flags=mmap.MAP_PRIVATE, prot=mmap.PROT_READ | mmap.PROT_WRITE))
+            return memoryview(mmap.mmap(fh.fileno(), 0, flags=flags, prot=mmap.PROT_READ | mmap.PROT_WRITE))
 
     def _damaged(self, ref: BlobRef, key: str | None) -> None:
         """A blob failed its checksum: count the miss and remove the blob, so that the next write

@@ -64,6 +64,10 @@ def module_version(name: str) -> str:
     version = getattr(module, "__version__", None)
     if isinstance(version, str):
         return version
+    try:  # most distributions are named like their module: one metadata lookup, not a scan of all
+        return importlib.metadata.version(top)
+    except (importlib.metadata.PackageNotFoundError, ValueError):
+        pass
     for dist in importlib.metadata.packages_distributions().get(top, ()):
         try:
             return importlib.metadata.version(dist)
