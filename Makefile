@@ -5,14 +5,19 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench typecheck clean
+.PHONY: demo test bench typecheck labext-test clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-# Re-install whenever the project's metadata changes.
-$(STAMP): pyproject.toml | $(BIN)/python
+# The JupyterLab extension's sources: the editable install builds them (npm install + build:prod
+# through the hatch-jupyter-builder hook) into nbcache/labextension and installs them as shared data.
+LABEXT_SRC := labextension/package.json labextension/tsconfig.json $(wildcard labextension/src/*.ts labextension/style/* labextension/schema/*.json)
+
+# Re-install whenever the project's metadata or the extension's sources change.
+$(STAMP): pyproject.toml $(LABEXT_SRC) | $(BIN)/python
+	@command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
 	$(BIN)/python -m pip install --quiet -e ".[test]"
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (nbcache)" >/dev/null
 	touch $(STAMP)
@@ -23,8 +28,12 @@ demo: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/python -m mypy
 
-test: $(STAMP) typecheck
+# Unit tests of the extension's pure TypeScript helpers (node's own test runner).
+labext-test: $(STAMP)
+	cd labextension && npm test --silent
+
+test: $(STAMP) typecheck labext-test
 	$(BIN)/python -m pytest -q
 
 clean:
-	rm -rf $(VENV) .nbcache .pytest_cache .mypy_cache
+	rm -rf $(VENV) .nbcache .pytest_cache .mypy_cache nbcache/labextension labextension/lib labextension/build-test labextension/node_modules

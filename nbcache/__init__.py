@@ -16,7 +16,7 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "load_ipython_extension", "unload_ipython_extension"]
+__all__ = ["__version__", "_jupyter_labextension_paths", "load_ipython_extension", "unload_ipython_extension"]
 
 
 def load_ipython_extension(ipython: Any) -> None:
@@ -31,3 +31,8 @@ def unload_ipython_extension(ipython: Any) -> None:
     from .magic import unload
 
     unload(ipython)
+
+
+def _jupyter_labextension_paths() -> list[dict[str, str]]:
+    """Where JupyterLab finds the prebuilt extension (cell badges and the cache panel)."""
+    return [{"src": "labextension", "dest": "nbcache"}]

@@ -1,0 +1,185 @@
+"""The JupyterLab extension in a real browser: a real ``jupyter lab`` on 127.0.0.1 and Debian's
+Chromium driven by Playwright. Badges appear on cached cells (stored, then hit after a restart) and
+the panel's invalidate button makes the next run a miss. Screenshots go to docs/."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any, Iterator
+
+import nbformat
+import pytest
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+TOKEN = "nbcache-ui-test"
+IDLE = ".jp-Notebook-ExecutionIndicator[data-status='idle']"
+BADGE = ".jp-nbcache-badge[data-nbcache-status='{}']"
+# Cold starts of a kernel took 30 s once on a busy CI machine.
+SLOW = 90_000
+
+if not os.path.exists(CHROMIUM):
+    if os.environ.get("CI"):
+        raise RuntimeError("chromium is missing; `make test` installs it with apt-get")
+    pytest.skip("Debian's chromium is not installed", allow_module_level=True)
+playwright_api = pytest.importorskip("playwright.sync_api")
+
+CACHED = "%%cache\nimport time\ntime.sleep(1.5)\nanswer = 41 + 1\nprint('the answer is', answer)"
+SKIPPED = "%%cache --skip\ndouble = answer * 2"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    root = tmp_path_factory.mktemp("lab")
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.cells = [
+        nbformat.v4.new_code_cell("%load_ext nbcache"),
+        nbformat.v4.new_code_cell(CACHED),
+        nbformat.v4.new_code_cell(SKIPPED),
+    ]
+    nbformat.write(nb, str(root / "cached.ipynb"))
+    settings = root / ".settings"
+    # No "would you like news?" toast over the screenshots.
+    notification = settings / "@jupyterlab" / "apputils-extension"
+    notification.mkdir(parents=True)
+    (notification / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false"}))
+    port = _free_port()
+    env = dict(os.environ, NBCACHE_DIR=str(root / ".nbcache"), JUPYTER_CONFIG_DIR=str(root / ".config"))
+    log = open(root / "lab.log", "w")
+    server = subprocess.Popen(
+        [
+            sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root",
+            "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
+            f"--IdentityProvider.token={TOKEN}", f"--ServerApp.root_dir={root}",
+            f"--LabApp.user_settings_dir={settings}", f"--LabApp.workspaces_dir={root / '.workspaces'}",
+            "--LabApp.expose_app_in_browser=True", "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+        ],
+        cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/api/status?token={TOKEN}", timeout=2) as response:
+                    json.load(response)
+                break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("jupyter lab did not start:\n" + (root / "lab.log").read_text())
+                time.sleep(0.3)
+        yield url
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def page(lab: str) -> Iterator[Any]:
+    with playwright_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                "--disable-sync", "--no-first-run",
+            ],
+        )
+        page = browser.new_page(viewport={"width": 1400, "height": 800})
+        page.set_default_timeout(SLOW)
+        # Browser errors end up in the test's output when it fails.
+        page.on("console", lambda msg: print(f"[browser {msg.type}] {msg.text}") if msg.type in ("error", "warning") else None)
+        page.on("pageerror", lambda exc: print(f"[browser exception] {exc}"))
+        page.goto(f"{lab}/lab/tree/cached.ipynb?token={TOKEN}")
+        page.wait_for_selector(IDLE, timeout=SLOW)
+        yield page
+        browser.close()
+
+
+# The notebook panel, made current (commands act on the current notebook).
+_PANEL = """() => {
+  const app = window.jupyterapp;
+  const panel = [...app.shell.widgets('main')].find(w => w.context && w.context.path === 'cached.ipynb');
+  app.shell.activateById(panel.id);
+  return panel;
+}"""
+
+
+def _run_all(page: Any) -> None:
+    page.wait_for_selector(IDLE, timeout=SLOW)
+    page.evaluate(f"async () => {{ ({_PANEL})(); await window.jupyterapp.commands.execute('notebook:run-all-cells'); }}")
+
+
+def _restart(page: Any) -> None:
+    page.evaluate(f"async () => {{ await ({_PANEL})().sessionContext.restartKernel(); }}")
+    page.wait_for_timeout(500)
+    page.wait_for_selector(IDLE, timeout=SLOW)
+
+
+def _cell_badge(page: Any, index: int) -> Any:
+    return page.locator(".jp-Notebook .jp-Cell").nth(index).locator(".jp-nbcache-badge")
+
+
+def test_badges_panel_and_invalidate(page: Any) -> None:
+    expect = playwright_api.expect
+
+    # 1. First run: a miss, stored; the --skip cell says why it was not cached.
+    _run_all(page)
+    expect(_cell_badge(page, 1)).to_have_attribute("data-nbcache-status", "stored", timeout=SLOW)
+    expect(_cell_badge(page, 2)).to_have_attribute("data-nbcache-status", "skipped", timeout=SLOW)
+    expect(_cell_badge(page, 2)).to_have_attribute("title", "nbcache: not cached: --skip was given (click for details)")
+    expect(_cell_badge(page, 0)).to_have_count(0)
+
+    # 2. After a restart the same cell is restored: a hit with the time saved.
+    _restart(page)
+    _run_all(page)
+    badge = _cell_badge(page, 1)
+    expect(badge).to_have_attribute("data-nbcache-status", "hit", timeout=SLOW)
+    expect(badge).to_contain_text("saved 1.")
+    page.wait_for_selector(IDLE, timeout=SLOW)
+    page.screenshot(path=str(DOCS / "labextension-badges.png"))
+
+    # The explanation: time saved, key, restored names and the kernel's explanation.
+    badge.click()
+    dialog = page.locator(".jp-Dialog .jp-nbcache-explanation")
+    expect(dialog).to_contain_text("Time saved")
+    expect(dialog).to_contain_text("answer")
+    expect(dialog).to_contain_text("Restored from the cache")
+    page.screenshot(path=str(DOCS / "labextension-explain.png"))
+    page.locator(".jp-Dialog button.jp-mod-accept").click()
+    expect(page.locator(".jp-Dialog")).to_have_count(0)
+
+    # 3. The panel lists the entry with its hit; invalidating it empties the list...
+    page.evaluate("window.jupyterapp.shell.activateById('nbcache-panel')")
+    entries = page.locator("#nbcache-panel .jp-nbcache-entry")
+    expect(entries).to_have_count(1, timeout=SLOW)
+    expect(entries.first).to_contain_text("import time")
+    expect(entries.first).to_contain_text("1 hit")
+    expect(page.locator("#nbcache-panel .jp-nbcache-totals")).to_contain_text("1 entry")
+    page.screenshot(path=str(DOCS / "labextension-panel.png"))
+    entries.first.locator(".jp-nbcache-invalidate").click()
+    expect(entries).to_have_count(0, timeout=SLOW)
+    expect(page.locator("#nbcache-panel .jp-nbcache-totals")).to_contain_text("0 entries")
+
+    # ...and the next run is a miss again, stored anew, listed again.
+    _run_all(page)
+    expect(_cell_badge(page, 1)).to_have_attribute("data-nbcache-status", "stored", timeout=SLOW)
+    expect(entries).to_have_count(1, timeout=SLOW)
