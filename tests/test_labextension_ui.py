@@ -4,6 +4,7 @@ the panel's invalidate button makes the next run a miss. Screenshots go to docs/
 
 from __future__ import annotations
 
+import faulthandler
 import json
 import os
 import shutil
@@ -25,6 +26,7 @@ IDLE = ".jp-Notebook-ExecutionIndicator[data-status='idle']"
 BADGE = ".jp-nbcache-badge[data-nbcache-status='{}']"
 # Cold starts of a kernel took 30 s once on a busy CI machine.
 SLOW = 90_000
+WATCHDOG = 600
 
 if not os.path.exists(CHROMIUM):
     if os.environ.get("CI"):
@@ -95,6 +97,16 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def page(lab: str) -> Iterator[Any]:
+    # Last resort against a wedged browser or driver: show where it hangs and end the run
+    # rather than let CI wait forever (every wait below has its own, shorter timeout).
+    faulthandler.dump_traceback_later(WATCHDOG, exit=True)
+    try:
+        yield from _page(lab)
+    finally:
+        faulthandler.cancel_dump_traceback_later()
+
+
+def _page(lab: str) -> Iterator[Any]:
     with playwright_api.sync_playwright() as pw:
         browser = pw.chromium.launch(
             executable_path=CHROMIUM,
@@ -123,14 +135,19 @@ _PANEL = """() => {
 }"""
 
 
+# Commands are started, not awaited: page.evaluate has no timeout of its own, and the waits that
+# follow (each with a timeout) say what did not happen.
 def _run_all(page: Any) -> None:
     page.wait_for_selector(IDLE, timeout=SLOW)
-    page.evaluate(f"async () => {{ ({_PANEL})(); await window.jupyterapp.commands.execute('notebook:run-all-cells'); }}")
+    page.evaluate(f"() => {{ ({_PANEL})(); void window.jupyterapp.commands.execute('notebook:run-all-cells'); }}")
 
 
 def _restart(page: Any) -> None:
-    page.evaluate(f"async () => {{ await ({_PANEL})().sessionContext.restartKernel(); }}")
-    page.wait_for_timeout(500)
+    page.evaluate(
+        f"() => {{ window.nbcacheRestarted = false;"
+        f" ({_PANEL})().sessionContext.restartKernel().then(() => {{ window.nbcacheRestarted = true; }}); }}"
+    )
+    page.wait_for_function("window.nbcacheRestarted === true", timeout=SLOW)
     page.wait_for_selector(IDLE, timeout=SLOW)
 
 
@@ -138,7 +155,17 @@ def _cell_badge(page: Any, index: int) -> Any:
     return page.locator(".jp-Notebook .jp-Cell").nth(index).locator(".jp-nbcache-badge")
 
 
-def test_badges_panel_and_invalidate(page: Any) -> None:
+def _put_setting(lab: str, plugin: str, values: dict[str, Any]) -> None:
+    body = json.dumps({"raw": json.dumps(values)}).encode()
+    request = urllib.request.Request(
+        f"{lab}/lab/api/settings/{plugin}", data=body, method="PUT",
+        headers={"Authorization": f"token {TOKEN}", "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.status == 204
+
+
+def test_badges_panel_and_invalidate(page: Any, lab: str) -> None:
     expect = playwright_api.expect
 
     # 1. First run: a miss, stored; the --skip cell says why it was not cached.
@@ -183,3 +210,15 @@ def test_badges_panel_and_invalidate(page: Any) -> None:
     _run_all(page)
     expect(_cell_badge(page, 1)).to_have_attribute("data-nbcache-status", "stored", timeout=SLOW)
     expect(entries).to_have_count(1, timeout=SLOW)
+
+    # 4. Settings: hide the badges, panel on the left. After a reload the new page's comm gets the
+    # kernel's latest statuses again (the badge exists) but it is hidden.
+    _put_setting(lab, "nbcache:badges", {"showBadges": False})
+    _put_setting(lab, "nbcache:panel", {"position": "left"})
+    page.reload()
+    page.wait_for_selector(IDLE, timeout=SLOW)
+    expect(page.locator("body")).to_have_attribute("data-nbcache-badges", "hidden", timeout=SLOW)
+    expect(page.locator("#jp-left-stack #nbcache-panel")).to_have_count(1)
+    _run_all(page)
+    expect(_cell_badge(page, 1)).to_have_attribute("data-nbcache-status", "hit", timeout=SLOW)
+    expect(_cell_badge(page, 1)).to_be_hidden()
