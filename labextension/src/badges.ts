@@ -4,7 +4,7 @@
  */
 import { Dialog, showDialog } from '@jupyterlab/apputils';
 import { Cell } from '@jupyterlab/cells';
-import { NotebookPanel } from '@jupyterlab/notebook';
+import { INotebookModel, NotebookPanel } from '@jupyterlab/notebook';
 import { PanelLayout, Widget } from '@lumino/widgets';
 
 import { NbCacheConnection } from './connection';
@@ -77,10 +77,9 @@ export class NotebookBadges {
     readonly connection: NbCacheConnection
   ) {
     connection.statusReceived.connect(this._onStatus, this);
-    panel.content.model?.cells.changed.connect(this._applyAll, this);
-    panel.content.modelChanged.connect(this._applyAll, this);
+    panel.content.modelChanged.connect(this._onModelChanged, this);
+    this._onModelChanged();
     panel.disposed.connect(() => this.dispose());
-    this._applyAll();
   }
 
   dispose(): void {
@@ -89,6 +88,13 @@ export class NotebookBadges {
       badge.dispose();
     }
     this._badges.clear();
+  }
+
+  private _onModelChanged(): void {
+    this._model?.cells.changed.disconnect(this._applyAll, this);
+    this._model = this.panel.content.model;
+    this._model?.cells.changed.connect(this._applyAll, this);
+    this._applyAll();
   }
 
   private _onStatus(_: NbCacheConnection, message: IStatusMessage): void {
@@ -141,4 +147,5 @@ export class NotebookBadges {
 
   private _badges = new Map<Cell, CacheBadge>();
   private _waiting = new Set<Cell>();
+  private _model: INotebookModel | null = null;
 }

@@ -218,3 +218,12 @@ export type PanelPosition = 'left' | 'right';
 export function panelPosition(value: unknown): PanelPosition {
   return value === 'left' ? 'left' : 'right';
 }
+
+/**
+ * Whether an executed cell may have loaded nbcache (or used it), so that opening the comm is worth
+ * another try: `%load_ext nbcache`, `import nbcache`, any `%%cache` cell. A kernel that loads
+ * nbcache at start (ipython_config.py) is found by the attempt made when the kernel is ready.
+ */
+export function mayUseNbcache(source: string): boolean {
+  return /nbcache|%%cache\b/.test(source);
+}

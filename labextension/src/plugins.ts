@@ -7,7 +7,7 @@ import { ISettingRegistry } from '@jupyterlab/settingregistry';
 
 import { NotebookBadges } from './badges';
 import { NbCacheConnections } from './connection';
-import { panelPosition } from './helpers';
+import { mayUseNbcache, panelPosition } from './helpers';
 import { CachePanel } from './panel';
 import { INbCacheConnections } from './tokens';
 
@@ -25,12 +25,13 @@ export const connectionsPlugin: JupyterFrontEndPlugin<NbCacheConnections> = {
     };
     tracker.forEach(track);
     tracker.widgetAdded.connect((_, panel) => track(panel));
-    // The kernel may load nbcache in any cell: try again after each execution until it answers.
-    NotebookActions.executed.connect((_, { notebook }) => {
+    // The kernel may load nbcache in any cell: until it answers, try again after each execution
+    // of a cell that may have loaded or used it (a no-op once connected).
+    NotebookActions.executed.connect((_, { notebook, cell }) => {
       const panel = tracker.find(p => p.content === notebook);
-      if (panel) {
-        const connection = connections.get(panel);
-        connection?.connect();
+      const connection = panel ? connections.get(panel) : undefined;
+      if (connection && !connection.connected && mayUseNbcache(cell.model.sharedModel.getSource())) {
+        connection.connect();
       }
     });
     return connections;

@@ -10,6 +10,7 @@ import {
   formatSeconds,
   IEntry,
   IStatusMessage,
+  mayUseNbcache,
   panelPosition,
   parseMessage,
   totalsOf
@@ -145,4 +146,12 @@ test('panelPosition defaults to the right', () => {
   assert.equal(panelPosition('right'), 'right');
   assert.equal(panelPosition(undefined), 'right');
   assert.equal(panelPosition('top'), 'right');
+});
+
+test('mayUseNbcache spots cells worth another comm attempt', () => {
+  assert.equal(mayUseNbcache('%load_ext nbcache'), true);
+  assert.equal(mayUseNbcache('import nbcache\nnbcache.stats()'), true);
+  assert.equal(mayUseNbcache('%%cache --name x\ny = 1'), true);
+  assert.equal(mayUseNbcache('x = 1\nprint(x)'), false);
+  assert.equal(mayUseNbcache('%%capture\nx = 1'), false);
 });
