@@ -66,12 +66,30 @@ def _explain(outcome: Outcome) -> str:
     return f"The cell raised {outcome.reason or 'an error'}; nothing was stored."
 
 
+def _usage(cache: Any) -> dict[str, tuple[int, float]]:
+    """Hits and seconds saved per key from the cache's own usage counters, when it keeps them."""
+    stats = getattr(cache, "stats", None)
+    if not callable(stats):
+        return {}
+    try:
+        return {
+            row.key: (int(row.hits), row.hits * max(0.0, float(row.runtime) - float(row.restore_time)))
+            for row in stats()
+        }
+    except Exception:  # noqa: BLE001 - counters are a nicety: fall back to this session's
+        return {}
+
+
 def entries_message(cache: Any, hits: dict[str, list[float]]) -> dict[str, Any]:
-    """The ``entries`` message: every entry in ``cache`` with this session's hits and saved time."""
+    """The ``entries`` message: every entry in ``cache`` with its hits and time saved (the cache's
+    usage counters where it keeps them, else this kernel session's)."""
+    usage = _usage(cache)
     rows = []
     for entry in cache.entries():
         count, saved = hits.get(entry.key, (0, 0.0))
-        first = next((line.strip() for line in entry.source.splitlines() if line.strip()), "")
+        if entry.key in usage and usage[entry.key][0] >= count:
+            count, saved = usage[entry.key]
+        first = next((line.strip() for line in entry.source.splitlines() if _is_code(line)), "")
         rows.append(
             {
                 "key": entry.key,
@@ -94,6 +112,11 @@ def entries_message(cache: Any, hits: dict[str, list[float]]) -> dict[str, Any]:
         "saved": sum(row["saved"] for row in rows),
     }
     return {"type": "entries", "entries": rows, "totals": totals}
+
+
+def _is_code(line: str) -> bool:
+    stripped = line.strip()
+    return bool(stripped) and not stripped.startswith(("#", "%%"))
 
 
 class KernelBridge:

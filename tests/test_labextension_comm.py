@@ -120,3 +120,14 @@ def test_error_status(shell: Any) -> None:
     (status,) = [m for m in comm.sent if m["type"] == "status"]
     assert status["status"] == "error"
     assert "boom" in status["reason"]
+
+
+def test_entries_prefer_the_cache_usage_counters() -> None:
+    entry = SimpleNamespace(key="k", label=None, cell="c", source="%%cache\nx = 1", size=10, runtime=3.0, created=1.0, names=("x",))
+    row = SimpleNamespace(key="k", hits=4, runtime=3.0, restore_time=0.5)
+    cache = SimpleNamespace(entries=lambda: [entry], stats=lambda: [row])
+    message = nbcomm.entries_message(cache, {"k": [1, 2.0]})
+    assert (message["entries"][0]["hits"], message["entries"][0]["saved"]) == (4, 10.0)
+    assert message["totals"] == {"count": 1, "size": 10, "hits": 4, "saved": 10.0}
+    plain = SimpleNamespace(entries=lambda: [entry])
+    assert nbcomm.entries_message(plain, {"k": [1, 2.0]})["entries"][0]["hits"] == 1
