@@ -126,20 +126,38 @@ def _page(lab: str) -> Iterator[Any]:
         browser.close()
 
 
-# The notebook panel, made current (commands act on the current notebook).
-_PANEL = """() => {
-  const app = window.jupyterapp;
-  const panel = [...app.shell.widgets('main')].find(w => w.context && w.context.path === 'cached.ipynb');
-  app.shell.activateById(panel.id);
-  return panel;
-}"""
+# The notebook panel; _PANEL also makes it current (commands act on the current notebook).
+_FIND = """() => [...window.jupyterapp.shell.widgets('main')].find(w => w.context && w.context.path === 'cached.ipynb')"""
+_PANEL = f"""() => {{ const panel = ({_FIND})(); window.jupyterapp.shell.activateById(panel.id); return panel; }}"""
 
 
 # Commands are started, not awaited: page.evaluate has no timeout of its own, and the waits that
 # follow (each with a timeout) say what did not happen.
+_READY = f"""() => {{
+  const panel = ({_FIND})();
+  return !!panel && panel.context.isReady && panel.sessionContext.isReady && !!panel.content.activeCell
+    && panel.sessionContext.session?.kernel?.status === 'idle';
+}}"""
+_PROMPT = ".jp-Notebook .jp-Cell .jp-InputPrompt"
+
+
 def _run_all(page: Any) -> None:
     page.wait_for_selector(IDLE, timeout=SLOW)
-    page.evaluate(f"() => {{ ({_PANEL})(); void window.jupyterapp.commands.execute('notebook:run-all-cells'); }}")
+    page.wait_for_function(_READY, timeout=SLOW)
+    before = page.locator(_PROMPT).first.text_content()
+    for _attempt in range(3):
+        page.evaluate(f"() => {{ ({_PANEL})(); void window.jupyterapp.commands.execute('notebook:run-all-cells'); }}")
+        # Queued cells show [*] at once; on a cold start the first command was seen to do nothing.
+        try:
+            page.wait_for_function(
+                "([selector, before]) => { const el = document.querySelector(selector); return el && el.textContent !== before; }",
+                arg=[_PROMPT, before],
+                timeout=10_000,
+            )
+            return
+        except playwright_api.TimeoutError:
+            print(f"run-all attempt {_attempt + 1} did not start the cells; trying again")
+    raise AssertionError("notebook:run-all-cells did not start the notebook's cells")
 
 
 def _restart(page: Any) -> None:
