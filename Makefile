@@ -5,14 +5,18 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench typecheck clean
+.PHONY: demo test bench typecheck labext-test browser clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-# Re-install whenever the project's metadata changes.
-$(STAMP): pyproject.toml | $(BIN)/python
+# The JupyterLab extension's sources: the editable install builds them (npm install + build:prod
+# through the hatch-jupyter-builder hook) into nbcache/labextension and installs them as shared data.
+LABEXT_SRC := labextension/package.json labextension/tsconfig.json $(wildcard labextension/src/*.ts labextension/style/* labextension/schema/*.json)
+
+# Re-install whenever the project's metadata or the extension's sources change.
+$(STAMP): pyproject.toml $(LABEXT_SRC) | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e ".[test]"
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (nbcache)" >/dev/null
 	touch $(STAMP)
@@ -27,10 +31,18 @@ bench: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/python -m mypy
 
-test: $(STAMP) typecheck
+# Unit tests of the extension's pure TypeScript helpers (node's own test runner).
+labext-test: $(STAMP)
+	cd labextension && npm test --silent
+
+# The browser tests drive Debian's Chromium (installed here when missing; the demo does not need it).
+browser:
+	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
+
+test: $(STAMP) typecheck labext-test browser
 	$(BIN)/python -m pytest -q tests
 	$(BIN)/python -m pytest -q -p no:cacheprovider --nbval --nbval-current-env \
 		--nbval-sanitize-with notebooks/sanitize.cfg notebooks
 
 clean:
-	rm -rf $(VENV) .nbcache .pytest_cache .mypy_cache
+	rm -rf $(VENV) .nbcache .pytest_cache .mypy_cache nbcache/labextension labextension/lib labextension/build-test labextension/node_modules

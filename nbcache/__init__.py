@@ -16,7 +16,7 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "checkpoint", "explain", "load_ipython_extension", "unload_ipython_extension"]
+__all__ = ["__version__", "_jupyter_labextension_paths", "checkpoint", "explain", "load_ipython_extension", "unload_ipython_extension"]
 
 
 def checkpoint(name: str, *, every: int | None = None, seconds: float | None = None, directory: str | None = None) -> Any:
@@ -55,3 +55,8 @@ def unload_ipython_extension(ipython: Any) -> None:
     from .magic import unload
 
     unload(ipython)
+
+
+def _jupyter_labextension_paths() -> list[dict[str, str]]:
+    """Where JupyterLab finds the prebuilt extension (cell badges and the cache panel)."""
+    return [{"src": "labextension", "dest": "nbcache"}]

@@ -196,11 +196,16 @@ class Engine:
         explanation = explain(key, entries, hit=hit, invalid=invalid)
         host.note("\n".join(explanation.lines()), Outcome("hit" if hit else "stored", key.key, str(explanation)))
 
-    def explain_last(self) -> Explanation | None:
-        """Why the most recent %%cache run hit or missed (compared with the cell's earlier entries)."""
+    def explain_last(self, *, scan: bool = True) -> Explanation | None:
+        """Why the most recent %%cache run hit or missed (compared with the cell's earlier entries).
+
+        With ``scan=False``, only when that needs no look at other entries (a hit, or an entry that
+        turned stale), else None: for callers on every cell's path."""
         if self.last_context is None:
             return None
         key, cell, hit, invalid = self.last_context
+        if not scan and hit is None and not invalid:
+            return None
         try:
             entries = [] if hit is not None or invalid else [e for e in self.cache.entries() if e.cell == cell]
         except (NbCacheError, OSError):

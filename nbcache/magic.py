@@ -335,12 +335,18 @@ def load(shell: Any) -> None:
     magics = NbCache(shell=shell)
     shell.register_magics(magics)
     _loaded[id(shell)] = magics
+    from .comm import attach
+
+    attach(shell, magics)  # the JupyterLab extension's comm target; nothing without a kernel
 
 
 def unload(shell: Any) -> None:
     magics = _loaded.pop(id(shell), None)
     if magics is None:
         return
+    from .comm import detach
+
+    detach(shell)
     manager = shell.magics_manager
     if manager.magics["cell"].get("cache") == magics.cache:
         del manager.magics["cell"]["cache"]

@@ -29,7 +29,7 @@ import pickle
 import struct
 import types
 from dataclasses import dataclass
-from typing import Any, BinaryIO, Iterable, Mapping
+from typing import Any, BinaryIO, Iterable, Mapping, cast
 
 import cloudpickle
 from cloudpickle import cloudpickle as _cp

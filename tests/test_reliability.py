@@ -51,10 +51,12 @@ def test_kill_9_at_random_moments_of_a_large_write(tmp_path: Path) -> None:
     written: set[str] = set()
     for delay in [0.4, 0.7, 1.0] + [rng.uniform(0.4, 1.2) for _ in range(3)]:
         proc = writer(root, "distinct", 1000, 16, tag=str(len(written) + int(delay * 1000)))
+        assert proc.stdout is not None
+        first = proc.stdout.readline()  # the writer is past its start-up and inside its write loop
         time.sleep(delay)
         proc.send_signal(signal.SIGKILL)
         out, _ = proc.communicate()
-        written |= set(out.split())
+        written |= set(first.split()) | set(out.split())
     keys = assert_intact(root)
     assert written and written <= set(keys)  # everything reported as written is there, complete
     print(f"{len(keys)} entries, {len(list((root / 'tmp').iterdir()))} temporary files left by the kills")

@@ -1,0 +1,157 @@
+import { strict as assert } from 'node:assert';
+import { test } from 'node:test';
+
+import {
+  badgeText,
+  badgeTitle,
+  entryTitle,
+  explanationRows,
+  formatBytes,
+  formatSeconds,
+  IEntry,
+  IStatusMessage,
+  mayUseNbcache,
+  panelPosition,
+  parseMessage,
+  totalsOf
+} from '../src/helpers';
+
+function status(overrides: Partial<IStatusMessage> = {}): IStatusMessage {
+  return {
+    type: 'status',
+    cell_id: 'c1',
+    status: 'hit',
+    saved: 2.5,
+    runtime: 0.004,
+    original_runtime: 2.504,
+    reason: null,
+    key: 'abc123',
+    names: ['df', 'model'],
+    explain: 'same code, same inputs',
+    ...overrides
+  };
+}
+
+function entry(overrides: Partial<IEntry> = {}): IEntry {
+  return {
+    key: 'k1',
+    label: null,
+    cell: 'c1',
+    first_line: 'df = load()',
+    size: 2048,
+    runtime: 3,
+    created: 1,
+    names: ['df'],
+    hits: 2,
+    saved: 5.5,
+    ...overrides
+  };
+}
+
+test('formatSeconds picks a readable unit', () => {
+  const table: Array<[number, string]> = [
+    [0, '0 s'],
+    [-1, '0 s'],
+    [NaN, '0 s'],
+    [0.0000042, '4 µs'],
+    [0.0042, '4 ms'],
+    [2.54, '2.5 s'],
+    [150.4, '150 s'],
+    [7200, '2.0 h']
+  ];
+  for (const [input, expected] of table) {
+    assert.equal(formatSeconds(input), expected, `formatSeconds(${input})`);
+  }
+});
+
+test('formatBytes uses binary units', () => {
+  assert.equal(formatBytes(0), '0 B');
+  assert.equal(formatBytes(512), '512 B');
+  assert.equal(formatBytes(2048), '2.0 KB');
+  assert.equal(formatBytes(50 * 1024 * 1024), '50 MB');
+});
+
+test('parseMessage accepts a status and fills defaults', () => {
+  const parsed = parseMessage({ type: 'status', cell_id: 'x', status: 'stored', runtime: 1.5 });
+  assert.deepEqual(parsed, {
+    type: 'status',
+    cell_id: 'x',
+    status: 'stored',
+    saved: 0,
+    runtime: 1.5,
+    original_runtime: 0,
+    reason: null,
+    key: null,
+    names: [],
+    explain: ''
+  });
+});
+
+test('parseMessage rejects what it does not understand', () => {
+  assert.equal(parseMessage(null), null);
+  assert.equal(parseMessage('status'), null);
+  assert.equal(parseMessage({ type: 'status', status: 'weird' }), null);
+  assert.equal(parseMessage({ type: 'other' }), null);
+  assert.equal(parseMessage({ type: 'entries' }), null);
+});
+
+test('parseMessage keeps valid entries and recomputes totals', () => {
+  const parsed = parseMessage({
+    type: 'entries',
+    entries: [entry(), { nokey: true }, entry({ key: 'k2', size: 1024, hits: 1, saved: 0.5 })],
+    totals: { count: 99, size: 0, hits: 0, saved: 0 }
+  });
+  assert.ok(parsed && parsed.type === 'entries');
+  assert.equal(parsed.entries.length, 2);
+  assert.deepEqual(parsed.totals, { count: 2, size: 3072, hits: 3, saved: 6 });
+});
+
+test('totalsOf an empty list is zero', () => {
+  assert.deepEqual(totalsOf([]), { count: 0, size: 0, hits: 0, saved: 0 });
+});
+
+test('badgeText says what happened, with the time saved on a hit', () => {
+  assert.equal(badgeText(status()), 'cached · saved 2.5 s');
+  assert.equal(badgeText(status({ status: 'stored' })), 'stored');
+  assert.equal(badgeText(status({ status: 'skipped', reason: 'x' })), 'not cached');
+  assert.equal(badgeText(status({ status: 'error' })), 'error');
+});
+
+test('badgeTitle gives the reason of a skip', () => {
+  const title = badgeTitle(status({ status: 'skipped', reason: "input 'gen' has no fingerprint" }));
+  assert.match(title, /not cached: input 'gen' has no fingerprint/);
+});
+
+test('explanationRows list saved time, key, restored names and the explanation', () => {
+  const rows = new Map(explanationRows(status()));
+  assert.equal(rows.get('Status'), 'hit');
+  assert.equal(rows.get('Time saved'), '2.5 s');
+  assert.equal(rows.get('Key'), 'abc123');
+  assert.equal(rows.get('Restored'), 'df, model');
+  assert.equal(rows.get('Explanation'), 'same code, same inputs');
+  const skipped = new Map(explanationRows(status({ status: 'skipped', reason: '--skip was given', names: [], key: null })));
+  assert.equal(skipped.get('Reason'), '--skip was given');
+  assert.equal(skipped.has('Key'), false);
+  assert.equal(skipped.has('Time saved'), false);
+});
+
+test('entryTitle prefers the label, then the first line', () => {
+  assert.equal(entryTitle(entry({ label: 'training' })), 'training');
+  assert.equal(entryTitle(entry()), 'df = load()');
+  assert.equal(entryTitle(entry({ first_line: '', cell: '' })), 'k1');
+});
+
+test('panelPosition defaults to the right', () => {
+  assert.equal(panelPosition('left'), 'left');
+  assert.equal(panelPosition('right'), 'right');
+  assert.equal(panelPosition(undefined), 'right');
+  assert.equal(panelPosition('top'), 'right');
+});
+
+test('mayUseNbcache spots cells worth another comm attempt', () => {
+  assert.equal(mayUseNbcache('%load_ext nbcache'), true);
+  assert.equal(mayUseNbcache('import nbcache\nnbcache.stats()'), true);
+  assert.equal(mayUseNbcache('%%cache --name x\ny = 1'), true);
+  assert.equal(mayUseNbcache('x = 1\nprint(x)'), false);
+  assert.equal(mayUseNbcache('%%capture\nx = 1'), false);
+});

@@ -1,0 +1,249 @@
+"""The kernel end of the JupyterLab extension: a comm target named ``nbcache``.
+
+``%load_ext nbcache`` registers the target (:func:`attach`); the frontend opens a comm to it when
+a kernel is ready and retries after each execution until the extension is loaded. Messages (JSON):
+
+kernel -> frontend
+    ``{"type": "status", "cell_id", "status", "saved", "runtime", "reason", "key", "names", "explain"}``
+    after every ``%%cache`` run, and ``{"type": "entries", "entries": [...], "totals": {...}}`` on
+    request or after the cache changed.
+frontend -> kernel
+    ``{"type": "refresh"}`` and ``{"type": "invalidate", "key": ...}``.
+
+The frontend's comm_open waits on the shell channel behind running cells, so a status can be
+produced before anyone listens: the latest status of every cell is kept and sent to each comm when
+it opens. In plain IPython (no kernel) nothing is registered.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from typing import Any
+
+from .engine import Outcome
+
+__all__ = ["TARGET", "KernelBridge", "attach", "detach", "entries_message", "status_message"]
+
+TARGET = "nbcache"
+# Statuses kept for comms opened later; a notebook rarely has more cached cells than this.
+_MAX_STATUSES = 1000
+
+
+def status_message(outcome: Outcome, cell_id: str | None, explanation: Any = None) -> dict[str, Any]:
+    """The ``status`` message for one run."""
+    return {
+        "type": "status",
+        "cell_id": cell_id,
+        "status": outcome.status,
+        "saved": outcome.saved,
+        "runtime": outcome.runtime,
+        "original_runtime": outcome.original_runtime,
+        "reason": outcome.reason,
+        "key": outcome.key,
+        "names": list(outcome.names),
+        "explain": str(explanation) if explanation is not None else _explain(outcome),
+        "time": time.time(),
+    }
+
+
+def _explain(outcome: Outcome) -> str:
+    # What the outcome itself says, when the engine's explanation would need a scan of the store.
+    names = ", ".join(outcome.names) or "nothing"
+    if outcome.status == "hit":
+        return (
+            f"Restored from the cache: the code and every input it reads match the stored entry. "
+            f"Saved {outcome.saved:.3f} s (ran {outcome.original_runtime:.3f} s, restored in {outcome.runtime:.3f} s). "
+            f"Restored: {names}."
+        )
+    if outcome.status == "stored":
+        return f"No stored entry matched the code and its inputs, so the cell ran ({outcome.runtime:.3f} s) and was stored. Stored: {names}."
+    if outcome.status == "skipped":
+        return f"Not cached: {outcome.reason or 'no reason given'}."
+    return f"The cell raised {outcome.reason or 'an error'}; nothing was stored."
+
+
+def _usage(cache: Any) -> dict[str, tuple[int, float]]:
+    """Hits and seconds saved per key from the cache's own usage counters, when it keeps them."""
+    stats = getattr(cache, "stats", None)
+    if not callable(stats):
+        return {}
+    try:
+        return {
+            row.key: (int(row.hits), row.hits * max(0.0, float(row.runtime) - float(row.restore_time)))
+            for row in stats()
+        }
+    except Exception:  # noqa: BLE001 - counters are a nicety: fall back to this session's
+        return {}
+
+
+def entries_message(cache: Any, hits: dict[str, list[float]]) -> dict[str, Any]:
+    """The ``entries`` message: every entry in ``cache`` with its hits and time saved (the cache's
+    usage counters where it keeps them, else this kernel session's)."""
+    usage = _usage(cache)
+    rows = []
+    for entry in cache.entries():
+        count, saved = hits.get(entry.key, (0, 0.0))
+        if entry.key in usage and usage[entry.key][0] >= count:
+            count, saved = usage[entry.key]
+        first = next((line.strip() for line in entry.source.splitlines() if _is_code(line)), "")
+        rows.append(
+            {
+                "key": entry.key,
+                "label": entry.label,
+                "cell": entry.cell,
+                "first_line": first[:120],
+                "size": entry.size,
+                "runtime": entry.runtime,
+                "created": entry.created,
+                "names": list(entry.names),
+                "hits": int(count),
+                "saved": float(saved),
+            }
+        )
+    rows.sort(key=lambda row: row["created"], reverse=True)
+    totals = {
+        "count": len(rows),
+        "size": sum(row["size"] for row in rows),
+        "hits": sum(row["hits"] for row in rows),
+        "saved": sum(row["saved"] for row in rows),
+    }
+    return {"type": "entries", "entries": rows, "totals": totals}
+
+
+def _is_code(line: str) -> bool:
+    stripped = line.strip()
+    return bool(stripped) and not stripped.startswith(("#", "%%"))
+
+
+class KernelBridge:
+    """Listens to the engine and talks to every open ``nbcache`` comm."""
+
+    def __init__(self, shell: Any, magics: Any, manager: Any):
+        self.shell = shell
+        self.magics = magics
+        self.manager = manager
+        self.comms: dict[str, Any] = {}
+        self.statuses: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self.hits: dict[str, list[float]] = {}
+
+    # -- engine side ---------------------------------------------------------------------------
+    def on_outcome(self, outcome: Outcome) -> None:
+        from .magic import _cell_id
+
+        cell_id = _cell_id(self.shell)
+        explanation = None
+        if outcome.status in ("hit", "stored"):
+            try:
+                explanation = self.magics.engine.explain_last(scan=False)
+            except Exception:  # noqa: BLE001 - the badge falls back to what the outcome says
+                explanation = None
+        message = status_message(outcome, cell_id, explanation)
+        if cell_id is not None:
+            self.statuses.pop(cell_id, None)
+            self.statuses[cell_id] = message
+            while len(self.statuses) > _MAX_STATUSES:
+                self.statuses.popitem(last=False)
+        if outcome.status == "hit" and outcome.key:
+            count = self.hits.setdefault(outcome.key, [0, 0.0])
+            count[0] += 1
+            count[1] += outcome.saved
+        self._broadcast(message)
+        if outcome.status in ("hit", "stored") and self.comms:
+            self._broadcast(self._entries())
+
+    # -- comm side -----------------------------------------------------------------------------
+    def on_open(self, comm: Any, msg: Any) -> None:
+        self.comms[comm.comm_id] = comm
+        comm.on_msg(self._on_msg)
+        comm.on_close(lambda _msg, comm_id=comm.comm_id: self.comms.pop(comm_id, None))
+        for message in list(self.statuses.values()):
+            comm.send(message)
+        comm.send(self._entries())
+
+    def _on_msg(self, msg: Any) -> None:
+        data = (msg.get("content") or {}).get("data") or {}
+        kind = data.get("type")
+        if kind == "refresh":
+            self._broadcast(self._entries())
+        elif kind == "invalidate" and isinstance(data.get("key"), str):
+            try:
+                self.magics._open_cache().delete(data["key"])
+            except Exception as exc:  # noqa: BLE001 - report, never break the kernel
+                self._broadcast({"type": "error", "message": f"nbcache: could not invalidate: {exc}"})
+            self.hits.pop(data["key"], None)
+            self._broadcast(self._entries())
+
+    def _entries(self) -> dict[str, Any]:
+        try:
+            return entries_message(self.magics._open_cache(), self.hits)
+        except Exception as exc:  # noqa: BLE001 - an unreadable cache shows as an empty list
+            message = entries_message(_NoEntries(), {})
+            message["error"] = str(exc)
+            return message
+
+    def _broadcast(self, message: dict[str, Any]) -> None:
+        for comm in list(self.comms.values()):
+            try:
+                comm.send(message)
+            except Exception:  # noqa: BLE001 - a closed frontend is not the user's problem
+                self.comms.pop(comm.comm_id, None)
+
+    def close(self) -> None:
+        for comm in list(self.comms.values()):
+            try:
+                comm.close()
+            except Exception:  # noqa: BLE001
+                pass
+        self.comms.clear()
+
+
+class _NoEntries:
+    def entries(self) -> list[Any]:
+        return []
+
+
+_bridges: dict[int, KernelBridge] = {}
+
+
+def _comm_manager(shell: Any) -> Any:
+    kernel = getattr(shell, "kernel", None)
+    if kernel is None:
+        return None
+    manager = getattr(kernel, "comm_manager", None)
+    if manager is None:
+        try:
+            from comm import get_comm_manager
+
+            manager = get_comm_manager()
+        except Exception:  # noqa: BLE001 - no comm support: no frontend integration
+            return None
+    return manager
+
+
+def attach(shell: Any, magics: Any) -> KernelBridge | None:
+    """Register the ``nbcache`` comm target and listen to the engine (nothing without a kernel)."""
+    if id(shell) in _bridges:
+        return _bridges[id(shell)]
+    manager = _comm_manager(shell)
+    if manager is None:
+        return None
+    bridge = KernelBridge(shell, magics, manager)
+    manager.register_target(TARGET, bridge.on_open)
+    magics.engine.listeners.append(bridge.on_outcome)
+    _bridges[id(shell)] = bridge
+    return bridge
+
+
+def detach(shell: Any) -> None:
+    """Mirror of :func:`attach`."""
+    bridge = _bridges.pop(id(shell), None)
+    if bridge is None:
+        return
+    try:
+        bridge.manager.unregister_target(TARGET, bridge.on_open)
+    except Exception:  # noqa: BLE001 - already gone
+        pass
+    if bridge.on_outcome in bridge.magics.engine.listeners:
+        bridge.magics.engine.listeners.remove(bridge.on_outcome)
+    bridge.close()
