@@ -24,7 +24,7 @@ import ast
 import re
 import symtable
 from dataclasses import dataclass
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable
 
 from .errors import AnalysisError
 
@@ -198,10 +198,11 @@ class _FlowWalker:
                     self.target(item.optional_vars, bound)
             self.block(node.body, bound)
         elif isinstance(node, (ast.Try, getattr(ast, "TryStar", ast.Try))):
+            tried: Any = node  # ast.Try or ast.TryStar: the same fields
             start = set(bound)
-            body = self.block(node.body, set(start))
-            outcomes = [self.block(node.orelse, body)]
-            for handler in node.handlers:
+            body = self.block(tried.body, set(start))
+            outcomes = [self.block(tried.orelse, body)]
+            for handler in tried.handlers:
                 inner = set(start)
                 if handler.type is not None:
                     self.expr(handler.type, inner)
@@ -209,7 +210,7 @@ class _FlowWalker:
                     self.bind(handler.name, inner)
                 outcomes.append(self.block(handler.body, inner))
             after = set.intersection(*outcomes)
-            final = self.block(node.finalbody, set(start))
+            final = self.block(tried.finalbody, set(start))
             bound.update(after | (final - start))
         elif isinstance(node, ast.Match):
             self.expr(node.subject, bound)

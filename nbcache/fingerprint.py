@@ -38,7 +38,7 @@ import struct
 import sys
 import sysconfig
 import types
-from typing import Any, Callable
+from typing import Any, Callable, cast
 
 import xxhash
 
@@ -324,7 +324,7 @@ def _ndarray(w: _Walk, a: Any) -> None:
     order = "F" if (a.ndim > 1 and a.flags.f_contiguous and not a.flags.c_contiguous) else "C"
     w.text(order)
     data = a if a.flags.c_contiguous or a.flags.f_contiguous else np.ascontiguousarray(a)
-    w.blob(memoryview(data.reshape(-1, order="A").view(np.uint8)) if data.size else b"")
+    w.blob(memoryview(cast(Any, data.reshape(-1, order="A").view(np.uint8))) if data.size else b"")
 
 
 def _object_elements(w: _Walk, flat: Any) -> None:
@@ -337,7 +337,7 @@ def _object_elements(w: _Walk, flat: Any) -> None:
 
         w.tag(_STR)
         lengths = np.fromiter(map(len, flat), dtype=np.int64, count=n)
-        w.blob(memoryview(lengths).cast("B"))
+        w.blob(memoryview(cast(Any, lengths)).cast("B"))
         w.blob("".join(flat).encode("utf-8", "surrogatepass"))
         return
     w.tag(_LIST)
@@ -613,7 +613,7 @@ class _HashingPickler(pickle.Pickler):
     """Pickles into the hasher, keeping nbcache's own encodings for code, arrays and frames."""
 
     def __init__(self, w: _Walk):
-        super().__init__(_HasherFile(w.update), protocol=5, buffer_callback=self._buffer)  # type: ignore[arg-type]
+        super().__init__(cast(Any, _HasherFile(w.update)), protocol=5, buffer_callback=self._buffer)
         self.w = w
         self.root: Any = None
 

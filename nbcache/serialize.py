@@ -29,7 +29,7 @@ import pickle
 import struct
 import types
 from dataclasses import dataclass
-from typing import Any, BinaryIO, Iterable, Mapping
+from typing import Any, BinaryIO, Iterable, Mapping, cast
 
 import cloudpickle
 from cloudpickle import cloudpickle as _cp
@@ -80,7 +80,7 @@ class _ValuesPickler(cloudpickle.Pickler):
         self._buffers = buffers
         # Functions whose globals are the namespace get the namespace itself as their globals
         # (a persistent reference), not cloudpickle's copy of the few globals they use.
-        self.globals_ref[id(namespace)] = namespace  # type: ignore[index]
+        cast(Any, self).globals_ref[id(namespace)] = namespace
 
     def _take_buffer(self, buffer: pickle.PickleBuffer) -> bool:
         raw = buffer.raw()
@@ -99,7 +99,7 @@ class _ValuesPickler(cloudpickle.Pickler):
 
     def reducer_override(self, obj: Any) -> Any:
         if isinstance(obj, types.FunctionType) and obj.__globals__ is self._namespace:
-            newargs = self._function_getnewargs(obj)  # type: ignore[attr-defined]
+            newargs = cast(Any, self)._function_getnewargs(obj)
             state, slotstate = _cp._function_getstate(obj)
             # Restoring must not write the function's globals back into the namespace: they are
             # the user's variables, which may have changed since the entry was written.
@@ -183,7 +183,7 @@ def read_frames(stream: BinaryIO, *, hasher: Any = None) -> Frames:
         view = memoryview(buf)
         got = 0
         while got < n:
-            k = stream.readinto(view[got:])
+            k = cast(Any, stream).readinto(view[got:])
             if not k:
                 raise CorruptEntryError(f"values blob is truncated ({got} of {n} bytes)")
             got += k
