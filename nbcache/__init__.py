@@ -16,7 +16,7 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "load_ipython_extension", "unload_ipython_extension"]
+__all__ = ["__version__", "dashboard", "load_ipython_extension", "stats", "unload_ipython_extension"]
 
 
 def load_ipython_extension(ipython: Any) -> None:
@@ -31,3 +31,17 @@ def unload_ipython_extension(ipython: Any) -> None:
     from .magic import unload
 
     unload(ipython)
+
+
+def dashboard() -> Any:
+    """A live ipywidgets dashboard of the active cache (as ``%cache_dashboard``)."""
+    from .dashboard_magic import dashboard as open_dashboard
+
+    return open_dashboard()
+
+
+def stats() -> Any:
+    """The active cache's entries and their usage as a pandas DataFrame."""
+    from .dashboard_magic import stats as usage_frame
+
+    return usage_frame()

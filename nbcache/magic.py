@@ -287,12 +287,18 @@ def load(shell: Any) -> None:
     magics = NbCache(shell=shell)
     shell.register_magics(magics)
     _loaded[id(shell)] = magics
+    from . import dashboard_magic
+
+    dashboard_magic.load(shell, magics)
 
 
 def unload(shell: Any) -> None:
     magics = _loaded.pop(id(shell), None)
     if magics is None:
         return
+    from . import dashboard_magic
+
+    dashboard_magic.unload(shell)
     manager = shell.magics_manager
     if manager.magics["cell"].get("cache") == magics.cache:
         del manager.magics["cell"]["cache"]
