@@ -24,7 +24,12 @@ typecheck: $(STAMP)
 	$(BIN)/python -m mypy
 
 test: $(STAMP) typecheck
+	@# the browser test drives Debian's chromium (Playwright never downloads a browser here)
+	command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
 	$(BIN)/python -m pytest -q
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_dashboard.py
 
 clean:
 	rm -rf $(VENV) .nbcache .pytest_cache .mypy_cache

@@ -35,11 +35,11 @@ _COLUMNS: tuple[tuple[str, str, int], ...] = (
     ("title", "Entry", 250),
     ("size", "Size", 75),
     ("hits", "Hits", 50),
-    ("misses", "Misses", 60),
+    ("misses", "Misses", 70),
     ("hit_rate", "Hit rate", 70),
     ("runtime", "Ran in", 70),
     ("restore_time", "Restore", 70),
-    ("speedup", "Speed-up", 75),
+    ("speedup", "Speed-up", 85),
     ("time_saved", "Saved", 70),
     ("last_used", "Last used", 120),
 )
@@ -89,7 +89,11 @@ class Dashboard(widgets.VBox):
         self.cancel_button.on_click(self._guard(lambda _b: setattr(self, "confirming", False)))
         self.confirm_button.on_click(self._guard(lambda _b: self.clear_all()))
 
-        self._column_layouts = {key: widgets.Layout(width=f"{width}px", min_width=f"{width}px") for key, _h, width in _COLUMNS}
+        # No margin, so that the headings line up with the cells below them (spans of these widths).
+        self._column_layouts = {
+            key: widgets.Layout(width=f"{width}px", min_width=f"{width}px", margin="0", padding="0 4px")
+            for key, _h, width in _COLUMNS
+        }
         self.headings: dict[str, widgets.Button] = {}
         for key, heading, _width in _COLUMNS:
             button = widgets.Button(description=heading, tooltip=f"Sort by {heading.lower()}", layout=self._column_layouts[key])
@@ -365,9 +369,10 @@ def _speed_chart(rows: list[tuple[str, float, float | None]]) -> bytes:
                           va="center", fontsize=8)
         axes.set_yticks(list(positions), labels, fontsize=8)
         axes.set_xscale("log")
+        axes.set_xlim(right=max(runtimes) * 6)  # room for the ×ratio labels
         axes.set_xlabel("seconds (log scale)")
-        axes.legend(fontsize=8, loc="lower right")
-    axes.set_title("Runtime vs restore time (speed-up)", fontsize=10)
+        axes.legend(fontsize=8, loc="lower right", bbox_to_anchor=(1.0, 1.0), ncols=2, frameon=False, borderaxespad=0.2)
+    axes.set_title("Runtime vs restore time", fontsize=10, loc="left", pad=16)  # the legend goes below it
     return _png(figure)
 
 
@@ -384,7 +389,7 @@ def _disk_chart(rows: list[tuple[str, int]], totals: Totals) -> bytes:
         axes.set_yticks(list(positions), [_short(name) for name, _s in rows][::-1], fontsize=8)
         axes.set_xlabel(unit)
     limit = f" of {_bytes(totals.size_limit)}" if totals.size_limit else ""
-    axes.set_title(f"Where the disk goes ({_bytes(totals.size)}{limit})", fontsize=10)
+    axes.set_title(f"Where the disk goes ({_bytes(totals.size)}{limit})", fontsize=10, loc="left")
     return _png(figure)
 
 
@@ -397,7 +402,7 @@ def _figure(bars: int) -> tuple[Any, Any]:
     figure = Figure(figsize=(5.6, height), dpi=90)
     # Fixed margins (room for 28-character labels) rather than tight_layout, which costs as much
     # as drawing the chart.
-    figure.subplots_adjust(left=0.36, right=0.95, top=1 - 0.35 / height, bottom=0.5 / height)
+    figure.subplots_adjust(left=0.36, right=0.95, top=1 - 0.55 / height, bottom=0.5 / height)
     axes = figure.add_subplot()
     return figure, axes
 
