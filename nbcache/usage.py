@@ -169,6 +169,8 @@ class SessionCounters:
             self.time_saved += outcome.saved
         else:  # stored, or ran but could not be stored: both are misses
             usage.misses += 1
+            # --force rewrites the manifest under the same key: read it again at the next collect.
+            self._scan.pop(outcome.key, None)
 
     def collect(self, cache: Cache) -> tuple[list[EntryStats], Totals]:
         self._rescan(cache)

@@ -244,3 +244,40 @@ def test_rows_without_a_value_sort_last() -> None:
     for descending in (True, False):
         ordered = _sorted(rows, "restore_time", descending)
         assert [r.restore_time for r in ordered][-2:] == [None, None]
+
+
+def test_fallback_refresh_reads_only_new_manifests(tmp_path: Any) -> None:
+    from nbcache.cache import Cache
+    from nbcache.engine import Outcome
+    from nbcache.store import LocalFolderStore
+    from nbcache.usage import SessionCounters
+
+    sys.path.insert(0, str(__import__("pathlib").Path(__file__).parent.parent / "benchmarks"))
+    try:
+        from bench_dashboard import fill
+    finally:
+        sys.path.pop(0)
+
+    class CountingStore(LocalFolderStore):
+        reads = 0
+
+        def get(self, name: str) -> bytes:
+            CountingStore.reads += 1
+            return super().get(name)
+
+    cache = Cache(CountingStore(str(tmp_path)))
+    fill(cache, 30)
+    counters = SessionCounters()
+    rows, totals = counters.collect(cache)
+    assert len(rows) == totals.entries == 30 and totals.size_limit is None
+    CountingStore.reads = 0
+    counters.collect(cache)
+    assert CountingStore.reads == 0  # a refresh lists names, reads nothing known
+    cache.delete(rows[0].key)
+    counters(Outcome("hit", rows[1].key, runtime=0.5, original_runtime=2.0))
+    counters(Outcome("stored", rows[2].key, runtime=1.0, original_runtime=1.0))  # e.g. --force
+    rows, totals = counters.collect(cache)
+    assert CountingStore.reads == 1  # only the rewritten manifest
+    assert len(rows) == 29 and (totals.hits, totals.misses, totals.time_saved) == (1, 1, 1.5)
+    hit = next(r for r in rows if r.hits)
+    assert (hit.restore_time, hit.speedup, hit.hit_rate) == (0.5, hit.runtime / 0.5, 1.0)

@@ -146,6 +146,16 @@ def test_dashboard_in_jupyterlab(lab: tuple[str, Path]) -> None:
             expect(dashboard.locator(".nbcache-row:visible", has_text="slow_total")).to_have_count(0)
             manifests = list((home / "cache" / "manifests").glob("*.json"))
             assert len(manifests) == 1
+
+            # A failing callback shows its traceback in the dashboard, not in the browser's console.
+            # (``_`` is the dashboard: the last cell's result; a silent request leaves it alone.)
+            page.evaluate(
+                "() => window.jupyterapp.shell.currentWidget.sessionContext.session.kernel"
+                ".requestExecute({code: '_._cache = lambda: 1 / 0', silent: true, store_history: false})"
+                ".done.then(() => null)"
+            )
+            dashboard.locator("button[title='Read the cache again']").click()
+            expect(dashboard.locator(".jp-OutputArea-output")).to_contain_text("ZeroDivisionError", timeout=15_000)
         except BaseException:
             page.screenshot(path=str(home / "failure.png"))
             print(f"screenshot of the failure: {home / 'failure.png'}; server log: {home / 'lab.log'}")
