@@ -98,21 +98,33 @@ def lab(tmp_path_factory: Any) -> Iterator[tuple[str, Path]]:
         log.close()
 
 
-def run_all(page: Any, count: int) -> None:
-    """Run > Run All Cells (through window.jupyterapp), until the last cell's prompt is [count]."""
-    last_prompt = page.locator(".jp-Cell.jp-CodeCell .jp-InputArea-prompt").last
-    for _attempt in range(3):
-        page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
-        try:
-            # A kernel that is still connecting can drop the request: then ask again.
-            page.wait_for_function(
-                "el => /\\[(\\*|\\d+)\\]/.test(el.textContent)", arg=last_prompt.element_handle(), timeout=15_000
-            )
-        except Exception:  # noqa: BLE001 - playwright's TimeoutError
-            continue
-        page.wait_for_function(f"el => el.textContent.includes('[{count}]')", arg=last_prompt.element_handle(), timeout=60_000)
-        return
-    raise AssertionError("the notebook's cells never ran")
+KERNEL_READY = """() => {
+    const kernel = window.jupyterapp?.shell.currentWidget?.sessionContext?.session?.kernel;
+    return kernel?.connectionStatus === 'connected' && kernel?.status === 'idle';
+}"""
+LAST_PROMPT_AFTER = """before => {
+    const prompts = document.querySelectorAll('.jp-CodeCell .jp-InputArea-prompt');
+    const found = prompts.length && prompts[prompts.length - 1].textContent.match(/\\[(\\d+)\\]/);
+    return found && Number(found[1]) > before;
+}"""
+
+
+def run_all(page: Any) -> None:
+    """Run > Run All Cells, then wait until the last cell has run."""
+    deadline = time.monotonic() + 90
+    while not page.evaluate(KERNEL_READY):
+        # When the kernel list arrives late, JupyterLab asks which kernel to start: the default.
+        dialog = page.locator(".jp-Dialog .jp-mod-accept")
+        if dialog.count():
+            dialog.first.click()
+        assert time.monotonic() < deadline, "the notebook's kernel never became ready"
+        page.wait_for_timeout(250)
+    prompt = page.locator(".jp-CodeCell .jp-InputArea-prompt").last.text_content() or ""
+    before = int(prompt.strip(" []:") or 0) if prompt.strip(" []:").isdigit() else 0
+    # Not awaited: the command's promise settles only when every cell ran, and page.evaluate
+    # has no timeout of its own.
+    page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); return null; }")
+    page.wait_for_function(LAST_PROMPT_AFTER, arg=before, timeout=90_000)
 
 
 def test_dashboard_in_jupyterlab(lab: tuple[str, Path]) -> None:
@@ -124,13 +136,10 @@ def test_dashboard_in_jupyterlab(lab: tuple[str, Path]) -> None:
         try:
             page = browser.new_page(viewport={"width": 1500, "height": 1100})
             page.goto(f"{url}/lab/tree/dashboard.ipynb?token={TOKEN}")
-            page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=90_000)
-
-            page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=90_000)
-            run_all(page, 4)  # first run: both cells run and are stored
+            run_all(page)  # first run: both cells run and are stored
             dashboard = page.locator(".nbcache-dashboard")
             expect(dashboard.locator(".nbcache-totals")).to_contain_text("0 hits, 2 misses", timeout=60_000)
-            run_all(page, 8)  # second run: both are restored
+            run_all(page)  # second run: both are restored
             expect(dashboard.locator(".nbcache-totals")).to_contain_text("2 hits", timeout=60_000)
 
             rows = dashboard.locator(".nbcache-row:visible")
@@ -150,9 +159,9 @@ def test_dashboard_in_jupyterlab(lab: tuple[str, Path]) -> None:
             # A failing callback shows its traceback in the dashboard, not in the browser's console.
             # (``_`` is the dashboard: the last cell's result; a silent request leaves it alone.)
             page.evaluate(
-                "() => window.jupyterapp.shell.currentWidget.sessionContext.session.kernel"
+                "() => Promise.race([window.jupyterapp.shell.currentWidget.sessionContext.session.kernel"
                 ".requestExecute({code: '_._cache = lambda: 1 / 0', silent: true, store_history: false})"
-                ".done.then(() => null)"
+                ".done.then(() => 'done'), new Promise(resolve => setTimeout(() => resolve('timeout'), 15000))])"
             )
             dashboard.locator("button[title='Read the cache again']").click()
             expect(dashboard.locator(".jp-OutputArea-output")).to_contain_text("ZeroDivisionError", timeout=15_000)
