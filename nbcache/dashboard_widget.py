@@ -24,7 +24,7 @@ import ipywidgets as widgets
 from traitlets import Bool, Enum, Int, Unicode, observe
 
 from .cache import Cache
-from .usage import EntryStats, SessionCounters, Totals, collect, title
+from .usage import EntryStats, SessionCounters, Totals, collect, hit_rate, speedup, time_saved, title, value
 
 __all__ = ["Dashboard"]
 
@@ -58,6 +58,7 @@ class Dashboard(widgets.VBox):
     confirming = Bool(False, help="'Clear all' was pressed and waits for a confirmation.")
 
     _ready = False  # observers wait until the children exist
+    _closed = False
 
     def __init__(self, cache: Callable[[], Cache], counters: SessionCounters | None = None, shell: Any = None, **kwargs: Any):
         super().__init__(**kwargs)
@@ -72,7 +73,7 @@ class Dashboard(widgets.VBox):
         self.errors = widgets.Output()
         self.summary = widgets.HTML()
         self.search = widgets.Text(placeholder="filter entries", continuous_update=True, layout=widgets.Layout(width="220px"))
-        widgets.link((self.search, "value"), (self, "filter"))
+        self._search_link = widgets.link((self.search, "value"), (self, "filter"))
         self.previous_button = widgets.Button(description="‹ Prev", tooltip="Previous page", layout=widgets.Layout(width="70px"))
         self.next_button = widgets.Button(description="Next ›", tooltip="Next page", layout=widgets.Layout(width="70px"))
         self.page_label = widgets.HTML()
@@ -131,11 +132,15 @@ class Dashboard(widgets.VBox):
     # -- lifecycle -------------------------------------------------------------------------------
     def close(self) -> None:
         """Stop refreshing after cells and remove the widgets from the frontend."""
+        if self._closed:  # a second call (ipywidgets also closes a widget when it is collected)
+            return
+        self._closed = True
         if self._shell is not None:
             try:
                 self._shell.events.unregister("post_run_cell", self._after_cell)
             except ValueError:
-                pass  # already closed
+                pass  # the first refresh failed in __init__, before the hook was registered
+        self._search_link.unlink()
         for child in self._descendants():
             child.close()
         super().close()
@@ -260,7 +265,7 @@ class Dashboard(widgets.VBox):
         self._row_keys.append(None)
 
     def _draw_charts(self) -> None:
-        by_saving = sorted(self._rows, key=lambda r: (r.restore_time is not None, r.time_saved, r.runtime), reverse=True)
+        by_saving = sorted(self._rows, key=lambda r: (r.restore_time is not None, time_saved(r), r.runtime), reverse=True)
         speed = [(title(r), r.runtime, r.restore_time) for r in by_saving[:_CHART_ROWS]]
         if self._chart_keys.get("speed") != speed:
             self.runtime_chart.value = _speed_chart(speed)
@@ -301,9 +306,10 @@ def _sorted(rows: list[EntryStats], key: str, descending: bool) -> list[EntrySta
     """Rows sorted by a column; rows without a value (no restore yet...) always go last."""
     if key == "title":
         return sorted(rows, key=lambda r: title(r).lower(), reverse=descending)
-    known = [r for r in rows if getattr(r, key) is not None]
-    unknown = [r for r in rows if getattr(r, key) is None]
-    return sorted(known, key=lambda r: getattr(r, key), reverse=descending) + unknown
+    keyed = [(value(r, key), r) for r in rows]
+    known = [(v, r) for v, r in keyed if v is not None]
+    unknown = [r for v, r in keyed if v is None]
+    return [r for _v, r in sorted(known, key=lambda pair: pair[0], reverse=descending)] + unknown
 
 
 def _row_html(row: EntryStats) -> str:
@@ -312,11 +318,11 @@ def _row_html(row: EntryStats) -> str:
         "size": _bytes(row.size),
         "hits": str(row.hits),
         "misses": str(row.misses),
-        "hit_rate": "–" if row.hit_rate is None else f"{row.hit_rate:.0%}",
+        "hit_rate": _percent(hit_rate(row.hits, row.misses)),
         "runtime": _seconds(row.runtime),
         "restore_time": "–" if row.restore_time is None else _seconds(row.restore_time),
-        "speedup": "–" if row.speedup is None else _ratio(row.speedup),
-        "time_saved": _seconds(row.time_saved),
+        "speedup": _ratio(speedup(row)),
+        "time_saved": _seconds(time_saved(row)),
         "last_used": _when(row.last_used),
     }
     cells = []
@@ -336,7 +342,7 @@ def _summary_html(totals: Totals, rows: list[EntryStats]) -> str:
         disk = f"{_bytes(totals.size)} of {_bytes(totals.size_limit)} ({totals.size / totals.size_limit:.0%})"
     else:
         disk = f"{_bytes(totals.size)} (no size limit)"
-    rate = "–" if totals.hit_rate is None else f"{totals.hit_rate:.0%}"
+    rate = _percent(hit_rate(totals.hits, totals.misses))
     parts = [
         ("Entries", f"{totals.entries:,}"),
         ("Disk used", disk),
@@ -425,11 +431,17 @@ def _count(number: int, noun: str) -> str:
     return f"{number:,} {noun}" + ("" if number == 1 else "es" if noun.endswith("s") else "s")
 
 
-def _ratio(value: float) -> str:
+def _ratio(ratio: float | None) -> str:
+    if ratio is None:
+        return "–"
     for scale, suffix in ((1e6, "M"), (1e4, "k")):
-        if value >= scale:
-            return f"×{value / scale:.0f}{suffix}"
-    return f"×{value:,.0f}" if value >= 10 else f"×{value:.1f}"
+        if ratio >= scale:
+            return f"×{ratio / scale:.0f}{suffix}"
+    return f"×{ratio:,.0f}" if ratio >= 10 else f"×{ratio:.1f}"
+
+
+def _percent(fraction: float | None) -> str:
+    return "–" if fraction is None else f"{fraction:.0%}"
 
 
 def _short(text: str, width: int = 28) -> str:

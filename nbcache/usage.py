@@ -19,7 +19,10 @@ if TYPE_CHECKING:
     from .cache import Cache
     from .engine import Outcome
 
-__all__ = ["COLUMNS", "EntryStats", "SessionCounters", "Totals", "collect", "title", "to_frame"]
+__all__ = [
+    "COLUMNS", "EntryStats", "SessionCounters", "Totals", "collect", "hit_rate", "speedup", "time_saved", "title",
+    "to_frame", "value",
+]
 
 
 @dataclass(frozen=True)
@@ -39,24 +42,6 @@ class EntryStats:
     created: float
     last_used: float | None
 
-    # Derived numbers, the same for the index and the fallback.
-    @property
-    def hit_rate(self) -> float | None:
-        runs = self.hits + self.misses
-        return self.hits / runs if runs else None
-
-    @property
-    def speedup(self) -> float | None:
-        if not self.restore_time:
-            return None
-        return self.runtime / self.restore_time
-
-    @property
-    def time_saved(self) -> float:
-        if self.restore_time is None:
-            return 0.0
-        return self.hits * max(0.0, self.runtime - self.restore_time)
-
 
 @dataclass(frozen=True)
 class Totals:
@@ -69,10 +54,32 @@ class Totals:
     misses: int
     time_saved: float
 
-    @property
-    def hit_rate(self) -> float | None:
-        runs = self.hits + self.misses
-        return self.hits / runs if runs else None
+
+# Derived numbers are functions of the records' fields rather than properties, so that they work
+# the same on the index's record types once those replace the ones above.
+def hit_rate(hits: int, misses: int) -> float | None:
+    return hits / (hits + misses) if hits + misses else None
+
+
+def speedup(row: EntryStats) -> float | None:
+    return row.runtime / row.restore_time if row.restore_time else None
+
+
+def time_saved(row: EntryStats) -> float:
+    if row.restore_time is None:
+        return 0.0
+    return row.hits * max(0.0, row.runtime - row.restore_time)
+
+
+def value(row: EntryStats, column: str) -> Any:
+    """A column of ``COLUMNS`` for one row, derived ones included."""
+    if column == "hit_rate":
+        return hit_rate(row.hits, row.misses)
+    if column == "speedup":
+        return speedup(row)
+    if column == "time_saved":
+        return time_saved(row)
+    return getattr(row, column)
 
 
 def title(row: EntryStats) -> str:
@@ -107,15 +114,7 @@ def to_frame(rows: Iterable[EntryStats]) -> pandas.DataFrame:
     """One row per entry, indexed by key; times as UTC timestamps, durations in seconds."""
     import pandas as pd
 
-    records = [
-        {
-            "key": r.key, "label": r.label, "cell": r.cell, "size": r.size, "hits": r.hits,
-            "misses": r.misses, "hit_rate": r.hit_rate, "runtime": r.runtime,
-            "restore_time": r.restore_time, "speedup": r.speedup, "time_saved": r.time_saved,
-            "created": r.created, "last_used": r.last_used,
-        }
-        for r in rows
-    ]
+    records = [{column: value(r, column) for column in COLUMNS} for r in rows]
     frame = pd.DataFrame.from_records(records, columns=list(COLUMNS))
     for column in ("created", "last_used"):
         frame[column] = pd.to_datetime(frame[column], unit="s", utc=True)

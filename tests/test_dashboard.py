@@ -12,7 +12,7 @@ from IPython.core.interactiveshell import InteractiveShell
 
 import nbcache
 from nbcache.dashboard_widget import Dashboard, _sorted
-from nbcache.usage import COLUMNS, EntryStats, Totals, collect
+from nbcache.usage import COLUMNS, EntryStats, Totals, collect, hit_rate, speedup, time_saved
 
 
 @pytest.fixture
@@ -280,4 +280,5 @@ def test_fallback_refresh_reads_only_new_manifests(tmp_path: Any) -> None:
     assert CountingStore.reads == 1  # only the rewritten manifest
     assert len(rows) == 29 and (totals.hits, totals.misses, totals.time_saved) == (1, 1, 1.5)
     hit = next(r for r in rows if r.hits)
-    assert (hit.restore_time, hit.speedup, hit.hit_rate) == (0.5, hit.runtime / 0.5, 1.0)
+    assert (hit.restore_time, speedup(hit), hit_rate(hit.hits, hit.misses)) == (0.5, hit.runtime / 0.5, 1.0)
+    assert time_saved(hit) == max(0.0, hit.runtime - 0.5)
