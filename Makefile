@@ -44,5 +44,8 @@ test: $(STAMP) typecheck labext-test browser
 	$(BIN)/python -m pytest -q -p no:cacheprovider --nbval --nbval-current-env \
 		--nbval-sanitize-with notebooks/sanitize.cfg notebooks
 
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_dashboard.py
+
 clean:
 	rm -rf $(VENV) .nbcache .pytest_cache .mypy_cache nbcache/labextension labextension/lib labextension/build-test labextension/node_modules

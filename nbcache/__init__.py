@@ -16,7 +16,16 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "_jupyter_labextension_paths", "checkpoint", "explain", "load_ipython_extension", "unload_ipython_extension"]
+__all__ = [
+    "__version__",
+    "_jupyter_labextension_paths",
+    "checkpoint",
+    "dashboard",
+    "explain",
+    "load_ipython_extension",
+    "stats",
+    "unload_ipython_extension",
+]
 
 
 def checkpoint(name: str, *, every: int | None = None, seconds: float | None = None, directory: str | None = None) -> Any:
@@ -60,3 +69,17 @@ def unload_ipython_extension(ipython: Any) -> None:
 def _jupyter_labextension_paths() -> list[dict[str, str]]:
     """Where JupyterLab finds the prebuilt extension (cell badges and the cache panel)."""
     return [{"src": "labextension", "dest": "nbcache"}]
+
+
+def dashboard() -> Any:
+    """A live ipywidgets dashboard of the active cache (as ``%cache_dashboard``)."""
+    from .dashboard_magic import dashboard as open_dashboard
+
+    return open_dashboard()
+
+
+def stats() -> Any:
+    """The active cache's entries and their usage as a pandas DataFrame."""
+    from .dashboard_magic import stats as usage_frame
+
+    return usage_frame()

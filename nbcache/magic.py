@@ -92,8 +92,9 @@ class NbCache(Magics):
 
     @observe("directory", "size_limit", "key", "compression", "storage_options")
     def _directory_changed(self, change: Any) -> None:
-        if self._cache is not None:
-            self._cache.close()
+        cache = getattr(self, "_cache", None)  # config applies while __init__ still runs
+        if cache is not None:
+            cache.close()
         self._cache = None
 
     # -- the magic -----------------------------------------------------------------------------------
@@ -335,17 +336,21 @@ def load(shell: Any) -> None:
     magics = NbCache(shell=shell)
     shell.register_magics(magics)
     _loaded[id(shell)] = magics
+    from . import dashboard_magic
     from .comm import attach
 
     attach(shell, magics)  # the JupyterLab extension's comm target; nothing without a kernel
+    dashboard_magic.load(shell, magics)  # %cache_dashboard
 
 
 def unload(shell: Any) -> None:
     magics = _loaded.pop(id(shell), None)
     if magics is None:
         return
+    from . import dashboard_magic
     from .comm import detach
 
+    dashboard_magic.unload(shell)
     detach(shell)
     manager = shell.magics_manager
     if manager.magics["cell"].get("cache") == magics.cache:
