@@ -265,6 +265,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except _Usage as exc:
         print(exc, file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # `nbcache ls | head`: the reader has what it wanted; say nothing, as Unix tools do.
+        try:
+            sys.stdout = open(os.devnull, "w")
+        except OSError:
+            pass
+        return 0
     except (NbCacheError, OSError) as exc:
         message = str(exc)
         print(message if message.startswith("nbcache:") else f"nbcache: {message}", file=sys.stderr)

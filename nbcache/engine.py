@@ -28,7 +28,7 @@ from .analysis import CellAnalysis, analyze
 from .cache import Cache, Entry
 from .capture import Recorder, encode_outputs
 from .deps import Watch, check_reads, paths_digest, record_reads
-from .errors import AnalysisError, FingerprintError, NbCacheError, SerializationError, StaleModuleError
+from .errors import AnalysisError, FingerprintError, NbCacheError, SerializationError, SignatureError, StaleModuleError
 from .explanation import Explanation, explain
 from .fingerprint import Fingerprinter
 from .key import CellKey, compute_key
@@ -45,6 +45,7 @@ Status = Literal["hit", "stored", "skipped", "error"]
 # identifier can have.
 _RESULTS = "\0results"
 _STATE = "\0state"
+FOREIGN_ENTRY = "the stored entry is signed with another key, so it is kept as it is and this run is not stored"
 
 
 class Host(Protocol):
@@ -180,7 +181,7 @@ class Engine:
         if options.explain and cache is not None:
             self._explain(host, cache, key, cell, None, invalid)
         self.last_context = (key, cell, None, invalid)
-        return self._miss(host, cache, source, python, analysis, key, options, cell)
+        return self._miss(host, cache, source, python, analysis, key, options, cell, invalid)
 
     @staticmethod
     def _key(analysis: CellAnalysis, namespace: dict[str, Any], options: RunOptions, host: Host, fingerprinter: Fingerprinter) -> CellKey:
@@ -226,6 +227,11 @@ class Engine:
                 return None, stale
             values = cache.read_values(entry, host.namespace)
             records = cache.read_outputs(entry)
+        except SignatureError as exc:
+            # Someone with another key (a teammate without the team key?) wrote this entry: run the
+            # cell, and leave their entry alone rather than replacing it with one signed by us.
+            host.warn(f"nbcache: {exc}; running the cell")
+            return None, [FOREIGN_ENTRY]
         except Exception as exc:  # noqa: BLE001 - anything wrong with an entry makes it a miss
             if not getattr(exc, "reported", False):
                 host.warn(f"nbcache: could not restore the stored entry ({exc}); running the cell")
@@ -275,6 +281,7 @@ class Engine:
         key: CellKey,
         options: RunOptions,
         cell: str,
+        invalid: list[str],
     ) -> Outcome:
         namespace = host.namespace
         before = dict(namespace)  # strong references: ids stay unique while we compare
@@ -288,6 +295,8 @@ class Engine:
         note_loaded(analysis.imports)  # what the kernel now runs for the modules the cell imported
         if cache is None:
             return Outcome("skipped", key.key, "the cache is unavailable", runtime)
+        if FOREIGN_ENTRY in invalid:
+            return Outcome("skipped", key.key, FOREIGN_ENTRY, runtime)
 
         internal = host.is_internal
         # Rebound names, found by identity, plus names the cell binds on every path: `x = 1` when x

@@ -61,9 +61,13 @@ def test_entry_signed_with_another_key_is_a_miss_with_a_warning(ip: Any, capsys:
     run(ip, CELL)
     nbcache_magics(ip).key = "team-b"
     capsys.readouterr()
-    assert run(ip, CELL).status == "stored"
+    outcome = run(ip, CELL)
     err = capsys.readouterr().err
     assert "nbcache:" in err and "not signed with this cache's key" in err
+    # the cell ran, but the entry of the other key is not replaced by one signed with ours
+    assert outcome.status == "skipped" and "signed with another key" in (outcome.reason or "")
+    nbcache_magics(ip).key = "team-a"
+    assert run(ip, CELL).status == "hit"
 
 
 def test_tampered_manifest_is_never_unpickled(tmp_path: Path) -> None:
