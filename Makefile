@@ -44,7 +44,12 @@ test: $(STAMP) typecheck labext-test browser
 	$(BIN)/python -m pytest -q -p no:cacheprovider --nbval --nbval-current-env \
 		--nbval-sanitize-with notebooks/sanitize.cfg notebooks
 
+# Benchmarks print figures and ratios against the alternatives measured in the same run; they are
+# not part of `make test`. bench.py writes benchmarks/results.{md,json,png}.
 bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[test,bench]"
+	$(BIN)/python benchmarks/bench.py
+	$(BIN)/python benchmarks/bench_store.py --gb 1
 	$(BIN)/python benchmarks/bench_dashboard.py
 
 clean:
