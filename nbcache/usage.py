@@ -1,23 +1,22 @@
-"""Usage statistics of a cache: one row per entry and the totals, as records or a DataFrame.
+"""Usage statistics of a cache, as the dashboard shows them: one row per entry and the totals,
+as records or a DataFrame.
 
-The numbers come from the store's index (``Cache.stats()`` and ``Cache.totals()``) when the cache
-has one. Until that index is merged, a fallback marked below derives the rows from the manifests
-and counts hits and misses in memory from :attr:`Engine.listeners <nbcache.engine.Engine.listeners>`
-(so they cover this session only). Plain Python: pandas is imported only by :func:`to_frame`.
+The numbers come from the store's SQLite index (``Cache.stats()`` and ``Cache.totals()``). A row
+here differs from the index's in one way: an entry never restored has no restore time (None),
+where the index says 0. Plain Python: pandas is imported only by :func:`to_frame`.
 """
 
 from __future__ import annotations
 
-import json
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Iterable
+
+from .cache import Totals
 
 if TYPE_CHECKING:
     import pandas
 
     from .cache import Cache
-    from .engine import Outcome
 
 __all__ = [
     "COLUMNS", "EntryStats", "Totals", "collect", "hit_rate", "speedup", "time_saved", "title",
@@ -41,18 +40,6 @@ class EntryStats:
     """Seconds the last restore took; None before the first hit."""
     created: float
     last_used: float | None
-
-
-@dataclass(frozen=True)
-class Totals:
-    """The whole store (the fields of ``Cache.totals()``)."""
-
-    entries: int
-    size: int
-    size_limit: int | None
-    hits: int
-    misses: int
-    time_saved: float
 
 
 # Derived numbers are functions of the records' fields rather than properties, so that they work
