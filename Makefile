@@ -24,10 +24,6 @@ $(STAMP): pyproject.toml $(LABEXT_SRC) | $(BIN)/python
 demo: $(STAMP)
 	$(BIN)/python scripts/demo.py notebooks/01-getting-started.ipynb
 
-bench: $(STAMP)
-	$(BIN)/python -m pip install --quiet -e ".[test,bench]"
-	$(BIN)/python benchmarks/bench.py
-
 typecheck: $(STAMP)
 	$(BIN)/python -m mypy
 
