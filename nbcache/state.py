@@ -207,14 +207,16 @@ def apply(changed: Mapping[str, Any]) -> None:
         import numpy as np
 
         np.random.set_state(changed["numpy.random"])
+    # Options and rcParams: set only what differs from now. A cell that imports pandas or
+    # matplotlib itself records every option as changed; a hit should not re-set them all.
     if "pandas" in changed:
-        import pandas as pd
-
         import warnings
+
+        import pandas as pd
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            for key, value in changed["pandas"].items():
+            for key, value in _changed(_pandas_options(), changed["pandas"]).items():
                 try:
                     pd.set_option(key, value)
                 except Exception:  # noqa: BLE001 - an option this pandas no longer has
@@ -222,7 +224,8 @@ def apply(changed: Mapping[str, Any]) -> None:
     if "rcParams" in changed:
         import matplotlib
 
-        matplotlib.rcParams.update(changed["rcParams"])
+        rc: Any = matplotlib.rcParams  # typed with literal keys; ours are plain strings
+        rc.update(_changed(_rc_params(), changed["rcParams"]))
     for key, value in (changed.get("environ") or {}).items():
         if value is None:
             os.environ.pop(key, None)
