@@ -225,8 +225,6 @@ class _FlowWalker:
                     self.target(item.optional_vars, bound)
             self.block(node.body, bound)
         elif isinstance(node, ast.Try) or type(node).__name__ == "TryStar":
-            assert isinstance(node, ast.Try) or hasattr(node, "handlers")
-            node = cast(ast.Try, node)
             start = set(bound)
             trynode = cast(ast.Try, node)  # TryStar has the same fields
             body = self.block(trynode.body, set(start))

@@ -22,7 +22,7 @@ import os
 import sys
 import time
 from dataclasses import asdict
-from typing import Any, Callable, Sequence
+from typing import Callable, Sequence
 
 from .cache import DEFAULT_SIZE_LIMIT, Cache, Progress
 from .errors import NbCacheError

@@ -21,7 +21,7 @@ from __future__ import annotations
 import time
 import types
 from dataclasses import dataclass, field
-from typing import Any, Callable, Literal, Mapping, Protocol
+from typing import Any, Callable, Literal, Protocol
 
 from . import __version__
 from .analysis import CellAnalysis, analyze
@@ -148,7 +148,7 @@ class Engine:
             # Let Python report the syntax error exactly as it would without nbcache.
             return self._uncached(host, source, python, "the cell does not parse")
         if analysis.dynamic_reason:
-            return self._uncached(host, source, python, analysis.dynamic_reason, warn=host)
+            return self._uncached(host, source, python, analysis.dynamic_reason, warn=True)
 
         namespace = host.namespace
         fingerprinter = Fingerprinter()
@@ -156,10 +156,10 @@ class Engine:
             with reloading("reload" in analysis.called):
                 key = self._key(analysis, namespace, options, host, fingerprinter)
         except StaleModuleError as exc:
-            return self._uncached(host, source, python, str(exc), warn=host)
+            return self._uncached(host, source, python, str(exc), warn=True)
         except FingerprintError as exc:
             reason = f"input {exc.name!r} ({exc.type_name}) has no fingerprint, so the cell runs uncached"
-            return self._uncached(host, source, python, reason, warn=host)
+            return self._uncached(host, source, python, reason, warn=True)
 
         cache: Cache | None
         try:
@@ -263,9 +263,9 @@ class Engine:
         return outcome, []
 
     # -- miss ------------------------------------------------------------------------------------
-    def _uncached(self, host: Host, source: str, python: str, reason: str, warn: Host | None = None) -> Outcome:
-        if warn is not None:
-            warn.warn(f"nbcache: not cached: {reason}")
+    def _uncached(self, host: Host, source: str, python: str, reason: str, warn: bool = False) -> Outcome:
+        if warn:
+            host.warn(f"nbcache: not cached: {reason}")
         with host.recorder() as recorder:
             start = time.perf_counter()
             host.execute(source, python, recorder)

@@ -34,7 +34,7 @@ import math
 import pickle
 import struct
 import types
-from typing import Any, Callable, cast
+from typing import Any, Callable
 
 import xxhash
 

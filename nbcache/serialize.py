@@ -29,7 +29,7 @@ import pickle
 import struct
 import types
 from dataclasses import dataclass
-from typing import Any, BinaryIO, Iterable, Mapping, cast
+from typing import Any, BinaryIO, Iterable, Mapping
 
 import cloudpickle
 from cloudpickle import cloudpickle as _cp

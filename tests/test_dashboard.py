@@ -12,7 +12,7 @@ from IPython.core.interactiveshell import InteractiveShell
 
 import nbcache
 from nbcache.dashboard_widget import Dashboard, _sorted
-from nbcache.usage import COLUMNS, EntryStats, Totals, collect, hit_rate, speedup, time_saved
+from nbcache.usage import COLUMNS, EntryStats, Totals, collect
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 from typing import Any, Iterator
 
-import numpy as np
 import pytest
 
 from conftest import nbcache_magics, run_cli
