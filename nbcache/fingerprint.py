@@ -17,7 +17,15 @@ a shortcut (``[1, 2]`` vs ``[12]``, ``"1"`` vs ``1``, ``1`` vs ``1.0`` vs ``True
   as module, name and the library's version instead, which is both cheaper and what changes when
   the library changes. Line numbers and file names are left out: they differ between kernels;
 - anything else goes through pickle (protocol 5, out-of-band buffers hashed in place), with the
-  objects above intercepted so they keep their canonical encodings.
+  objects above intercepted so they keep their canonical encodings, string identity and set order
+  left out; such a value encodes as the digest of its pickle.
+
+A hit restores objects by unpickling them, and a library's pickling need not reproduce an object
+exactly (scikit-learn's ``Bunch`` drops an attribute, statsmodels' datasets are their own
+``__dict__``): the restored object would fingerprint unlike the original, and every later cell
+that reads it would miss. So a :class:`Fingerprinter` may be given *substitutes*: for an object
+restored by a hit, the digest its pickle had when the entry was made, used for as long as the
+restored object's own pickle digest is the one it had right after the restore (it is unchanged).
 
 A value with no sound fingerprint (a generator, an open file, a lock) raises
 :class:`~nbcache.errors.FingerprintError`.
@@ -34,6 +42,7 @@ import math
 import pickle
 import struct
 import types
+import weakref
 from typing import Any, Callable
 
 import xxhash
@@ -41,10 +50,10 @@ import xxhash
 from .errors import FingerprintError
 from .modules import is_library_module, module_digest, module_version
 
-__all__ = ["DIGEST_SIZE", "FINGERPRINT_VERSION", "Fingerprinter", "fingerprint"]
+__all__ = ["DIGEST_SIZE", "FINGERPRINT_VERSION", "Fingerprinter", "Substitutes", "fingerprint", "takes_pickle_path"]
 
 # Bump when the encoding below changes: old keys then stop matching rather than colliding.
-FINGERPRINT_VERSION = 1
+FINGERPRINT_VERSION = 2
 # xxh3-128: ~18 GB/s on one core here; 128 bits make accidental collisions irrelevant.
 DIGEST_SIZE = 16
 
@@ -57,7 +66,7 @@ _TUPLE, _LIST, _DICT, _SET, _FROZENSET, _REF = b"()d{}r"
 _NDARRAY, _NDOBJ, _NPSCALAR, _DTYPE = b"ao#t"
 _FRAME, _SERIES, _INDEX, _RANGEINDEX, _MULTIINDEX, _EXTARRAY, _CATEGORICAL = b"DSIRMEC"
 _FUNC, _CODE, _CLASS, _MODULE, _LIBOBJ, _METHOD, _PARTIAL, _PICKLE, _ELLIPSIS = b"FKLmlMPpE"
-_WRAPPER = b"W"[0]
+_WRAPPER, _INSTANCE = b"WO"
 
 
 def fingerprint(value: Any) -> bytes:
@@ -72,10 +81,14 @@ class Fingerprinter:
     helper used by many inputs is hashed once per key.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, substitutes: Substitutes | None = None) -> None:
         self._code_memo: dict[int, bytes] = {}
         self._code_keep: list[Any] = []  # keeps memoized objects alive so ids stay unique
         self._in_progress: set[int] = set()
+        self.substitutes = substitutes
+        self._picklers: list[_HashingPickler] = []
+        self.pickled: dict[int, bytes] = {}
+        """The pickle digest each value that went through pickle got (by id; substitutes applied)."""
 
     def digest(self, value: Any) -> bytes:
         hasher = xxhash.xxh3_128()
@@ -108,12 +121,16 @@ class Fingerprinter:
 class _Walk:
     """One traversal feeding one hasher; the memo of seen objects encodes aliasing and cycles."""
 
-    __slots__ = ("fp", "update", "seen")
+    __slots__ = ("fp", "update", "seen", "keep")
 
     def __init__(self, fp: Fingerprinter, hasher: Any):
         self.fp = fp
         self.update = hasher.update
         self.seen: dict[int, int] = {}
+        # Objects remembered stay alive until the walk ends: a temporary (a closure's cell list,
+        # a property's accessors) freed midway would hand its id to a later object, which would
+        # then encode as a back-reference to it.
+        self.keep: list[Any] = []
 
     # -- primitives --------------------------------------------------------------------------
     def tag(self, tag: int) -> None:
@@ -138,6 +155,7 @@ class _Walk:
             self.length(index)
             return True
         self.seen[key] = len(self.seen)
+        self.keep.append(obj)
         return False
 
     # -- dispatch ----------------------------------------------------------------------------
@@ -182,6 +200,9 @@ class _Walk:
             self.value(v.func)
             self.value(v.args)
             self.value(v.keywords)
+            return
+        if _plain_class(t):
+            _instance(self, v)
             return
         _pickled(self, v)
 
@@ -567,8 +588,8 @@ def _class(w: _Walk, cls: type) -> None:
         w.update(_code_like_digest(w.fp, base))
     w.text(type(cls).__qualname__)  # the metaclass
     for name, member in vars(cls).items():
-        if name in ("__dict__", "__weakref__", "__module__"):
-            continue
+        if name in ("__dict__", "__weakref__", "__module__", "__slotnames__"):
+            continue  # __slotnames__: copyreg caches it on the class the first time one is pickled
         w.text(name)
         if isinstance(member, (staticmethod, classmethod)):
             member = member.__func__
@@ -580,18 +601,63 @@ def _class(w: _Walk, cls: type) -> None:
             w.text(f"<{type(member).__qualname__}>")  # slot descriptors and the like
 
 
+# -- instances that pickle as class + __dict__ ------------------------------------------------------
+_PLAIN: weakref.WeakKeyDictionary[type, bool] = weakref.WeakKeyDictionary()
+
+
+def _plain_class(t: type) -> bool:
+    """Whether instances of ``t`` pickle as nothing but their class and ``__dict__`` (no reduce
+    or state hooks, no slots, not a subclass of a builtin container): those are walked here, as
+    class + ``__dict__``, which is what their pickle holds, ten times faster than pickling each."""
+    plain = _PLAIN.get(t)
+    if plain is None:
+        try:
+            plain = (
+                t.__reduce_ex__ is object.__reduce_ex__
+                and t.__reduce__ is object.__reduce__
+                and getattr(t, "__getstate__", None) is getattr(object, "__getstate__", None)
+                and not hasattr(t, "__getnewargs_ex__")
+                and not hasattr(t, "__getnewargs__")
+                and t.__dictoffset__ != 0
+                and all(b is object or (b.__module__ != "builtins" and "__slots__" not in vars(b)) for b in t.__mro__)
+            )
+            _PLAIN[t] = plain
+        except TypeError:  # not weak-referenceable
+            return False
+    return plain
+
+
+def _instance(w: _Walk, v: Any) -> None:
+    if w.remember(v):
+        return
+    w.tag(_INSTANCE)
+    w.update(_code_like_digest(w.fp, type(v)))
+    w.value(v.__dict__)
+
+
 # -- everything else: pickle ------------------------------------------------------------------
 def _restore_marker(digest: bytes) -> bytes:  # pragma: no cover - never unpickled
     return digest
 
 
 class _HashingPickler(pickle.Pickler):
-    """Pickles into the hasher, keeping nbcache's own encodings for code, arrays and frames."""
+    """Pickles into the hasher, keeping nbcache's own encodings for code, arrays and frames.
+
+    One pickler serves many values in turn (:meth:`use`): making one costs more than pickling
+    a small object, and a list of 10,000 instances is hashed object by object.
+    """
 
     def __init__(self, w: _Walk):
-        super().__init__(_HasherFile(w.update), protocol=5, buffer_callback=self._buffer)
+        self.file = _HasherFile(w.update)
+        super().__init__(self.file, protocol=5, buffer_callback=self._buffer)
         self.w = w
         self.root: Any = None
+
+    def use(self, w: _Walk) -> _HashingPickler:
+        self.w = w
+        self.file._update = w.update
+        self.clear_memo()
+        return self
 
     def dump(self, obj: Any) -> None:
         self.root = obj
@@ -603,6 +669,19 @@ class _HashingPickler(pickle.Pickler):
         self.w.update(_PACK_LEN(view.nbytes))
         self.w.update(view)
         return False
+
+    def persistent_id(self, obj: Any) -> Any:
+        # What pickle encodes beyond the value, made canonical. The identity of a string is not
+        # part of its value, yet pickle's memo encodes it, and unpickling interns attribute
+        # names: an object restored from the cache would fingerprint unlike the original (seen
+        # with statsmodels results). A fresh bytes object per string is never memoized. A set's
+        # order follows string hashes, which differ in every new process: sort its elements.
+        t = obj.__class__
+        if t is str:
+            return obj.encode("utf-8", "surrogatepass")
+        if t is set or t is frozenset:
+            return (t is frozenset, sorted(self.w.fp.digest(x) for x in obj))
+        return None
 
     def reducer_override(self, obj: Any) -> Any:
         if obj is _restore_marker:
@@ -631,9 +710,13 @@ def _pickled(w: _Walk, v: Any) -> None:
     if w.remember(v):
         return
     w.tag(_PICKLE)
-    w.text(_qualname(type(v)))
+    hasher = xxhash.xxh3_128()
+    inner = _Walk(w.fp, hasher)
+    inner.text(_qualname(type(v)))
+    pool = w.fp._picklers
+    pickler = pool.pop().use(inner) if pool else _HashingPickler(inner)
     try:
-        _HashingPickler(w).dump(v)
+        pickler.dump(v)
     except FingerprintError:
         raise
     except Exception as exc:
@@ -641,3 +724,56 @@ def _pickled(w: _Walk, v: Any) -> None:
             f"cannot fingerprint a value of type {type(v).__qualname__}: {exc}",
             type_name=type(v).__qualname__,
         ) from exc
+    else:
+        pool.append(pickler)  # a pickler that failed midway is not reused
+    digest = hasher.digest()
+    substitutes = w.fp.substitutes
+    if substitutes is not None:
+        digest = substitutes.apply(v, digest)
+    w.fp.pickled[id(v)] = digest
+    w.blob(digest)
+
+
+def takes_pickle_path(value: Any) -> bool:
+    """Whether ``value`` (at the top of a fingerprint) is encoded through pickle, roughly: False
+    for the types with an encoding of their own (which a pickle round trip keeps exactly)."""
+    t = type(value)
+    if t in _EXACT or t.__module__.partition(".")[0] in ("numpy", "pandas"):
+        return False
+    return not isinstance(value, (types.FunctionType, types.BuiltinFunctionType, type, types.ModuleType, types.MethodType, functools.partial))
+
+
+class Substitutes:
+    """Pickle digests of restored objects that stand for the originals' (see the module doc).
+
+    Holds the objects themselves (so their ids stay theirs); :meth:`prune` drops those no longer
+    in the namespace.
+    """
+
+    def __init__(self) -> None:
+        self._by_id: dict[int, tuple[Any, bytes, bytes]] = {}
+
+    def __len__(self) -> int:
+        return len(self._by_id)
+
+    def add(self, obj: Any, original: bytes) -> None:
+        """``obj`` was just restored from an entry that recorded ``original`` as its digest."""
+        self._by_id.pop(id(obj), None)
+        fp = Fingerprinter()
+        fp.digest(obj)
+        restored = fp.pickled.get(id(obj))
+        if restored is not None and restored != original:
+            self._by_id[id(obj)] = (obj, restored, original)
+
+    def apply(self, obj: Any, digest: bytes) -> bytes:
+        found = self._by_id.get(id(obj))
+        if found is not None and found[0] is obj and found[1] == digest:
+            return found[2]
+        return digest
+
+    def prune(self, alive: Any) -> None:
+        """Keep only the objects that are values of ``alive`` (a namespace)."""
+        if self._by_id:
+            ids = {id(v) for v in alive.values()}
+            for key in [k for k in self._by_id if k not in ids]:
+                del self._by_id[key]

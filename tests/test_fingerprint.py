@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import functools
+import os
+import pickle
+import subprocess
+import sys
 import threading
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from nbcache.errors import FingerprintError
+from nbcache.fingerprint import Fingerprinter, Substitutes
 from nbcache.fingerprint import fingerprint as fp
 
 
@@ -122,3 +128,93 @@ def test_attribute_names_are_not_globals() -> None:
     before = fp(ns["f"])
     ns["mean"] = 3
     assert fp(ns["f"]) == before
+
+
+# Objects through pickle: what pickle encodes beyond the value stays out of the fingerprint.
+class Record:
+    def __init__(self, names: list[str]):
+        self.names = names
+        self.tags = set(names)
+
+
+def test_string_identity_is_not_part_of_the_value() -> None:
+    # Unpickling interns attribute names, so shared (identical) strings appear where there were
+    # equal ones: seen with statsmodels results restored from the cache.
+    shared = "".join(["co", "lumn"])
+    a = Record([shared, shared])
+    b = Record(["".join(["co", "lumn"]), "".join(["co", "lumn"])])
+    assert a.names[0] is a.names[1] and b.names[0] is not b.names[1]
+    assert fp(a) == fp(b)
+    assert fp(a) == fp(pickle.loads(pickle.dumps(a)))
+    assert fp(a) != fp(Record(["column", "row"]))
+
+
+def test_set_order_inside_objects_does_not_depend_on_the_hash_seed(tmp_path) -> None:
+    script = (
+        "import sys; sys.path.insert(0, sys.argv[1])\n"
+        "from test_fingerprint import Record\nfrom nbcache.fingerprint import fingerprint\n"
+        "print(fingerprint(Record([f'name{i}' for i in range(50)])).hex())\n"
+    )
+    digests = {
+        subprocess.run(
+            [sys.executable, "-c", script, str(Path(__file__).parent)],
+            env={**os.environ, "PYTHONHASHSEED": seed}, capture_output=True, text=True, check=True,
+        ).stdout
+        for seed in ("1", "2", "3")
+    }
+    assert len(digests) == 1, digests
+
+
+class Lossy(dict):
+    """Like scikit-learn's Bunch: its pickle round trip drops an attribute."""
+
+    def __init__(self, **kwargs: object):
+        super().__init__(kwargs)
+        self.__dict__["_notes"] = {}
+
+    def __setstate__(self, state: object) -> None:
+        pass
+
+
+def test_substitutes_stand_for_restored_objects_until_they_change() -> None:
+    original = Lossy(a=[1, 2])
+    fpr = Fingerprinter()
+    before = fpr.digest(original)
+    recorded = fpr.pickled[id(original)]
+    restored = pickle.loads(pickle.dumps(original))
+    assert fp(restored) != before  # the round trip is inexact
+    subs = Substitutes()
+    subs.add(restored, recorded)
+    assert Fingerprinter(subs).digest(restored) == before
+    assert Fingerprinter(subs).digest([restored]) == fp([original])  # inside containers too
+    restored["a"].append(3)  # changed: its own fingerprint again
+    assert Fingerprinter(subs).digest(restored) != before
+    other = Lossy(a=[1, 2])
+    assert Fingerprinter(subs).digest(other) == before  # an equal original fingerprints alike anyway
+    subs.prune({"x": other})
+    assert len(subs) == 0
+
+
+class PickledLater:
+    def __init__(self) -> None:
+        self.v = 1
+
+
+def test_pickling_an_instance_does_not_change_its_class() -> None:
+    # copyreg caches __slotnames__ on a class the first time one of its instances is pickled
+    before = fp(PickledLater)
+    pickle.dumps(PickledLater())
+    assert "__slotnames__" in vars(PickledLater)
+    assert fp(PickledLater) == before
+
+
+def test_temporaries_do_not_become_back_references() -> None:
+    # A class's properties encode as temporary (fget, fset, fdel) tuples; a walk keeps what it
+    # remembered alive, so the second tuple cannot take the first one's id and encode as a
+    # back-reference to it (which would leave the second getter out of the fingerprint).
+    source = "class C:\n    @property\n    def a(self):\n        return 1\n    @property\n    def b(self):\n        return {}\n"
+    one: dict = {"__name__": "__main__"}  # a notebook's class
+    two: dict = {"__name__": "__main__"}
+    exec(source.format(2), one)
+    exec(source.format(3), two)
+    assert fp(one["C"]) != fp(two["C"])
