@@ -197,8 +197,9 @@ def _listing(path: str) -> str | None:
         return None
 
 
-def _environment_digest() -> str:
-    stable = sorted((k, v) for k, v in os.environ.items() if not k.startswith(_VOLATILE_ENV))
+def _environment_digest(environ: Mapping[str, str] | None = None) -> str:
+    environ = os.environ if environ is None else environ
+    stable = sorted((k, v) for k, v in environ.items() if not k.startswith(_VOLATILE_ENV))
     return xxhash.xxh3_128_hexdigest("\0".join(f"{k}={v}" for k, v in stable).encode("utf-8", "surrogateescape"))
 
 
@@ -223,8 +224,12 @@ def _command_paths(words: Iterable[str]) -> tuple[list[str], list[str]]:
     return files, dirs
 
 
-def record_reads(watch: Watch, commands: Iterable[str] = ()) -> dict[str, Any]:
+def record_reads(watch: Watch, commands: Iterable[str] = (), environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     """What the watch saw, with fingerprints taken now (after the cell ran).
+
+    Environment variables are inputs as they were before the cell (``environ``; default: now): a
+    cell (or a library it imports, like scikit-learn's ``KMP_INIT_AT_FORK``) that sets a variable
+    and reads it back depends on its value before, and a hit sets it again.
 
     When the cell started processes, what they read is invisible to the audit hook: the entry
     then depends on the whole environment (which processes inherit) and on every file or folder
@@ -236,10 +241,11 @@ def record_reads(watch: Watch, commands: Iterable[str] = ()) -> dict[str, Any]:
         more_files, more_dirs = _command_paths([*commands, *watch.command_words])
         files.extend(f for f in more_files if watch._keep(f))
         dirs.extend(d for d in more_dirs if watch._keep(d))
-        reads["environ"] = _environment_digest()
+        reads["environ"] = _environment_digest(environ)
     reads["files"] = {path: _stamp(path) for path in dict.fromkeys(files)}
     reads["dirs"] = {path: _listing(path) for path in dict.fromkeys(dirs)}
-    reads["env"] = {name: os.environ.get(name) for name in watch.env}
+    env = os.environ if environ is None else environ
+    reads["env"] = {name: env.get(name) for name in watch.env}
     return reads
 
 

@@ -30,13 +30,13 @@ from .capture import Recorder, encode_outputs
 from .deps import Watch, check_reads, paths_digest, record_reads
 from .errors import AnalysisError, FingerprintError, NbCacheError, SerializationError, SignatureError, StaleModuleError
 from .explanation import Explanation, explain
-from .fingerprint import Fingerprinter
+from .fingerprint import Fingerprinter, Substitutes, takes_pickle_path
 from .key import CellKey, compute_key
 from .modules import module_digest, note_loaded, reloading
 from .serialize import dump_values
 from .state import apply as apply_state
 from .state import changes as state_changes_between
-from .state import presentation_requirements, requirements, rng_variant, snapshot, unmet
+from .state import GENERATORS, presentation_requirements, requirements, rng_variant, rng_variants, snapshot, unmet
 
 __all__ = ["Engine", "Host", "Outcome", "RunOptions"]
 
@@ -113,6 +113,8 @@ class Engine:
         self.last: Outcome | None = None
         self.last_context: tuple[CellKey, str, Entry | None, list[str]] | None = None
         self.listeners: list[Callable[[Outcome], None]] = []
+        # Restored objects whose pickle digest differs from the original's (see fingerprint.py).
+        self.substitutes = Substitutes()
 
     @property
     def cache(self) -> Cache:
@@ -151,7 +153,8 @@ class Engine:
             return self._uncached(host, source, python, analysis.dynamic_reason, warn=True)
 
         namespace = host.namespace
-        fingerprinter = Fingerprinter()
+        self.substitutes.prune(namespace)
+        fingerprinter = Fingerprinter(self.substitutes)
         try:
             with reloading("reload" in analysis.called):
                 key = self._key(analysis, namespace, options, host, fingerprinter)
@@ -219,7 +222,10 @@ class Engine:
         start = time.perf_counter()
         try:
             # An entry of a cell that drew from the global generators is keyed by their states too.
-            entry = cache.lookup(rng_variant(key.key), count_miss=False) or cache.lookup(key.key)
+            entry = None
+            for variant in rng_variants(key.key):
+                entry = entry or cache.lookup(variant, count_miss=False)
+            entry = entry or cache.lookup(key.key)
             if entry is None:
                 return None, []
             stale = check_reads(entry.extra.get("reads") or {}) + unmet(entry.extra.get("requires") or {})
@@ -250,6 +256,7 @@ class Engine:
             apply_state(state_changes)
         except Exception as exc:  # noqa: BLE001
             host.warn(f"nbcache: could not restore interpreter state ({exc})")
+        self._note_restored(namespace, entry.extra.get("pickled") or {})
         host.replay(records, results)
         restore = time.perf_counter() - start
         cache.record_hit(entry, restore)
@@ -261,6 +268,31 @@ class Engine:
                 outcome,
             )
         return outcome, []
+
+    def _note_restored(self, namespace: dict[str, Any], pickled: dict[str, str]) -> None:
+        """Let restored objects whose pickle round trip is inexact fingerprint as the originals."""
+        for name, digest in pickled.items():
+            if name in namespace:
+                try:
+                    self.substitutes.add(namespace[name], bytes.fromhex(digest))
+                except Exception:  # noqa: BLE001 - only a needless miss later, never a wrong hit
+                    pass
+
+    def _pickle_digests(self, values: dict[str, Any]) -> dict[str, str]:
+        """The pickle digests of the values fingerprinted through pickle, for _note_restored."""
+        out = {}
+        for name, value in values.items():
+            if not takes_pickle_path(value):
+                continue
+            fp = Fingerprinter(self.substitutes)
+            try:
+                fp.digest(value)
+            except Exception:  # noqa: BLE001
+                continue
+            digest = fp.pickled.get(id(value))
+            if digest is not None:
+                out[name] = digest.hex()
+        return out
 
     # -- miss ------------------------------------------------------------------------------------
     def _uncached(self, host: Host, source: str, python: str, reason: str, warn: bool = False) -> Outcome:
@@ -314,7 +346,7 @@ class Engine:
             if name not in namespace or digest == "unbound" or before.get(name) is not namespace[name]:
                 continue  # gone, or rebound to a new object (stored by value below)
             try:
-                if Fingerprinter().digest(namespace[name]).hex() != digest:
+                if Fingerprinter(self.substitutes).digest(namespace[name]).hex() != digest:
                     mutated.add(name)
             except FingerprintError:
                 mutated.add(name)
@@ -322,9 +354,10 @@ class Engine:
         stored_names = sorted(written | mutated)
         state_after = snapshot()
         state_changes = state_changes_between(state_before, state_after)
-        requires = requirements(state_before, state_changes, seeded="seed" in analysis.called)
+        observed = [gen for call, gen in (("getstate", "random"), ("get_state", "numpy.random")) if call in analysis.called]
+        requires = requirements(state_before, state_changes, seeded="seed" in analysis.called, observed=observed)
         requires.update(presentation_requirements(state_before))
-        reads = record_reads(watch, commands=analysis.commands)
+        reads = record_reads(watch, commands=analysis.commands, environ=state_before.environ)
 
         refs: dict[int, str] = {}
         for name, value in before.items():
@@ -334,6 +367,7 @@ class Engine:
                 refs.setdefault(id(value), name)
 
         values = {name: namespace[name] for name in stored_names}
+        pickled = self._pickle_digests(values)
         values[_RESULTS] = recorder.results
         values[_STATE] = state_changes
         try:
@@ -346,7 +380,7 @@ class Engine:
             host.warn(f"nbcache: not cached: the outputs could not be encoded ({exc})")
             return Outcome("skipped", key.key, str(exc), runtime)
 
-        rng: dict[str, str] = {name: requires.pop(name) for name in ("random", "numpy.random") if name in requires}
+        rng: dict[str, str] = {name: requires.pop(name) for name in GENERATORS if name in requires}
         fields = dict(
             key=rng_variant(key.key, rng) if rng else key.key,
             cell=cell,
@@ -361,7 +395,7 @@ class Engine:
             components=dict(key.components),
             python=key.components["python"],
             nbcache=__version__,
-            extra={"mutated": sorted(mutated), "reads": reads, "requires": requires},
+            extra={"mutated": sorted(mutated), "reads": reads, "requires": requires, "pickled": pickled, "rng": rng},
         )
         try:
             entry = cache.write(fields, frames, outputs)

@@ -14,6 +14,7 @@ from typing import Iterable, Literal
 
 from .cache import Entry
 from .key import UNBOUND, CellKey
+from .state import unmet
 
 __all__ = ["Explanation", "explain"]
 
@@ -93,6 +94,9 @@ def explain(key: CellKey, entries: Iterable[Entry], *, hit: Entry | None = None,
         old, new = previous.inputs.get(name), key.inputs.get(name)
         if old != new:
             reasons.append(_input_reason(name, old, new, False))
+    if not reasons:
+        # Same code and inputs: an entry keyed by the generator states it drew from, or gone.
+        reasons.extend(unmet(previous.extra.get("rng") or {}))
     if not reasons:
         reasons.append("the entry was removed or could not be read")
     return Explanation("miss", key.key, tuple(reasons), previous.key)

@@ -18,7 +18,7 @@ import pickle
 import random
 import sys
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 import xxhash
 
@@ -84,19 +84,26 @@ def _state_digest(state: Any) -> str:
     return xxhash.xxh3_128_hexdigest(pickle.dumps(state, protocol=5))
 
 
-def rng_variant(key: str, digests: Mapping[str, str] | None = None) -> str:
-    """The key of an entry that drew from the global generators without seeding them.
+def rng_variant(key: str, digests: Mapping[str, str]) -> str:
+    """The key of an entry that drew from global generators without seeding them.
 
-    Its result depends on the generators' states before the cell, so those states are part of
-    its key: each state keeps its own entry. ``digests`` default to the current states.
+    Its result depends on those generators' states before the cell, so the states are part of
+    its key: each state keeps its own entry. ``digests``: the states of the generators it drew
+    from (see :func:`rng_variants` for the keys to look up).
     """
-    if digests is None:
-        digests = {"random": _state_digest(random.getstate())}
-        numpy_state = _numpy_state()
-        if numpy_state is not None:
-            digests["numpy.random"] = _state_digest(numpy_state)
-    parts = [key] + [f"{name}={digests.get(name, '-')}" for name in ("random", "numpy.random")]
+    parts = [key] + [f"{name}={digests.get(name, '-')}" for name in GENERATORS]
     return xxhash.xxh3_128_hexdigest("\0".join(parts).encode())
+
+
+def rng_variants(key: str) -> list[str]:
+    """The keys an entry of ``key`` may have under the current generator states: drawn from
+    ``numpy.random``, from ``random``, from both (an entry that drew from none has ``key``)."""
+    digests = {"random": _state_digest(random.getstate())}
+    numpy_state = _numpy_state()
+    if numpy_state is not None:
+        digests["numpy.random"] = _state_digest(numpy_state)
+    subsets = [("numpy.random",), ("random",), GENERATORS]
+    return [rng_variant(key, {n: digests[n] for n in subset if n in digests}) for subset in subsets if all(n in digests for n in subset)]
 
 
 def snapshot() -> Snapshot:
@@ -155,12 +162,23 @@ def changes(before: Snapshot, after: Snapshot) -> dict[str, Any]:
     return out
 
 
-def requirements(before: Snapshot, changed: Mapping[str, Any], seeded: bool) -> dict[str, str]:
-    """Generator states the result depends on: all of them when the cell drew from a global
-    generator without seeding it (see :func:`rng_variant`), none otherwise."""
-    if seeded or not any(name in changed for name in ("random", "numpy.random")):
+GENERATORS = ("random", "numpy.random")
+
+
+def requirements(before: Snapshot, changed: Mapping[str, Any], seeded: bool, observed: Iterable[str] = ()) -> dict[str, str]:
+    """Generator states the result depends on: those of the global generators the cell drew
+    from without seeding them (see :func:`rng_variant`). Only those: ``random``'s state differs
+    in every new kernel, and a cell that draws from a seeded ``numpy.random`` must still hit.
+    A cell that reads a state without drawing depends on it too (``observed``: the generators
+    whose ``getstate``/``get_state`` it calls)."""
+    observed = set(observed)
+    if seeded and not observed:
         return {}
-    return {name: before.digests[name] for name in ("random", "numpy.random") if name in before.digests}
+    return {
+        name: before.digests[name]
+        for name in GENERATORS
+        if (name in observed or (name in changed and not seeded)) and name in before.digests
+    }
 
 
 def _mapping_digest(mapping: Mapping[str, Any] | None) -> str:

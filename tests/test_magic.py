@@ -339,6 +339,19 @@ def test_explain_names_what_changed(shell: Shell) -> None:
     assert any("nbcache: miss: the code changed" in n for n in t.notes)
 
 
+def test_explain_names_the_generator_state_of_an_unseeded_draw(shell: Shell) -> None:
+    shell.run("import numpy as np\nnp.random.seed(1)")
+    shell.run("%%cache\nnoise = np.random.rand()\n")
+    shell.run("np.random.seed(2)")
+    t = shell.run("%%cache --explain\nnoise = np.random.rand()\n")
+    assert shell.status == "stored"
+    assert any("nbcache: miss: the global numpy.random state differs" in n for n in t.notes), t.notes
+    shell.run("np.random.seed(1)")
+    shell.run("import random\nrandom.seed(99)")  # Python's own generator: not drawn from, not keyed
+    shell.run("%%cache\nnoise = np.random.rand()\n")
+    assert shell.status == "hit"
+
+
 def test_rebinding_to_the_same_object_is_still_stored(shell: Shell) -> None:
     shell.run("value = 1")
     shell.run("%%cache\nvalue = 1\n")
