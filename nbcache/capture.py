@@ -8,9 +8,12 @@ output live, and nbcache keeps an ordered list of records:
 - ``{"type": "display", "data": ..., "metadata": ..., "transient": ..., "update": ...}``: every
   ``display()``: HTML, Markdown, images, inline matplotlib figures, pandas tables.
 - ``{"type": "clear", "wait": ...}``: ``clear_output()``.
-- ``{"type": "result", "index": i}``: the i-th value that went to the display hook (the cell's
-  ``Out[n]``); the value itself is stored with the variables, so a hit shows it through the same
-  display hook and ``_`` / ``Out`` hold the real object.
+- ``{"type": "result", "index": i, "data": ..., "metadata": ...}``: the i-th value that went to
+  the display hook (the cell's ``Out[n]``) and what the hook showed of it then; the value itself
+  is stored with the variables, so a hit passes it through the same display hook (``_`` and
+  ``Out`` hold the real object) showing what was shown then. Formatting it again would not do: a
+  matplotlib ``Text`` moves once its figure is drawn, a figure restored from a pickle has no
+  canvas to render to PNG.
 
 Streams are tapped by replacing the ``write`` method on the stream object itself (so a logging
 handler that captured ``sys.stdout`` long ago is recorded too), or by swapping ``sys.stdout`` when
@@ -60,11 +63,14 @@ class Recorder:
     def clear(self, wait: bool = False) -> None:
         self.records.append({"type": "clear", "wait": bool(wait)})
 
-    def result(self, value: Any) -> None:
+    def result(self, value: Any) -> Record:
         """Record a value for the display hook; the caller shows it with :attr:`paused` set, so
-        whatever the hook prints (a terminal shell prints ``Out[n]``) is not recorded twice."""
-        self.records.append({"type": "result", "index": len(self.results)})
+        whatever the hook prints (a terminal shell prints ``Out[n]``) is not recorded twice, and
+        fills in the record's ``data`` and ``metadata`` with what the hook showed."""
+        record: Record = {"type": "result", "index": len(self.results)}
+        self.records.append(record)
         self.results.append(value)
+        return record
 
     # -- installing taps -----------------------------------------------------------------------
     def __enter__(self) -> Recorder:

@@ -202,16 +202,27 @@ class IPythonHost:
             raise exc.with_traceback(None) from None
         plan = _plan(tree.body, shell.ast_node_interactivity, DisplayHook.semicolon_at_end_of_expression(python))
         original_hook = sys.displayhook
+        hook = shell.displayhook
 
         def displayhook(value: Any) -> Any:
             if value is None:
                 return original_hook(value)
-            recorder.result(value)
+            record = recorder.result(value)
             recorder.paused = True
+            compute = hook.compute_format_data
+
+            def capture(result: Any) -> Any:
+                data, metadata = compute(result)
+                record["data"], record["metadata"] = data, metadata
+                return data, metadata
+
+            hook.compute_format_data = capture
             try:
                 return original_hook(value)
             finally:
                 recorder.paused = False
+                if hook.__dict__.get("compute_format_data") is capture:
+                    del hook.compute_format_data
 
         sys.displayhook = displayhook
         try:
@@ -240,9 +251,27 @@ class IPythonHost:
             elif kind == "clear":
                 publisher.clear_output(record.get("wait", False))
             elif kind == "result":
-                self.shell.displayhook(results[record["index"]])
+                self._show_result(results[record["index"]], record)
         sys.stdout.flush()
         sys.stderr.flush()
+
+    def _show_result(self, value: Any, record: dict[str, Any]) -> None:
+        """``value`` through the display hook (``Out[n]``, ``_``), showing what it showed then."""
+        hook = self.shell.displayhook
+        if record.get("data") is None:  # entries made before nbcache recorded it
+            hook(value)
+            return
+        shown = (_live_widget_views(record["data"]), record.get("metadata") or {})
+
+        def recorded(result: Any) -> Any:
+            return shown
+
+        hook.compute_format_data = recorded
+        try:
+            hook(value)
+        finally:
+            if hook.__dict__.get("compute_format_data") is recorded:
+                del hook.compute_format_data
 
     def note(self, message: str, outcome: Outcome) -> None:
         self.shell.display_pub.publish(
