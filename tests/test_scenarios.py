@@ -369,6 +369,29 @@ scenario(
     ],
 )
 scenario(
+    # Python's own generator starts from a new seed in every kernel: a cell that draws only from
+    # a numpy generator seeded earlier must still hit (found running statsmodels' ols notebook).
+    name="state_numpy_seeded_while_random_differs",
+    cells=[
+        "import numpy as np\nnp.random.seed(3)",
+        "import random, os\nrandom.seed(os.urandom(8))",
+        "%%cache\nnoise = np.random.normal(size=3).tolist()\n",
+        "%%cache\ntotal = round(sum(noise), 12)\n",
+        "print(noise, total, np.random.rand())",
+    ],
+)
+scenario(
+    # reading a generator's state without drawing from it is depending on it too
+    name="state_numpy_random_state_read_not_drawn",
+    cells=[
+        "import numpy as np\nnp.random.seed(3)",
+        "%%cache\nposition = int(np.random.get_state()[2])\n",
+        "print(position)",
+    ],
+    cells2=["import numpy as np\nnp.random.seed(3)\nnp.random.rand(5)", "%%cache\nposition = int(np.random.get_state()[2])\n", "print(position)"],
+    expect="miss",
+)
+scenario(
     name="state_pandas_option",
     cells=['%%cache\nimport pandas as pd\npd.set_option("display.max_rows", 5)\nrows = 20\n', 'print(pd.DataFrame({"a": range(rows)}))'],
 )
@@ -388,6 +411,33 @@ scenario(
     name="state_chdir_in_cell",
     cells=["import os\nstart = os.getcwd()", '%%cache\nos.chdir("sub")\n', "print(os.path.relpath(os.getcwd(), start))\nprint(open('inside.txt').read())"],
     files={"sub/inside.txt": "found"},
+)
+scenario(
+    # scikit-learn's import does os.environ.setdefault("KMP_INIT_AT_FORK", ...): the value the
+    # cell depends on is the one before it ran (unset), and a hit sets it again.
+    name="env_var_set_then_read_by_cell",
+    cells=['%%cache\nimport os\nos.environ.setdefault("NBC_SCENARIO_SET", "on")\nflag = os.environ["NBC_SCENARIO_SET"]\n', 'print(flag, os.environ.get("NBC_SCENARIO_SET"))'],
+)
+scenario(
+    # A library object whose pickle round trip is inexact (Bunch drops an attribute): cells
+    # reading the restored object must hit as they did reading the original.
+    name="inexact_pickle_round_trip_downstream_hits",
+    cells=[
+        "%%cache\nfrom sklearn.datasets import load_iris\niris = load_iris()\n",
+        "%%cache\nn_rows = len(iris.data)\nprint(n_rows, sorted(iris.keys()))\n",
+        "print(n_rows)",
+    ],
+)
+scenario(
+    # Out[n] shows what was shown when the cell ran: a matplotlib Text moves once its figure is
+    # drawn, and a figure restored from a pickle renders no PNG of its own.
+    name="result_shown_as_when_it_ran",
+    cells=[
+        "%matplotlib inline\nimport matplotlib.pyplot as plt",
+        '%%cache\nfig, ax = plt.subplots(figsize=(2, 2))\nax.plot([1, 2, 3])\nax.set_xlabel("fitted")\n',
+        "%%cache\nfig2 = plt.figure(figsize=(2, 2))\nfig2.add_subplot().plot([3, 1])\nfig2\n",
+        "print(_)",
+    ],
 )
 scenario(
     name="env_var_read_by_cell_change_misses",
