@@ -740,7 +740,9 @@ def takes_pickle_path(value: Any) -> bool:
     t = type(value)
     if t in _EXACT or t.__module__.partition(".")[0] in ("numpy", "pandas"):
         return False
-    return not isinstance(value, (types.FunctionType, types.BuiltinFunctionType, type, types.ModuleType, types.MethodType, functools.partial))
+    if isinstance(value, (types.FunctionType, types.BuiltinFunctionType, type, types.ModuleType, types.MethodType, functools.partial)):
+        return False
+    return not _plain_class(t)
 
 
 class Substitutes:
