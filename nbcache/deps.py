@@ -63,10 +63,17 @@ def _audit(event: str, args: tuple[Any, ...]) -> None:
             watch.note_dir("." if path is None else path)
 
 
+# Folder listings that look for modules or installed distributions along sys.path: what they find
+# is covered by the modules' sources and the libraries' versions in the key, and a sys.path entry
+# of "" would otherwise make every cell that imports such a library depend on the working folder.
+_METADATA = os.path.join("importlib", "metadata", "")
+
+
 def _in_import_machinery() -> bool:
     frame = sys._getframe(2)
     while frame is not None:
-        if frame.f_code.co_filename.startswith("<frozen importlib"):
+        filename = frame.f_code.co_filename
+        if filename.startswith("<frozen importlib") or _METADATA in filename:
             return True
         frame = frame.f_back  # type: ignore[assignment]
     return False
@@ -80,6 +87,9 @@ class Watch:
         self.dirs: dict[str, None] = {}
         self.env: dict[str, None] = {}
         self.spawned = False
+        self.relative = False
+        """Whether a file or folder was read by a relative path (the result then depends on the
+        working directory, which the recorded absolute paths do not show)."""
         self.command_words: list[str] = []
         self._exclude = tuple(os.path.realpath(p) + os.sep for p in exclude if p)
         home = os.path.expanduser("~")
@@ -87,7 +97,8 @@ class Watch:
 
     def _keep(self, path: Any) -> str | None:
         try:
-            absolute = os.path.abspath(os.fsdecode(path))
+            raw = os.fsdecode(path)
+            absolute = os.path.abspath(raw)
         except (TypeError, ValueError):
             return None
         if absolute.startswith(("/proc/", "/dev/", "/sys/")) or "__pycache__" in absolute:
@@ -96,6 +107,8 @@ class Watch:
             return None
         if self._exclude and os.path.realpath(absolute).startswith(self._exclude):
             return None
+        if not os.path.isabs(raw):
+            self.relative = True
         return absolute
 
     def note_file(self, path: Any) -> None:
@@ -235,6 +248,7 @@ def record_reads(watch: Watch, commands: Iterable[str] = (), environ: Mapping[st
     then depends on the whole environment (which processes inherit) and on every file or folder
     named on their command lines.
     """
+    environ = os.environ if environ is None else environ
     files, dirs = list(watch.files), list(watch.dirs)
     reads: dict[str, Any] = {}
     if watch.spawned:
@@ -244,8 +258,7 @@ def record_reads(watch: Watch, commands: Iterable[str] = (), environ: Mapping[st
         reads["environ"] = _environment_digest(environ)
     reads["files"] = {path: _stamp(path) for path in dict.fromkeys(files)}
     reads["dirs"] = {path: _listing(path) for path in dict.fromkeys(dirs)}
-    env = os.environ if environ is None else environ
-    reads["env"] = {name: env.get(name) for name in watch.env}
+    reads["env"] = {name: environ.get(name) for name in watch.env}
     return reads
 
 
@@ -253,8 +266,8 @@ def check_reads(reads: Mapping[str, Any]) -> list[str]:
     """What differs now from the recorded reads: a list of short descriptions (empty = valid)."""
     changed: list[str] = []
     for path, stamp in (reads.get("files") or {}).items():
-        if stamp is None:
-            if os.path.exists(path):
+        if stamp is None:  # not a file when read (gone, or a folder opened by os.open)
+            if os.path.isfile(path):
                 changed.append(f"file {path} now exists")
             continue
         size, mtime_ns, digest = stamp

@@ -214,6 +214,8 @@ def unmet(required: Mapping[str, str]) -> list[str]:
         missing.append("pandas options differ")
     if "rcParams" in required and _mapping_digest(_rc_params()) != required["rcParams"]:
         missing.append("matplotlib rcParams differ")
+    if "cwd" in required and os.getcwd() != required["cwd"]:
+        missing.append(f"the working directory is {os.getcwd()}, not {required['cwd']} (the cell reads by relative path)")
     return missing
 
 

@@ -144,3 +144,24 @@ def test_showing_a_figure_does_not_invalidate_earlier_entries(shell: Shell) -> N
     shell.run("fig, ax = plt.subplots()\nax.plot([1, 2])\nplt.show()")
     shell.run(cell)
     assert shell.status == "hit"
+
+
+def test_looking_up_installed_distributions_is_not_a_read(tmp_path: Path, monkeypatch) -> None:
+    # importlib.metadata lists every sys.path entry ("" is the working folder) when a library
+    # asks for a version at import: that is no data the cell read
+    import importlib.metadata
+    import sys
+
+    from nbcache.deps import Watch
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", ["", *sys.path])
+    importlib.metadata.FastPath.__new__.cache_clear()
+    with Watch() as watch:
+        list(importlib.metadata.distributions())
+        os.listdir(".")
+    assert list(watch.dirs) == [str(tmp_path)]  # the cell's own listing is a read
+    assert watch.relative
+    with Watch() as watch:
+        list(importlib.metadata.distributions())
+    assert list(watch.dirs) == [] and not watch.relative

@@ -440,6 +440,19 @@ scenario(
     ],
 )
 scenario(
+    # the same relative path in another folder is another file
+    name="relative_read_after_chdir_misses",
+    cells=['import os\nos.chdir("a")', "%%cache\ntext = open('data.txt').read()\nprint(text)\n"],
+    cells2=['import os\nos.chdir("b")', "%%cache\ntext = open('data.txt').read()\nprint(text)\n"],
+    files={"a/data.txt": "from a", "b/data.txt": "from b"},
+    expect="miss",
+)
+scenario(
+    # shutil.rmtree opens the folder it empties: a folder is not a file that "now exists"
+    name="folder_opened_by_rmtree_still_hits",
+    cells=['%%cache\nimport os, shutil\nos.makedirs("out", exist_ok=True)\nshutil.rmtree("out")\nos.makedirs("out")\nmade = sorted(os.listdir("."))\n', "print(made)"],
+)
+scenario(
     name="env_var_read_by_cell_change_misses",
     cells=['%%cache\nimport os\nmode = os.environ.get("NBC_SCENARIO_MODE")\nprint(mode)\n', "print(mode)"],
     env={"NBC_SCENARIO_MODE": "fast"},
