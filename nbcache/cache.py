@@ -390,7 +390,7 @@ class Cache:
         except FileNotFoundError:
             self._ok("read")
             if count_miss:
-                self._safely(lambda: self._forget(key))
+                self.record_miss(key)
             return None
         except OSError as exc:
             raise self._fail("read", exc) from exc
@@ -402,6 +402,10 @@ class Cache:
             raise
         self._safely(lambda: self._index_seen(entry))
         return entry
+
+    def record_miss(self, key: str) -> None:
+        """A lookup of ``key`` found no entry (for callers that probed with ``count_miss=False``)."""
+        self._safely(lambda: self._forget(key))
 
     def _index_seen(self, entry: Entry) -> None:
         # A lookup is on the path of every cell: write to the index only when it lacks the entry.
@@ -444,7 +448,7 @@ class Cache:
         except CorruptEntryError as exc:
             self._damaged(ref, owner)
             raise CorruptEntryError(f"values blob {ref.id}: {exc}") from exc
-        except (StoreError, ConnectionError) as exc:
+        except (StoreError, OSError) as exc:  # a read that failed (EIO, ENOMEM...) is no damage
             raise self._fail("read", exc) from exc
         except Exception as exc:  # noqa: BLE001 - zstd errors on a damaged frame, short reads...
             self._damaged(ref, owner)
@@ -484,7 +488,7 @@ class Cache:
                 raw = decompress(raw, ref.size)
         except FileNotFoundError:
             raise CorruptEntryError(f"blob {ref.id} is missing") from None
-        except (StoreError, ConnectionError) as exc:
+        except (StoreError, OSError) as exc:  # a read that failed (EIO, ENOMEM...) is no damage
             raise self._fail("read", exc) from exc
         except Exception as exc:  # noqa: BLE001 - zstd errors on a damaged frame
             self._damaged(ref, key)

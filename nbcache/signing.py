@@ -20,6 +20,8 @@ import os
 import secrets
 import uuid
 
+from .errors import NbCacheError
+
 __all__ = ["ENV_KEY", "KEY_FILE", "default_key_path", "load_key", "sign", "verify"]
 
 ENV_KEY = "NBCACHE_KEY"
@@ -65,7 +67,10 @@ def _key_file(path: str) -> bytes:
     finally:
         os.unlink(tmp)
     with open(path, "rb") as fh:
-        return fh.read().strip()
+        key = fh.read().strip()
+    if not key:  # an empty file in place: signing with an empty key would protect nothing
+        raise NbCacheError(f"nbcache: the key file {path} is empty; delete it to make a new key")
+    return key
 
 
 def sign(key: bytes, payload: bytes) -> str:

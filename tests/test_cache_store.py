@@ -13,7 +13,8 @@ import pytest
 
 from conftest import nbcache_magics, write_entry
 from nbcache.cache import Cache
-from nbcache.errors import CorruptEntryError, SignatureError
+from nbcache.errors import CorruptEntryError, NbCacheError, SignatureError
+from nbcache.signing import _key_file
 from nbcache.store import LocalFolderStore
 
 CELL = "%%cache --name numbers\nimport numpy as np\nx = np.arange(200_000.0)\nr = np.random.default_rng(1).random(200_000)\nprint('computed', x.sum())\n"
@@ -115,6 +116,31 @@ def test_damaged_outputs_blob_is_a_miss(tmp_path: Path) -> None:
     blob.write_bytes(blob.read_bytes()[:-3] + b"xyz")
     with pytest.raises(CorruptEntryError, match="checksum"):
         cache.read_outputs(entry)
+
+
+def test_a_failed_read_keeps_the_blob(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # EIO, ENOMEM: the read failed, the blob is fine; only damage removes a blob
+    cache = Cache(LocalFolderStore(str(tmp_path / "c")), key="k")
+    entry = write_entry(cache, value=np.arange(1_000_000.0))
+    blob = tmp_path / "c" / entry.values.name
+
+    def failing_read(*args: Any, **kwargs: Any) -> Any:
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(cache, "_map", failing_read)
+    monkeypatch.setattr(cache.store, "open", failing_read)
+    with pytest.raises(OSError):
+        cache.read_values(entry, {})
+    assert blob.exists()
+    monkeypatch.undo()
+    assert cache.read_values(entry, {})["x"][-1] == 999_999.0
+
+
+def test_an_empty_key_file_is_an_error_not_an_empty_key(tmp_path: Path) -> None:
+    path = tmp_path / "keyfile"
+    path.write_bytes(b"")
+    with pytest.raises(NbCacheError, match="empty"):
+        _key_file(str(path))
 
 
 def test_auto_compression_per_blob(tmp_path: Path) -> None:
