@@ -31,7 +31,7 @@ from .deps import Watch, check_reads, paths_digest, record_reads
 from .errors import AnalysisError, FingerprintError, NbCacheError, SerializationError, SignatureError, StaleModuleError
 from .explanation import Explanation, explain
 from .fingerprint import Fingerprinter, Substitutes, takes_pickle_path
-from .key import CellKey, compute_key
+from .key import UNBOUND, CellKey, compute_key
 from .modules import module_digest, note_loaded, reloading
 from .serialize import dump_values
 from .state import apply as apply_state
@@ -179,11 +179,11 @@ class Engine:
             if hit is not None:
                 self.last_context = (key, cell, hit.entry, [])
                 if options.explain:
-                    self._explain(host, cache, key, cell, hit.entry, [])
+                    self._explain(host)
                 return hit
-        if options.explain and cache is not None:
-            self._explain(host, cache, key, cell, None, invalid)
         self.last_context = (key, cell, None, invalid)
+        if options.explain and cache is not None:
+            self._explain(host)
         return self._miss(host, cache, source, python, analysis, key, options, cell, invalid)
 
     @staticmethod
@@ -195,9 +195,10 @@ class Engine:
         )
 
     # -- explain ---------------------------------------------------------------------------------
-    def _explain(self, host: Host, cache: Cache, key: CellKey, cell: str, hit: Entry | None, invalid: list[str]) -> None:
-        entries = () if hit is not None or invalid else [e for e in cache.entries() if e.cell == cell]
-        explanation = explain(key, entries, hit=hit, invalid=invalid)
+    def _explain(self, host: Host) -> None:
+        explanation = self.explain_last()
+        assert explanation is not None and self.last_context is not None
+        key, _, hit, _ = self.last_context
         host.note("\n".join(explanation.lines()), Outcome("hit" if hit else "stored", key.key, str(explanation)))
 
     def explain_last(self, *, scan: bool = True) -> Explanation | None:
@@ -221,12 +222,13 @@ class Engine:
         """The outcome of restoring ``key``, or None and why the entry with this key is unusable."""
         start = time.perf_counter()
         try:
-            # An entry of a cell that drew from the global generators is keyed by their states too.
-            entry = None
-            for variant in rng_variants(key.key):
-                entry = entry or cache.lookup(variant, count_miss=False)
-            entry = entry or cache.lookup(key.key)
+            # An entry of a cell that drew from global generators is keyed by their states too:
+            # probed only when there is no plain entry (the generator states cost a digest each).
+            entry = cache.lookup(key.key, count_miss=False) or next(
+                filter(None, (cache.lookup(variant, count_miss=False) for variant in rng_variants(key.key))), None
+            )
             if entry is None:
+                cache.record_miss(key.key)
                 return None, []
             stale = check_reads(entry.extra.get("reads") or {}) + unmet(entry.extra.get("requires") or {})
             if stale:
@@ -284,12 +286,10 @@ class Engine:
         for name, value in values.items():
             if not takes_pickle_path(value):
                 continue
-            fp = Fingerprinter(self.substitutes)
             try:
-                fp.digest(value)
-            except Exception:  # noqa: BLE001
+                digest = Fingerprinter(self.substitutes).pickle_digest(value)
+            except Exception:  # noqa: BLE001 - no digest: only a needless miss later
                 continue
-            digest = fp.pickled.get(id(value))
             if digest is not None:
                 out[name] = digest.hex()
         return out
@@ -342,14 +342,19 @@ class Engine:
         # Inputs changed in place (lst.append, df["c"] = ...): store their new value too.
         # (`vec += 1` on an array rebinds vec to the same object: that is a mutation too.)
         mutated = set()
+        pickled: dict[str, str] = {}  # see _pickle_digests; the mutation check computes them too
         for name, digest in key.inputs.items():
-            if name not in namespace or digest == "unbound" or before.get(name) is not namespace[name]:
+            if name not in namespace or digest == UNBOUND or before.get(name) is not namespace[name]:
                 continue  # gone, or rebound to a new object (stored by value below)
             try:
-                if Fingerprinter(self.substitutes).digest(namespace[name]).hex() != digest:
-                    mutated.add(name)
+                now, pickle_digest = Fingerprinter(self.substitutes).digests(namespace[name])
             except FingerprintError:
                 mutated.add(name)
+                continue
+            if now.hex() != digest:
+                mutated.add(name)
+                if pickle_digest is not None:
+                    pickled[name] = pickle_digest.hex()
         mutated_ids = {id(namespace[name]) for name in mutated}
         stored_names = sorted(written | mutated)
         state_after = snapshot()
@@ -357,6 +362,8 @@ class Engine:
         observed = [gen for call, gen in (("getstate", "random"), ("get_state", "numpy.random")) if call in analysis.called]
         requires = requirements(state_before, state_changes, seeded="seed" in analysis.called, observed=observed)
         requires.update(presentation_requirements(state_before))
+        if watch.relative:
+            requires["cwd"] = state_before.cwd
         reads = record_reads(watch, commands=analysis.commands, environ=state_before.environ)
 
         refs: dict[int, str] = {}
@@ -367,7 +374,7 @@ class Engine:
                 refs.setdefault(id(value), name)
 
         values = {name: namespace[name] for name in stored_names}
-        pickled = self._pickle_digests(values)
+        pickled.update(self._pickle_digests({name: v for name, v in values.items() if name not in pickled}))
         values[_RESULTS] = recorder.results
         values[_STATE] = state_changes
         try:

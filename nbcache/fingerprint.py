@@ -87,13 +87,25 @@ class Fingerprinter:
         self._in_progress: set[int] = set()
         self.substitutes = substitutes
         self._picklers: list[_HashingPickler] = []
-        self.pickled: dict[int, bytes] = {}
-        """The pickle digest each value that went through pickle got (by id; substitutes applied)."""
+        self._wanted: int | None = None  # see pickle_digest
+        self._found: bytes | None = None
 
     def digest(self, value: Any) -> bytes:
         hasher = xxhash.xxh3_128()
         _Walk(self, hasher).value(value)
         return hasher.digest()
+
+    def digests(self, value: Any) -> tuple[bytes, bytes | None]:
+        """The fingerprint of ``value`` and the digest of its pickle (substitutes applied; None
+        when ``value`` is not encoded through pickle), from one walk."""
+        self._wanted, self._found = id(value), None
+        try:
+            return self.digest(value), self._found
+        finally:
+            self._wanted = None
+
+    def pickle_digest(self, value: Any) -> bytes | None:
+        return self.digests(value)[1]
 
     # Code objects, functions and classes are memoized by identity: they are hashed once per
     # key even when many inputs refer to them, and recursion (a function that calls itself
@@ -165,6 +177,9 @@ class _Walk:
         if handler is not None:
             handler(self, v)
             return
+        if _plain_class(t):  # first: a list of 10,000 instances skips the checks below
+            _instance(self, v)
+            return
         module = t.__module__.partition(".")[0]
         if module == "numpy":
             if _numpy_value(self, v):
@@ -200,9 +215,6 @@ class _Walk:
             self.value(v.func)
             self.value(v.args)
             self.value(v.keywords)
-            return
-        if _plain_class(t):
-            _instance(self, v)
             return
         _pickled(self, v)
 
@@ -730,7 +742,8 @@ def _pickled(w: _Walk, v: Any) -> None:
     substitutes = w.fp.substitutes
     if substitutes is not None:
         digest = substitutes.apply(v, digest)
-    w.fp.pickled[id(v)] = digest
+    if id(v) == w.fp._wanted:
+        w.fp._found = digest
     w.blob(digest)
 
 
@@ -761,9 +774,7 @@ class Substitutes:
     def add(self, obj: Any, original: bytes) -> None:
         """``obj`` was just restored from an entry that recorded ``original`` as its digest."""
         self._by_id.pop(id(obj), None)
-        fp = Fingerprinter()
-        fp.digest(obj)
-        restored = fp.pickled.get(id(obj))
+        restored = Fingerprinter().pickle_digest(obj)
         if restored is not None and restored != original:
             self._by_id[id(obj)] = (obj, restored, original)
 

@@ -6,11 +6,12 @@ Everything here adapts IPython to :mod:`nbcache.engine`; no caching logic lives 
 from __future__ import annotations
 
 import ast
+import contextlib
 import html
 import os
 import re
 import sys
-from typing import Any, cast
+from typing import Any, Callable, Iterator, cast
 
 from IPython.core.displayhook import DisplayHook
 from IPython.core.error import UsageError
@@ -208,7 +209,6 @@ class IPythonHost:
             if value is None:
                 return original_hook(value)
             record = recorder.result(value)
-            recorder.paused = True
             compute = hook.compute_format_data
 
             def capture(result: Any) -> Any:
@@ -216,13 +216,12 @@ class IPythonHost:
                 record["data"], record["metadata"] = data, metadata
                 return data, metadata
 
-            hook.compute_format_data = capture
+            recorder.paused = True
             try:
-                return original_hook(value)
+                with _formatting(hook, capture):
+                    return original_hook(value)
             finally:
                 recorder.paused = False
-                if hook.__dict__.get("compute_format_data") is capture:
-                    del hook.compute_format_data
 
         sys.displayhook = displayhook
         try:
@@ -262,16 +261,8 @@ class IPythonHost:
             hook(value)
             return
         shown = (_live_widget_views(record["data"]), record.get("metadata") or {})
-
-        def recorded(result: Any) -> Any:
-            return shown
-
-        hook.compute_format_data = recorded
-        try:
+        with _formatting(hook, lambda result: shown):
             hook(value)
-        finally:
-            if hook.__dict__.get("compute_format_data") is recorded:
-                del hook.compute_format_data
 
     def note(self, message: str, outcome: Outcome) -> None:
         self.shell.display_pub.publish(
@@ -344,6 +335,17 @@ def _live_widget_views(data: Any) -> Any:
     if widgets is not None and model_id in getattr(widgets, "_instances", {}):
         return data
     return {k: v for k, v in data.items() if k != _WIDGET_VIEW}
+
+
+@contextlib.contextmanager
+def _formatting(hook: Any, compute: Callable[[Any], Any]) -> Iterator[None]:
+    """The display hook formats with ``compute`` (format data, metadata) while active."""
+    hook.compute_format_data = compute
+    try:
+        yield
+    finally:
+        if hook.__dict__.get("compute_format_data") is compute:
+            del hook.compute_format_data
 
 
 def _cell_id(shell: Any) -> str | None:

@@ -388,11 +388,3 @@ def deterministic(a: list[Any], b: list[Any]) -> list[int]:
 
 def statuses(cells: list[Any]) -> list[str]:
     return [status(c) for c in cells]
-
-
-def nbcache_notes(cell: Any) -> list[str]:
-    lines = []
-    for o in cell.outputs:
-        text = o.get("text", "") if o.get("output_type") == "stream" else (o.get("data") or {}).get("text/plain", "")
-        lines += [line for line in text.splitlines() if line.startswith("nbcache:")]
-    return lines
