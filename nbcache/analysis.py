@@ -61,8 +61,6 @@ class CellAnalysis:
     """The cell's code with comments and formatting removed: what the key covers."""
     dynamic_reason: str | None = None
     """Why the reads cannot be known statically (``eval`` and friends), or None."""
-    ends_with_expression: bool = False
-    """Whether the last top-level statement is an expression (its value is the cell's result)."""
     imports: frozenset[str] = frozenset()
     """Modules the cell imports anywhere (``import a.b``, ``from c import d``): their code is an input."""
     commands: tuple[str, ...] = ()
@@ -92,7 +90,6 @@ def analyze(
         raise AnalysisError(f"cannot parse the cell: {exc.msg} (line {exc.lineno})") from exc
     walker = _FlowWalker(transform)
     bound = walker.block(tree.body, set())
-    body = tree.body
     imports: set[str] = set()
     called: set[str] = set()
     for node in ast.walk(tree):
@@ -114,7 +111,6 @@ def analyze(
         bound=frozenset(bound),
         normalized=normalized_source(tree),
         dynamic_reason=walker.dynamic_reason,
-        ends_with_expression=bool(body) and isinstance(body[-1], ast.Expr),
         imports=frozenset(imports),
         commands=tuple(walker.commands),
         called=frozenset(called),

@@ -162,7 +162,7 @@ def cmd_show(cache: Cache, args: argparse.Namespace) -> int:
     print(f"variables: {', '.join(entry.names) or '-'}")
     if entry.deleted:
         print(f"deletes:   {', '.join(entry.deleted)}")
-    print(f"versions:  " + ", ".join(f"{k} {v}" for k, v in sorted(entry.packages.items())))
+    print("versions:  " + ", ".join(f"{k} {v}" for k, v in sorted(entry.packages.items())))
     if usage is not None:
         print(f"hits:      {usage.hits}, last used {_when(usage.last_used)}")
     print("source:")

@@ -46,7 +46,7 @@ def _when(created: float) -> str:
     return dt.datetime.fromtimestamp(created).strftime("%Y-%m-%d %H:%M")
 
 
-def _input_reason(name: str, before: str | None, after: str | None, module_versions: bool) -> str:
+def _input_reason(name: str, before: str | None, after: str | None) -> str:
     if before is None:
         return f"input {name!r} is new"
     if after is None:
@@ -93,7 +93,7 @@ def explain(key: CellKey, entries: Iterable[Entry], *, hit: Entry | None = None,
     for name in sorted(set(key.inputs) | set(previous.inputs)):
         old, new = previous.inputs.get(name), key.inputs.get(name)
         if old != new:
-            reasons.append(_input_reason(name, old, new, False))
+            reasons.append(_input_reason(name, old, new))
     if not reasons:
         # Same code and inputs: an entry keyed by the generator states it drew from, or gone.
         reasons.extend(unmet(previous.extra.get("rng") or {}))

@@ -18,7 +18,7 @@ import os
 import sqlite3
 import threading
 from dataclasses import dataclass
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any, Iterable, Mapping
 
 import xxhash
 
@@ -196,23 +196,10 @@ class Index:
             (key,),
         )
 
-    def touch(self, key: str, now: float) -> None:
-        self._write(
-            "INSERT INTO usage (key, last_used) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET last_used = excluded.last_used",
-            (key, now),
-        )
-
-    def set_meta(self, name: str, value: str) -> None:
-        self._write("INSERT OR REPLACE INTO meta VALUES (?, ?)", (name, value))
-
     # -- reading ---------------------------------------------------------------------------------
     def _read(self, sql: str, params: Iterable[Any] = ()) -> list[Any]:
         with self._lock:
             return self._db.execute(sql, tuple(params)).fetchall()
-
-    def meta(self, name: str) -> str | None:
-        rows = self._read("SELECT value FROM meta WHERE name = ?", (name,))
-        return rows[0][0] if rows else None
 
     def keys(self) -> set[str]:
         return {k for (k,) in self._read("SELECT key FROM entries")}
@@ -220,10 +207,6 @@ class Index:
     def row(self, key: str) -> IndexRow | None:
         rows = self._read("SELECT * FROM entries WHERE key = ?", (key,))
         return _row(rows[0]) if rows else None
-
-    def rows(self) -> Iterator[IndexRow]:
-        for r in self._read("SELECT * FROM entries"):
-            yield _row(r)
 
     def match(self, prefix: str) -> list[str]:
         """Keys starting with ``prefix``."""
