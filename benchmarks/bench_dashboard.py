@@ -16,8 +16,8 @@ import tempfile
 import time
 
 from nbcache import __version__
-from nbcache.cache import BlobRef, Cache, Entry
-from nbcache.store import open_store
+from nbcache.store.backends.cache import BlobRef, Cache, Entry
+from nbcache.store.backends.backends import open_store
 
 
 def fill(cache: Cache, count: int) -> None:
@@ -50,7 +50,7 @@ def main() -> None:
         import matplotlib.backends.backend_agg  # noqa: F401 - imported on the first chart otherwise
         import matplotlib.figure  # noqa: F401
 
-        from nbcache.dashboard_widget import Dashboard
+        from nbcache.jupyter.dashboard_widget import Dashboard
 
         print(f"import ipywidgets + matplotlib + dashboard: {time.perf_counter() - start:.3f} s")
 

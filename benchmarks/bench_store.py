@@ -19,10 +19,10 @@ from typing import Any
 
 import numpy as np
 
-from nbcache.cache import Cache
-from nbcache.capture import encode_outputs
-from nbcache.serialize import dump_values
-from nbcache.store import LocalFolderStore
+from nbcache.store.backends.cache import Cache
+from nbcache.run.capture import encode_outputs
+from nbcache.run.serialize import dump_values
+from nbcache.store.backends.backends import LocalFolderStore
 
 
 def fields(key: str, label: str | None = None) -> dict[str, Any]:

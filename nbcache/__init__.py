@@ -29,8 +29,8 @@ __all__ = [
 
 
 def checkpoint(name: str, *, every: int | None = None, seconds: float | None = None, directory: str | None = None) -> Any:
-    """Resume a long loop after an interruption: see :mod:`nbcache.checkpoints`."""
-    from .checkpoints import checkpoint as make
+    """Resume a long loop after an interruption: see :mod:`nbcache.jupyter.checkpoints`."""
+    from .jupyter.checkpoints import checkpoint as make
 
     return make(name, every=every, seconds=seconds, directory=directory)
 
@@ -38,12 +38,12 @@ def checkpoint(name: str, *, every: int | None = None, seconds: float | None = N
 def explain() -> Any:
     """Why the most recent ``%%cache`` cell of this IPython session hit or missed.
 
-    Returns an :class:`nbcache.explanation.Explanation` (printable; ``.status``, ``.reasons``), the
+    Returns an :class:`nbcache.run.explanation.Explanation` (printable; ``.status``, ``.reasons``), the
     same answer ``%%cache --explain`` prints, or None when no cached cell has run.
     """
     from IPython import get_ipython
 
-    from .magic import _loaded
+    from .jupyter.magic import _loaded
 
     shell = get_ipython()
     magics = _loaded.get(id(shell)) if shell is not None else None
@@ -54,14 +54,14 @@ def explain() -> Any:
 
 def load_ipython_extension(ipython: Any) -> None:
     """``%load_ext nbcache``: register ``%%cache`` and nbcache's configuration."""
-    from .magic import load
+    from .jupyter.magic import load
 
     load(ipython)
 
 
 def unload_ipython_extension(ipython: Any) -> None:
     """``%unload_ext nbcache``: remove everything ``load_ipython_extension`` registered."""
-    from .magic import unload
+    from .jupyter.magic import unload
 
     unload(ipython)
 
@@ -73,13 +73,13 @@ def _jupyter_labextension_paths() -> list[dict[str, str]]:
 
 def dashboard() -> Any:
     """A live ipywidgets dashboard of the active cache (as ``%cache_dashboard``)."""
-    from .dashboard_magic import dashboard as open_dashboard
+    from .jupyter.dashboard import dashboard as open_dashboard
 
     return open_dashboard()
 
 
 def stats() -> Any:
     """The active cache's entries and their usage as a pandas DataFrame."""
-    from .dashboard_magic import stats as usage_frame
+    from .jupyter.dashboard import stats as usage_frame
 
     return usage_frame()

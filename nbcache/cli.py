@@ -24,9 +24,9 @@ import time
 from dataclasses import asdict
 from typing import Callable, Sequence
 
-from .cache import DEFAULT_SIZE_LIMIT, Cache, Progress
+from .store.cache import DEFAULT_SIZE_LIMIT, Cache, Progress
 from .errors import NbCacheError
-from .store import open_store
+from .store.backends import open_store
 from .units import format_size, parse_age, parse_size
 
 __all__ = ["main"]

@@ -37,7 +37,7 @@ def ip(tmp_path: Path) -> Iterator[Any]:
 
     shell = get_ipython()
     shell.run_line_magic("load_ext", "nbcache")
-    from nbcache.magic import _loaded
+    from nbcache.jupyter.magic import _loaded
 
     magics = _loaded[id(shell)]
     magics.directory = str(tmp_path / "cache")
@@ -51,7 +51,7 @@ def ip(tmp_path: Path) -> Iterator[Any]:
 
 
 def nbcache_magics(shell: Any) -> Any:
-    from nbcache.magic import _loaded
+    from nbcache.jupyter.magic import _loaded
 
     return _loaded[id(shell)]
 
@@ -77,12 +77,12 @@ def run_cli(*args: str, env: dict[str, str] | None = None, expect: int | None = 
 
 
 def write_entry(cache: Any, key: str | None = None, *, label: str | None = None, value: Any = None, created: float | None = None, runtime: float = 1.0) -> Any:
-    """Write an entry straight through :class:`~nbcache.cache.Cache` (no IPython): fast setup."""
+    """Write an entry straight through :class:`~nbcache.store.cache.Cache` (no IPython): fast setup."""
     import time
     import uuid
 
-    from nbcache.capture import encode_outputs
-    from nbcache.serialize import dump_values
+    from nbcache.run.capture import encode_outputs
+    from nbcache.run.serialize import dump_values
 
     key = key or uuid.uuid4().hex
     frames = dump_values({"x": value, "\0results": []}, namespace={}, refs={})
@@ -219,7 +219,7 @@ class Shell:
 
     @property
     def magics(self) -> Any:
-        from nbcache.magic import _loaded
+        from nbcache.jupyter.magic import _loaded
 
         return _loaded[id(self.ip)]
 

@@ -17,7 +17,7 @@ def main() -> None:
     names = sys.argv[2:]
     shell = InteractiveShell.instance()
     shell.run_line_magic("load_ext", "nbcache")
-    from nbcache.magic import _loaded
+    from nbcache.jupyter.magic import _loaded
 
     result = shell.run_cell(cell)
     magics = _loaded[id(shell)]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from nbcache.analysis import analyze
+from nbcache.key.analysis import analyze
 
 CASES = [
     # (source, reads, writes)

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from nbcache.cache import STORE_FORMAT, Cache, Entry
-from nbcache.capture import decode_outputs, encode_outputs
+from nbcache.store.cache import STORE_FORMAT, Cache, Entry
+from nbcache.run.capture import decode_outputs, encode_outputs
 from nbcache.errors import CorruptEntryError, StoreFormatError
-from nbcache.serialize import dump_values
-from nbcache.store import LocalFolderStore
+from nbcache.run.serialize import dump_values
+from nbcache.store.backends import LocalFolderStore
 
 
 def fields(key: str) -> dict:
@@ -61,7 +61,7 @@ def test_outputs_codec_keeps_bytes_and_text() -> None:
 
 
 def test_entry_json_roundtrip() -> None:
-    from nbcache.cache import BlobRef
+    from nbcache.store.cache import BlobRef
 
     e = Entry(values=BlobRef("ab" * 16, 3), outputs=BlobRef("cd" * 16, 4), **fields("k"))
     assert Entry.from_dict(json.loads(e.payload())) == e

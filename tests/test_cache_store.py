@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 
 from conftest import nbcache_magics, write_entry
-from nbcache.cache import Cache
+from nbcache.store.cache import Cache
 from nbcache.errors import CorruptEntryError, NbCacheError, SignatureError
-from nbcache.signing import _key_file
-from nbcache.store import LocalFolderStore
+from nbcache.store.signing import _key_file
+from nbcache.store.backends import LocalFolderStore
 
 CELL = "%%cache --name numbers\nimport numpy as np\nx = np.arange(200_000.0)\nr = np.random.default_rng(1).random(200_000)\nprint('computed', x.sum())\n"
 
@@ -199,7 +199,7 @@ def test_index_on_remote_store_lives_in_the_user_cache(isolated_env: Path) -> No
 def _memory_store() -> Any:
     import uuid
 
-    from nbcache.store import open_store
+    from nbcache.store.backends import open_store
 
     return open_store(f"memory://nbcache-test-{uuid.uuid4().hex}")
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from conftest import run_cli, write_entry
-from nbcache.cache import Cache
-from nbcache.store import LocalFolderStore
+from nbcache.store.cache import Cache
+from nbcache.store.backends import LocalFolderStore
 
 
 @pytest.fixture

@@ -11,8 +11,8 @@ import pytest
 from IPython.core.interactiveshell import InteractiveShell
 
 import nbcache
-from nbcache.dashboard_widget import Dashboard, _sorted
-from nbcache.usage import COLUMNS, EntryStats, Totals, collect
+from nbcache.jupyter.dashboard_widget import Dashboard, _sorted
+from nbcache.store.usage import COLUMNS, EntryStats, Totals, collect
 
 
 @pytest.fixture
@@ -53,7 +53,7 @@ def button_for(dash: Dashboard, label: str) -> Any:
 
 
 def store_keys(shell: InteractiveShell) -> set[str]:
-    from nbcache.magic import _loaded
+    from nbcache.jupyter.magic import _loaded
 
     return {entry.key for entry in _loaded[id(shell)]._open_cache().entries()}
 
@@ -251,9 +251,9 @@ def test_rows_without_a_value_sort_last() -> None:
 
 
 def test_refresh_reads_no_manifest_when_nothing_changed(tmp_path: Any) -> None:
-    from nbcache.cache import Cache
-    from nbcache.store import LocalFolderStore
-    from nbcache.usage import collect
+    from nbcache.store.cache import Cache
+    from nbcache.store.backends import LocalFolderStore
+    from nbcache.store.usage import collect
 
     sys.path.insert(0, str(__import__("pathlib").Path(__file__).parent.parent / "benchmarks"))
     try:

@@ -152,7 +152,7 @@ def test_looking_up_installed_distributions_is_not_a_read(tmp_path: Path, monkey
     import importlib.metadata
     import sys
 
-    from nbcache.deps import Watch
+    from nbcache.key.deps import Watch
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(sys, "path", ["", *sys.path])

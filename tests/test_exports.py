@@ -7,8 +7,8 @@ import importlib
 import pytest
 
 MODULES = [
-    "nbcache.cache", "nbcache.cli", "nbcache.compression", "nbcache.errors", "nbcache.index",
-    "nbcache.signing", "nbcache.store", "nbcache.store.remote", "nbcache.units",
+    "nbcache.store.cache", "nbcache.cli", "nbcache.store.compression", "nbcache.errors", "nbcache.store.index",
+    "nbcache.store.signing", "nbcache.store.backends", "nbcache.store.backends.remote", "nbcache.units",
 ]
 
 
@@ -22,7 +22,7 @@ def test_all_is_honest(name: str) -> None:
 def test_dashboard_api_names() -> None:
     from dataclasses import fields
 
-    from nbcache.cache import Cache, EntryStats, Totals
+    from nbcache.store.cache import Cache, EntryStats, Totals
 
     assert [f.name for f in fields(EntryStats)] == [
         "key", "label", "cell", "size", "hits", "misses", "runtime", "restore_time", "created", "last_used",

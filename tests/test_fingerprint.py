@@ -15,8 +15,8 @@ import pandas as pd
 import pytest
 
 from nbcache.errors import FingerprintError
-from nbcache.fingerprint import Fingerprinter, Substitutes
-from nbcache.fingerprint import fingerprint as fp
+from nbcache.key.fingerprint import Fingerprinter, Substitutes
+from nbcache.key.fingerprint import fingerprint as fp
 
 
 @pytest.mark.parametrize(
@@ -155,7 +155,7 @@ def test_string_identity_is_not_part_of_the_value() -> None:
 def test_set_order_inside_objects_does_not_depend_on_the_hash_seed(tmp_path) -> None:
     script = (
         "import sys; sys.path.insert(0, sys.argv[1])\n"
-        "from test_fingerprint import Record\nfrom nbcache.fingerprint import fingerprint\n"
+        "from test_fingerprint import Record\nfrom nbcache.key.fingerprint import fingerprint\n"
         "print(fingerprint(Record([f'name{i}' for i in range(50)])).hex())\n"
     )
     digests = {

@@ -1,4 +1,4 @@
-"""The kernel end of the JupyterLab extension (``nbcache.comm``) with a stand-in comm manager: the
+"""The kernel end of the JupyterLab extension (``nbcache.jupyter.comm``) with a stand-in comm manager: the
 target is registered on load and removed on unload, statuses made before a comm opened are sent
 when it opens, and the frontend's refresh and invalidate requests work."""
 
@@ -11,7 +11,7 @@ import pytest
 from IPython.core.interactiveshell import InteractiveShell
 
 from nbcache import comm as nbcomm
-from nbcache.magic import load, unload
+from nbcache.jupyter.magic import load, unload
 
 
 class FakeComm:

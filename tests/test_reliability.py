@@ -15,8 +15,8 @@ from typing import Any, Iterator
 import pytest
 
 from conftest import nbcache_magics, run_cli
-from nbcache.cache import Cache
-from nbcache.store import LocalFolderStore
+from nbcache.store.cache import Cache
+from nbcache.store.backends import LocalFolderStore
 
 WRITER = Path(__file__).with_name("writer.py")
 

@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 
 from conftest import nbcache_magics, run_cli, write_entry
-from nbcache.cache import Cache
-from nbcache.store import open_store
+from nbcache.store.cache import Cache
+from nbcache.store.backends import open_store
 
 MACHINE = Path(__file__).with_name("machine.py")
 

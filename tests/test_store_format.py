@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from nbcache.cache import STORE_FORMAT, BlobRef, Cache, Entry
-from nbcache.store import LocalFolderStore
+from nbcache.store.cache import STORE_FORMAT, BlobRef, Cache, Entry
+from nbcache.store.backends import LocalFolderStore
 from nbcache.units import parse_age, parse_size
 
 

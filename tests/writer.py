@@ -16,8 +16,8 @@ sys.path.insert(0, os.path.dirname(__file__))
 import numpy as np  # noqa: E402
 
 from conftest import write_entry  # noqa: E402
-from nbcache.cache import Cache  # noqa: E402
-from nbcache.store import LocalFolderStore, open_store  # noqa: E402
+from nbcache.store.cache import Cache  # noqa: E402
+from nbcache.store.backends import LocalFolderStore, open_store  # noqa: E402
 
 
 def main() -> None:

@@ -20,7 +20,7 @@ import os
 import secrets
 import uuid
 
-from .errors import NbCacheError
+from ..errors import NbCacheError
 
 __all__ = ["ENV_KEY", "KEY_FILE", "default_key_path", "load_key", "sign", "verify"]
 

@@ -22,9 +22,9 @@ from typing import Any, Callable, Iterable, Mapping
 
 import xxhash
 
-from .errors import FingerprintError
+from ..errors import FingerprintError
 from .fingerprint import FINGERPRINT_VERSION, Fingerprinter
-from .serialize import VALUES_VERSION
+from ..run.serialize import VALUES_VERSION
 
 __all__ = ["KEY_VERSION", "CellKey", "compute_key"]
 

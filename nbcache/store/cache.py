@@ -7,7 +7,7 @@ Layout inside a store (``STORE_FORMAT`` = 2)::
     manifests/<key>.json        one per entry, signed, written last: the entry exists once it exists
     blobs/<id[:2]>/<id>         content-addressed, stored as is
     blobs/<id[:2]>/<id>.zst     content-addressed, stored zstd-compressed
-    index.sqlite                (local stores only) the index, see :mod:`nbcache.index`
+    index.sqlite                (local stores only) the index, see :mod:`nbcache.store.index`
 
 **Checksums.** A blob's ``<id>`` is the xxh3-128 of its *content* (the bytes before compression),
 not of the stored bytes. So identical values written by two cells, two machines or with two
@@ -16,7 +16,7 @@ decompresses (bounded by the size the manifest gives), hashes what comes out, an
 the id before anything is unpickled: a flipped bit in a compressed blob is caught either by zstd
 or by the checksum.
 
-**Signatures.** The manifest carries an HMAC-SHA256 (see :mod:`nbcache.signing`) of its entry
+**Signatures.** The manifest carries an HMAC-SHA256 (see :mod:`nbcache.store.signing`) of its entry
 in canonical JSON. The entry names the ids of its blobs, so the signature covers them too. An
 entry with a bad or missing signature raises :class:`SignatureError` and is never unpickled.
 
@@ -50,10 +50,10 @@ import xxhash
 
 from . import signing
 from .compression import Codec, Compression, choose, compress_chunks, decompress, open_reader
-from .errors import CorruptEntryError, SignatureError, StoreError, StoreFormatError
+from ..errors import CorruptEntryError, SignatureError, StoreError, StoreFormatError
 from .index import INDEX_FILE, EntryStats, Index, IndexRow, remote_index_path
-from .serialize import Frames, frames_from_buffer, load_values, read_frames
-from .store import BlobStore
+from ..run.serialize import Frames, frames_from_buffer, load_values, read_frames
+from .backends import BlobStore
 
 __all__ = [
     "DEFAULT_SIZE_LIMIT",
@@ -202,9 +202,9 @@ def _packages() -> dict[str, str]:
 
 
 class Cache:
-    """Reads and writes entries in a :class:`~nbcache.store.BlobStore`.
+    """Reads and writes entries in a :class:`~nbcache.store.backends.BlobStore`.
 
-    ``key`` signs and verifies manifests (default: :func:`nbcache.signing.load_key`);
+    ``key`` signs and verifies manifests (default: :func:`nbcache.store.signing.load_key`);
     ``size_limit`` is enforced after every write by evicting the least recently used entries
     (``None``: no limit); ``compression`` is ``auto``, ``zstd`` or ``none``; ``index_path``
     places the SQLite index (default: in a local store's folder, else under ``~/.cache``).
@@ -418,7 +418,7 @@ class Cache:
         self._safely(lambda: self.index.record_hit(entry.key, time.time(), restore_time, saved))
 
     def read_outputs(self, entry: Entry) -> list[dict[str, Any]]:
-        from .capture import decode_outputs
+        from ..run.capture import decode_outputs
 
         raw = self._read_verified(entry.outputs, entry.key)
         return decode_outputs(raw)

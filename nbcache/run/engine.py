@@ -7,7 +7,7 @@ IPython; tests can implement one over a plain dict). One call of :meth:`Engine.r
 2. fingerprints the inputs into a key;
 3. on a hit, restores the variables, deletes what the cell deleted, and replays the outputs in
    their order (results through the host's display hook, so ``Out[n]`` and ``_`` are set);
-4. on a miss, runs the cell through the host while a :class:`~nbcache.capture.Recorder` taps its
+4. on a miss, runs the cell through the host while a :class:`~nbcache.run.capture.Recorder` taps its
    output, then stores what it bound, deleted or mutated, with the outputs.
 
 Every caching problem (an input with no fingerprint, a value that cannot be pickled, a corrupt
@@ -23,20 +23,20 @@ import types
 from dataclasses import dataclass, field
 from typing import Any, Callable, Literal, Protocol
 
-from . import __version__
-from .analysis import CellAnalysis, analyze
-from .cache import Cache, Entry
+from .. import __version__
+from ..key.analysis import CellAnalysis, analyze
+from ..store.cache import Cache, Entry
 from .capture import Recorder, encode_outputs
-from .deps import Watch, check_reads, paths_digest, record_reads
-from .errors import AnalysisError, FingerprintError, NbCacheError, SerializationError, SignatureError, StaleModuleError
+from ..key.deps import Watch, check_reads, paths_digest, record_reads
+from ..errors import AnalysisError, FingerprintError, NbCacheError, SerializationError, SignatureError, StaleModuleError
 from .explanation import Explanation, explain
-from .fingerprint import Fingerprinter, Substitutes, takes_pickle_path
-from .key import UNBOUND, CellKey, compute_key
-from .modules import module_digest, note_loaded, reloading
+from ..key.fingerprint import Fingerprinter, Substitutes, takes_pickle_path
+from ..key.cellkey import UNBOUND, CellKey, compute_key
+from ..key.modules import module_digest, note_loaded, reloading
 from .serialize import dump_values
-from .state import apply as apply_state
-from .state import changes as state_changes_between
-from .state import GENERATORS, presentation_requirements, requirements, rng_variant, rng_variants, snapshot, unmet
+from ..key.state import apply as apply_state
+from ..key.state import changes as state_changes_between
+from ..key.state import GENERATORS, presentation_requirements, requirements, rng_variant, rng_variants, snapshot, unmet
 
 __all__ = ["Engine", "Host", "Outcome", "RunOptions"]
 

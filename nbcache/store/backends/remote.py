@@ -20,7 +20,7 @@ import time
 import uuid
 from typing import Any, BinaryIO, Callable, Iterator, Mapping, Sequence, TypeVar
 
-from ..errors import StoreError
+from ...errors import StoreError
 from .base import BlobStore
 
 __all__ = ["FsspecStore", "default_storage_options"]

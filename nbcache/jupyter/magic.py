@@ -1,6 +1,6 @@
 """The IPython edge: the ``%%cache`` magic, its configuration, and the host the engine runs on.
 
-Everything here adapts IPython to :mod:`nbcache.engine`; no caching logic lives in this module.
+Everything here adapts IPython to :mod:`nbcache.run.engine`; no caching logic lives in this module.
 """
 
 from __future__ import annotations
@@ -19,13 +19,13 @@ from IPython.core.magic import Magics, cell_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 from traitlets import Bool, Dict, Enum, Unicode, observe
 
-from .cache import DEFAULT_SIZE_LIMIT, Cache
-from .capture import Recorder
-from .compression import Compression
-from .engine import Engine, Outcome, RunOptions
-from .errors import NbCacheError
-from .store import open_store
-from .units import parse_size
+from ..store.cache import DEFAULT_SIZE_LIMIT, Cache
+from ..run.capture import Recorder
+from ..store.compression import Compression
+from ..run.engine import Engine, Outcome, RunOptions
+from ..errors import NbCacheError
+from ..store.backends import open_store
+from ..units import parse_size
 
 __all__ = ["IPythonHost", "NbCache", "load", "unload"]
 
@@ -367,7 +367,7 @@ def load(shell: Any) -> None:
     magics = NbCache(shell=shell)
     shell.register_magics(magics)
     _loaded[id(shell)] = magics
-    from . import dashboard_magic
+    from . import dashboard as dashboard_magic
     from .comm import attach
 
     attach(shell, magics)  # the JupyterLab extension's comm target; nothing without a kernel
@@ -378,7 +378,7 @@ def unload(shell: Any) -> None:
     magics = _loaded.pop(id(shell), None)
     if magics is None:
         return
-    from . import dashboard_magic
+    from . import dashboard as dashboard_magic
     from .comm import detach
 
     dashboard_magic.unload(shell)

@@ -21,7 +21,7 @@ import time
 from collections import OrderedDict
 from typing import Any
 
-from .engine import Outcome
+from ..run.engine import Outcome
 
 __all__ = ["TARGET", "KernelBridge", "attach", "detach", "entries_message", "status_message"]
 

@@ -34,7 +34,7 @@ from typing import Any, BinaryIO, Iterable, Mapping
 import cloudpickle
 from cloudpickle import cloudpickle as _cp
 
-from .errors import CorruptEntryError, UnpicklableError
+from ..errors import CorruptEntryError, UnpicklableError
 
 __all__ = ["Frames", "VALUES_VERSION", "dump_values", "frames_from_buffer", "load_values", "read_frames"]
 

@@ -1,4 +1,4 @@
-"""The cache dashboard: an ipywidgets composite over :mod:`nbcache.usage`.
+"""The cache dashboard: an ipywidgets composite over :mod:`nbcache.store.usage`.
 
 Shaped like ipywidgets' ``AppLayout``: typed traits (filter, sort, page...) and one method,
 :meth:`Dashboard.recompute`, that brings every child up to date with them and with the data. Only
@@ -23,8 +23,8 @@ from typing import Any, Callable, TypeVar
 import ipywidgets as widgets
 from traitlets import Bool, Enum, Int, Unicode, observe
 
-from .cache import Cache
-from .usage import EntryStats, Totals, collect, hit_rate, speedup, time_saved, title, value
+from ..store.cache import Cache
+from ..store.usage import EntryStats, Totals, collect, hit_rate, speedup, time_saved, title, value
 
 __all__ = ["Dashboard"]
 

@@ -21,7 +21,7 @@ from typing import Iterable
 
 import xxhash
 
-from .errors import StaleModuleError
+from ..errors import StaleModuleError
 
 __all__ = ["is_library_module", "is_library_path", "module_digest", "module_version", "note_loaded", "reloading"]
 

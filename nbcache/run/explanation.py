@@ -12,9 +12,9 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Iterable, Literal
 
-from .cache import Entry
-from .key import UNBOUND, CellKey
-from .state import unmet
+from ..store.cache import Entry
+from ..key.cellkey import UNBOUND, CellKey
+from ..key.state import unmet
 
 __all__ = ["Explanation", "explain"]
 

@@ -25,8 +25,8 @@ from typing import Any
 
 import xxhash
 
-from .errors import CorruptEntryError
-from .store import BlobStore
+from ..errors import CorruptEntryError
+from ..store.backends import BlobStore
 
 __all__ = ["Checkpoint", "checkpoint"]
 
@@ -107,7 +107,7 @@ def checkpoint(name: str, *, every: int | None = None, seconds: float | None = N
     """A :class:`Checkpoint` in the active cache (or ``directory``)."""
     import os
 
-    from .store import open_store
+    from ..store.backends import open_store
 
     if directory is None:
         directory = _active_cache_url() or os.environ.get("NBCACHE_DIR") or os.path.join(os.getcwd(), ".nbcache")

@@ -47,8 +47,8 @@ from typing import Any, Callable
 
 import xxhash
 
-from .errors import FingerprintError
-from .modules import is_library_module, module_digest, module_version
+from ...errors import FingerprintError
+from ..modules import is_library_module, module_digest, module_version
 
 __all__ = ["DIGEST_SIZE", "FINGERPRINT_VERSION", "Fingerprinter", "Substitutes", "fingerprint", "takes_pickle_path"]
 

@@ -26,7 +26,7 @@ import symtable
 from dataclasses import dataclass
 from typing import Callable, Iterable, cast
 
-from .errors import AnalysisError
+from ..errors import AnalysisError
 
 __all__ = ["CellAnalysis", "analyze", "normalized_source"]
 

@@ -1,7 +1,7 @@
 """The IPython edge of the dashboard: ``%cache_dashboard``, ``nbcache.dashboard()`` and
 ``nbcache.stats()`` for the store of the shell's loaded ``%%cache`` magic.
 
-:mod:`nbcache.magic` calls :func:`load` and :func:`unload` from its own; ipywidgets and pandas are
+:mod:`nbcache.jupyter.magic` calls :func:`load` and :func:`unload` from its own; ipywidgets and pandas are
 imported only when a dashboard or a DataFrame is asked for, so ``%load_ext nbcache`` stays light.
 """
 
@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_magic, magics_class
 
-from .usage import collect, to_frame
+from ..store.usage import collect, to_frame
 
 if TYPE_CHECKING:
     import pandas
