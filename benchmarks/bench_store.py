@@ -23,6 +23,7 @@ from nbcache.store.backends.cache import Cache
 from nbcache.run.capture import encode_outputs
 from nbcache.run.serialize import dump_values
 from nbcache.store.backends.backends import LocalFolderStore
+from nbcache.run.serialize import load_values
 
 
 def fields(key: str, label: str | None = None) -> dict[str, Any]:
@@ -52,7 +53,7 @@ def bench_throughput(root: str, gigabytes: float, repeat: int) -> None:
             entry = cache.write(fields(key), frames, outputs)
             writes.append(time.perf_counter() - start)
             start = time.perf_counter()
-            back = cache.read_values(cache.lookup(key), {})["x"]  # type: ignore[arg-type]
+            back = load_values(cache.read_frames(cache.lookup(key)), namespace={})["x"]  # type: ignore[arg-type]
             reads.append(time.perf_counter() - start)
             assert back.shape == array.shape
             del back

@@ -12,6 +12,7 @@ from nbcache.run.capture import decode_outputs, encode_outputs
 from nbcache.errors import CorruptEntryError, StoreFormatError
 from nbcache.run.serialize import dump_values
 from nbcache.store.backends import LocalFolderStore
+from nbcache.run.serialize import load_values
 
 
 def fields(key: str) -> dict:
@@ -28,8 +29,8 @@ def test_layout_and_roundtrip(tmp_path: Path) -> None:
     assert (tmp_path / "manifests" / "k1.json").exists()
     found = cache.lookup("k1")
     assert found == entry
-    assert cache.read_values(found, {}) == {"x": 1}
-    assert cache.read_outputs(found) == records
+    assert load_values(cache.read_frames(found), namespace={}) == {"x": 1}
+    assert decode_outputs(cache.read_output_bytes(found)) == records
     assert not list((tmp_path / "tmp").iterdir())
 
 

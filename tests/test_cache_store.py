@@ -16,6 +16,8 @@ from nbcache.store.cache import Cache
 from nbcache.errors import CorruptEntryError, NbCacheError, SignatureError
 from nbcache.store.signing import _key_file
 from nbcache.store.backends import LocalFolderStore
+from nbcache.run.serialize import load_values
+from nbcache.run.capture import decode_outputs
 
 CELL = "%%cache --name numbers\nimport numpy as np\nx = np.arange(200_000.0)\nr = np.random.default_rng(1).random(200_000)\nprint('computed', x.sum())\n"
 
@@ -115,7 +117,7 @@ def test_damaged_outputs_blob_is_a_miss(tmp_path: Path) -> None:
     blob = tmp_path / "c" / entry.outputs.name
     blob.write_bytes(blob.read_bytes()[:-3] + b"xyz")
     with pytest.raises(CorruptEntryError, match="checksum"):
-        cache.read_outputs(entry)
+        decode_outputs(cache.read_output_bytes(entry))
 
 
 def test_a_failed_read_keeps_the_blob(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -130,10 +132,10 @@ def test_a_failed_read_keeps_the_blob(tmp_path: Path, monkeypatch: pytest.Monkey
     monkeypatch.setattr(cache, "_map", failing_read)
     monkeypatch.setattr(cache.store, "open", failing_read)
     with pytest.raises(OSError):
-        cache.read_values(entry, {})
+        load_values(cache.read_frames(entry), namespace={})
     assert blob.exists()
     monkeypatch.undo()
-    assert cache.read_values(entry, {})["x"][-1] == 999_999.0
+    assert load_values(cache.read_frames(entry), namespace={})["x"][-1] == 999_999.0
 
 
 def test_an_empty_key_file_is_an_error_not_an_empty_key(tmp_path: Path) -> None:
@@ -150,7 +152,7 @@ def test_auto_compression_per_blob(tmp_path: Path) -> None:
     assert zeros.values.codec == "zstd" and zeros.values.stored_size < zeros.values.size // 10
     assert noise.values.codec == "none" and noise.values.stored_size == noise.values.size
     for entry, expected in ((zeros, np.zeros(1_000_000)), (noise, np.random.default_rng(0).random(1_000_000))):
-        assert np.array_equal(cache.read_values(cache.lookup(entry.key), {})["x"], expected)
+        assert np.array_equal(load_values(cache.read_frames(cache.lookup(entry.key)), namespace={})["x"], expected)
     assert cache.verify() == []
 
 
@@ -207,7 +209,7 @@ def _memory_store() -> Any:
 def test_the_same_suite_passes_on_an_fsspec_store() -> None:
     cache = Cache(_memory_store(), key="k")
     entry = write_entry(cache, value=np.arange(100_000), label="m")
-    assert np.array_equal(cache.read_values(cache.lookup(entry.key), {})["x"], np.arange(100_000))
+    assert np.array_equal(load_values(cache.read_frames(cache.lookup(entry.key)), namespace={})["x"], np.arange(100_000))
     assert [s.key for s in cache.stats()] == [entry.key]
     assert cache.verify() == []
     assert cache.clear(everything=True) == [entry.key]

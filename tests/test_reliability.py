@@ -17,6 +17,7 @@ import pytest
 from conftest import nbcache_magics, run_cli
 from nbcache.store.cache import Cache
 from nbcache.store.backends import LocalFolderStore
+from nbcache.run.serialize import load_values
 
 WRITER = Path(__file__).with_name("writer.py")
 
@@ -36,7 +37,7 @@ def assert_intact(root: Path) -> list[str]:
     assert cache.verify() == []
     keys = []
     for entry in cache.entries():
-        values = cache.read_values(entry, {})
+        values = load_values(cache.read_frames(entry), namespace={})
         assert values["x"].size > 0
         keys.append(entry.key)
     run_cli("--dir", str(root), "verify")
@@ -74,7 +75,7 @@ def test_two_writers_100_entries_each(tmp_path: Path, mode: str) -> None:
     loaded = 0
     while any(proc.poll() is None for proc in procs):
         for entry in list(reader.entries()):
-            assert reader.read_values(entry, {})["x"].size > 0
+            assert load_values(reader.read_frames(entry), namespace={})["x"].size > 0
             loaded += 1
     for proc in procs:
         out, err = proc.communicate(timeout=300)

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from nbcache.errors import CorruptEntryError, UnpicklableError
-from nbcache.run.serialize import dump_values, load_values, read_frames
+from nbcache.run.serialize import dump_values, load_values
+from nbcache.store.frames import read_frames
 
 
 def roundtrip(values, ns, refs=None):

@@ -15,6 +15,7 @@ import numpy as np
 from conftest import nbcache_magics, run_cli, write_entry
 from nbcache.store.cache import Cache
 from nbcache.store.backends import open_store
+from nbcache.run.serialize import load_values
 
 MACHINE = Path(__file__).with_name("machine.py")
 
@@ -90,7 +91,7 @@ def test_store_semantics_on_s3(bucket: str) -> None:
     entry = write_entry(cache, value=big, label="big")
     small = write_entry(cache, value=np.zeros(10_000), label="small")
     assert small.values.codec == "zstd" and entry.values.codec == "none"
-    assert np.array_equal(cache.read_values(cache.lookup(entry.key), {})["x"], big)
+    assert np.array_equal(load_values(cache.read_frames(cache.lookup(entry.key)), namespace={})["x"], big)
     again = write_entry(cache, entry.key, value=big, label="big")  # same key twice: one entry
     assert again.values == entry.values
     assert sorted(s.label or "" for s in cache.stats()) == ["big", "small"]
@@ -180,4 +181,4 @@ def test_kill_9_during_multipart_uploads(tmp_path: Path, bucket: str, swift: Any
     visible = {entry.key for entry in cache.entries()}
     assert reported <= visible
     for entry in cache.entries():
-        assert cache.read_values(entry, {})["x"].size == 1_500_000
+        assert load_values(cache.read_frames(entry), namespace={})["x"].size == 1_500_000

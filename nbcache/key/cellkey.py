@@ -24,7 +24,7 @@ import xxhash
 
 from ..errors import FingerprintError
 from .fingerprint import FINGERPRINT_VERSION, Fingerprinter
-from ..run.serialize import VALUES_VERSION
+from ..store.frames import VALUES_VERSION
 
 __all__ = ["KEY_VERSION", "CellKey", "compute_key"]
 

@@ -26,14 +26,14 @@ from typing import Any, Callable, Literal, Protocol
 from .. import __version__
 from ..key.analysis import CellAnalysis, analyze
 from ..store.cache import Cache, Entry
-from .capture import Recorder, encode_outputs
+from .capture import Recorder, decode_outputs, encode_outputs
 from ..key.deps import Watch, check_reads, paths_digest, record_reads
 from ..errors import AnalysisError, FingerprintError, NbCacheError, SerializationError, SignatureError, StaleModuleError
 from .explanation import Explanation, explain
 from ..key.fingerprint import Fingerprinter, Substitutes, takes_pickle_path
 from ..key.cellkey import UNBOUND, CellKey, compute_key
 from ..key.modules import module_digest, note_loaded, reloading
-from .serialize import dump_values
+from .serialize import dump_values, load_values
 from ..key.state import apply as apply_state
 from ..key.state import changes as state_changes_between
 from ..key.state import GENERATORS, presentation_requirements, requirements, rng_variant, rng_variants, snapshot, unmet
@@ -233,8 +233,8 @@ class Engine:
             stale = check_reads(entry.extra.get("reads") or {}) + unmet(entry.extra.get("requires") or {})
             if stale:
                 return None, stale
-            values = cache.read_values(entry, host.namespace)
-            records = cache.read_outputs(entry)
+            values = load_values(cache.read_frames(entry), namespace=host.namespace)
+            records = decode_outputs(cache.read_output_bytes(entry))
         except SignatureError as exc:
             # Someone with another key (a teammate without the team key?) wrote this entry: run the
             # cell, and leave their entry alone rather than replacing it with one signed by us.

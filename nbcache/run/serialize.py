@@ -16,57 +16,23 @@ one the cell left behind:
   to nbcache instead of copying them into the pickle. They are written straight to the file and
   read back with ``readinto`` into the memory the arrays will use: no extra copy either way.
 
-The frame layout (all integers little-endian)::
-
-    b"NBCV" | u32 version | u32 buffer count | u64 pickle length | u64 length per buffer
-    | pickle bytes | buffer 0 | buffer 1 | ...
+The frames (pickle + buffers) are laid out by :mod:`nbcache.store.frames`.
 """
 
 from __future__ import annotations
 
 import io
 import pickle
-import struct
 import types
-from dataclasses import dataclass
 from typing import Any, BinaryIO, Iterable, Mapping
 
 import cloudpickle
 from cloudpickle import cloudpickle as _cp
 
 from ..errors import CorruptEntryError, UnpicklableError
+from ..store.frames import Frames
 
-__all__ = ["Frames", "VALUES_VERSION", "dump_values", "frames_from_buffer", "load_values", "read_frames"]
-
-VALUES_VERSION = 1
-_MAGIC = b"NBCV"
-_HEAD = struct.Struct("<4sIIQ")
-_LEN = struct.Struct("<Q")
-# Refuse absurd headers from corrupt files before allocating anything.
-_MAX_BUFFERS = 1 << 20
-
-
-@dataclass(frozen=True)
-class Frames:
-    """A values blob split into its pickle and its out-of-band buffers."""
-
-    pickle: bytes | bytearray | memoryview
-    buffers: list[Any]
-
-    def chunks(self) -> list[Any]:
-        """The blob as a list of byte chunks, ready to be written or hashed in order."""
-        head = _HEAD.pack(_MAGIC, VALUES_VERSION, len(self.buffers), _nbytes(self.pickle))
-        lengths = b"".join(_LEN.pack(_nbytes(b)) for b in self.buffers)
-        return [head + lengths, self.pickle, *self.buffers]
-
-    @property
-    def size(self) -> int:
-        return sum(_nbytes(c) for c in self.chunks())
-
-
-def _nbytes(chunk: Any) -> int:
-    return chunk.nbytes if isinstance(chunk, memoryview) else len(chunk)
-
+__all__ = ["dump_values", "load_values"]
 
 class _NamespaceRef:
     """Persistent id for an object found under a name in the namespace before the cell ran."""
@@ -211,71 +177,6 @@ def _find_unpicklable(values: Mapping[str, Any], namespace: Mapping[str, Any], r
         except Exception:
             return name, value
     return "<unknown>", None
-
-
-def read_frames(stream: Any, *, hasher: Any = None) -> Frames:
-    """Read a values blob into memory, feeding every byte read to ``hasher`` (if given).
-
-    Buffers are read with ``readinto`` into the bytearrays that the unpickled arrays will use.
-    """
-
-    readinto: Any = getattr(stream, "readinto")
-
-    def exact(n: int) -> bytearray:
-        buf = bytearray(n)
-        view = memoryview(buf)
-        got = 0
-        while got < n:
-            k = readinto(view[got:])
-            if not k:
-                raise CorruptEntryError(f"values blob is truncated ({got} of {n} bytes)")
-            got += k
-        if hasher is not None:
-            hasher.update(buf)
-        return buf
-
-    head = exact(_HEAD.size)
-    magic, version, count, pickle_len = _HEAD.unpack(head)
-    if magic != _MAGIC:
-        raise CorruptEntryError("values blob does not start with the nbcache marker")
-    if version != VALUES_VERSION:
-        raise CorruptEntryError(f"values blob has version {version}; this nbcache reads {VALUES_VERSION}")
-    if count > _MAX_BUFFERS:
-        raise CorruptEntryError(f"values blob claims {count} buffers")
-    lengths = [_LEN.unpack_from(exact(_LEN.size))[0] for _ in range(count)]
-    body = exact(pickle_len)
-    buffers = [exact(n) for n in lengths]
-    return Frames(body, buffers)
-
-
-def frames_from_buffer(buffer: memoryview, *, hasher: Any = None) -> Frames:
-    """Split a values blob that is already in memory (a copy-on-write mapping of the file)
-    into frames without copying: the pickle and the buffers are slices of ``buffer``."""
-    if hasher is not None:
-        hasher.update(buffer)
-    if buffer.nbytes < _HEAD.size:
-        raise CorruptEntryError("values blob is truncated")
-    magic, version, count, pickle_len = _HEAD.unpack_from(buffer)
-    if magic != _MAGIC:
-        raise CorruptEntryError("values blob does not start with the nbcache marker")
-    if version != VALUES_VERSION:
-        raise CorruptEntryError(f"values blob has version {version}; this nbcache reads {VALUES_VERSION}")
-    if count > _MAX_BUFFERS or _HEAD.size + count * _LEN.size > buffer.nbytes:
-        raise CorruptEntryError(f"values blob claims {count} buffers")
-    offset = _HEAD.size
-    lengths = []
-    for _ in range(count):
-        lengths.append(_LEN.unpack_from(buffer, offset)[0])
-        offset += _LEN.size
-    if offset + pickle_len + sum(lengths) != buffer.nbytes:
-        raise CorruptEntryError("values blob has the wrong length")
-    body = buffer[offset : offset + pickle_len]
-    offset += pickle_len
-    buffers = []
-    for n in lengths:
-        buffers.append(buffer[offset : offset + n])
-        offset += n
-    return Frames(body, buffers)
 
 
 def load_values(frames: Frames, *, namespace: Mapping[str, Any]) -> dict[str, Any]:

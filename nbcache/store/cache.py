@@ -52,7 +52,7 @@ from . import signing
 from .compression import Codec, Compression, choose, compress_chunks, decompress, open_reader
 from ..errors import CorruptEntryError, SignatureError, StoreError, StoreFormatError
 from .index import INDEX_FILE, EntryStats, Index, IndexRow, remote_index_path
-from ..run.serialize import Frames, frames_from_buffer, load_values, read_frames
+from .frames import Frames, frames_from_buffer, read_frames
 from .backends import BlobStore
 
 __all__ = [
@@ -417,17 +417,12 @@ class Cache:
         saved = max(0.0, entry.runtime - restore_time)
         self._safely(lambda: self.index.record_hit(entry.key, time.time(), restore_time, saved))
 
-    def read_outputs(self, entry: Entry) -> list[dict[str, Any]]:
-        from ..run.capture import decode_outputs
+    def read_output_bytes(self, entry: Entry) -> bytes:
+        """The entry's encoded outputs, checked against their id (see :mod:`nbcache.run.capture`)."""
+        return self._read_verified(entry.outputs, entry.key)
 
-        raw = self._read_verified(entry.outputs, entry.key)
-        return decode_outputs(raw)
-
-    def read_values(self, entry: Entry, namespace: Mapping[str, Any]) -> dict[str, Any]:
-        frames = self._read_frames(entry)
-        return load_values(frames, namespace=namespace)
-
-    def _read_frames(self, entry: Entry, repair: bool = True) -> Frames:
+    def read_frames(self, entry: Entry, repair: bool = True) -> Frames:
+        """The entry's values blob, checked against its id before anything may unpickle it."""
         ref = entry.values
         owner = entry.key if repair else None
         hasher = xxhash.xxh3_128()
@@ -568,7 +563,7 @@ class Cache:
         for i, key in enumerate(keys):
             try:
                 entry = self._parse(self.store.get(self.manifest_name(key)), key)
-                self._read_frames(entry, repair=False)
+                self.read_frames(entry, repair=False)
                 self._read_verified(entry.outputs)
             except FileNotFoundError:
                 pass  # deleted while we looked
