@@ -128,11 +128,11 @@ if tool in ("nbcache", "plain"):
     if tool == "plain":
         value = ip.user_ns["value"]
     else:
-        magics = __import__("nbcache.jupyter.magic", fromlist=["_loaded"])._loaded[id(ip)]
+        magics = __import__("nbcache.jupyter.extension", fromlist=["session"]).session(ip).magics
         out["status"] = magics.engine.last.status
         if workload in ("W6", "W7"):
-            from nbcache.key.cellkey.analysis import analyze
-            from nbcache.key.cellkey.cellkey import compute_key
+            from nbcache.key.analysis import analyze
+            from nbcache.key.cellkey import compute_key
             cells = {"key": produce} if workload == "W6" else {"key_" + k: v for k, v in W7_CELLS.items()}
             for field, code in cells.items():
                 a = analyze(ip.transform_cell(code))

@@ -16,8 +16,8 @@ import tempfile
 import time
 
 from nbcache import __version__
-from nbcache.store.backends.cache import BlobRef, Cache, Entry
-from nbcache.store.backends.backends import open_store
+from nbcache.store.cache import BlobRef, Cache, Entry
+from nbcache.store.backends import open_store
 
 
 def fill(cache: Cache, count: int) -> None:

@@ -4,10 +4,11 @@
 what it produced; later runs, after a restart or on another machine, restore the variables and
 replay the outputs, as long as nothing the cell depends on has changed.
 
-Data flow, one module each: ``analysis`` (source -> reads, writes) -> ``fingerprint`` and ``key``
-(values -> key) -> ``cache`` over ``store`` (entries -> bytes) -> ``capture`` (outputs, replay),
-``serialize`` (values <-> bytes); ``engine`` ties them together without IPython, and ``magic`` is
-the thin IPython adapter.
+A cell's path, one subpackage each: :mod:`nbcache.key` (source -> what the cell reads -> its
+key), :mod:`nbcache.store` (entries -> signed manifests and blobs in a folder or a bucket),
+:mod:`nbcache.run` (lookup, run and record, or restore and replay, without IPython), and
+:mod:`nbcache.jupyter` (the magic, the frontend's comm, the dashboard: the IPython edge).
+This module is the public API only; importing it imports none of them.
 """
 
 from __future__ import annotations
@@ -43,25 +44,24 @@ def explain() -> Any:
     """
     from IPython import get_ipython
 
-    from .jupyter.magic import _loaded
+    from .jupyter.extension import session
 
-    shell = get_ipython()
-    magics = _loaded.get(id(shell)) if shell is not None else None
-    if magics is None:
+    found = session(get_ipython())
+    if found is None:
         raise RuntimeError("nbcache: the extension is not loaded in this IPython session (%load_ext nbcache)")
-    return magics.engine.explain_last()
+    return found.engine.explain_last()
 
 
 def load_ipython_extension(ipython: Any) -> None:
     """``%load_ext nbcache``: register ``%%cache`` and nbcache's configuration."""
-    from .jupyter.magic import load
+    from .jupyter.extension import load
 
     load(ipython)
 
 
 def unload_ipython_extension(ipython: Any) -> None:
     """``%unload_ext nbcache``: remove everything ``load_ipython_extension`` registered."""
-    from .jupyter.magic import unload
+    from .jupyter.extension import unload
 
     unload(ipython)
 
@@ -73,13 +73,16 @@ def _jupyter_labextension_paths() -> list[dict[str, str]]:
 
 def dashboard() -> Any:
     """A live ipywidgets dashboard of the active cache (as ``%cache_dashboard``)."""
-    from .jupyter.dashboard import dashboard as open_dashboard
+    from .jupyter.dashboard import open_dashboard
+    from .jupyter.extension import active
 
-    return open_dashboard()
+    found = active()
+    return open_dashboard(found.open_cache, found.shell)
 
 
 def stats() -> Any:
     """The active cache's entries and their usage as a pandas DataFrame."""
-    from .jupyter.dashboard import stats as usage_frame
+    from .jupyter.dashboard import usage_frame
+    from .jupyter.extension import active
 
-    return usage_frame()
+    return usage_frame(active().open_cache)

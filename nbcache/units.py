@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["format_size", "parse_age", "parse_size"]
+__all__ = ["format_size", "parse_age", "parse_size", "size_scale"]
 
 _SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([kmgtp]?i?b?)?\s*", re.IGNORECASE)
 _POWERS = {"": 0, "k": 1, "m": 2, "g": 3, "t": 4, "p": 5}
@@ -32,9 +32,21 @@ def parse_age(text: str) -> float:
     return float(match.group(1)) * _SECONDS[(match.group(2) or "s").lower()]
 
 
+_UNITS = ("B", "kB", "MB", "GB", "TB")
+
+
+def size_scale(n: float) -> tuple[float, str]:
+    """The power of 1000 and the unit that :func:`format_size` shows ``n`` bytes in."""
+    scale = 1.0
+    for unit in _UNITS[:-1]:
+        if abs(n) < 1000 * scale:
+            return scale, unit
+        scale *= 1000
+    return scale, _UNITS[-1]
+
+
 def format_size(n: float) -> str:
-    for unit in ("B", "kB", "MB", "GB", "TB"):
-        if abs(n) < 1000 or unit == "TB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    return f"{n:.1f} TB"
+    """``n`` bytes as people read them, in powers of 1000 as sizes are written (``10GB``): the
+    one size formatter of the CLI, the dashboard and (ported) the JupyterLab panel."""
+    scale, unit = size_scale(n)
+    return f"{n:.0f} B" if unit == "B" else f"{n / scale:.1f} {unit}"

@@ -37,9 +37,9 @@ def ip(tmp_path: Path) -> Iterator[Any]:
 
     shell = get_ipython()
     shell.run_line_magic("load_ext", "nbcache")
-    from nbcache.jupyter.magic import _loaded
+    from nbcache.jupyter.extension import session
 
-    magics = _loaded[id(shell)]
+    magics = session(shell).magics
     magics.directory = str(tmp_path / "cache")
     before = set(shell.user_ns)
     yield shell
@@ -51,9 +51,9 @@ def ip(tmp_path: Path) -> Iterator[Any]:
 
 
 def nbcache_magics(shell: Any) -> Any:
-    from nbcache.jupyter.magic import _loaded
+    from nbcache.jupyter.extension import session
 
-    return _loaded[id(shell)]
+    return session(shell).magics
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None, expect: int | None = 0, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -219,9 +219,9 @@ class Shell:
 
     @property
     def magics(self) -> Any:
-        from nbcache.jupyter.magic import _loaded
+        from nbcache.jupyter.extension import session
 
-        return _loaded[id(self.ip)]
+        return session(self.ip).magics
 
     @property
     def status(self) -> str | None:

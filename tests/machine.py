@@ -17,10 +17,10 @@ def main() -> None:
     names = sys.argv[2:]
     shell = InteractiveShell.instance()
     shell.run_line_magic("load_ext", "nbcache")
-    from nbcache.jupyter.magic import _loaded
+    from nbcache.jupyter.extension import session
 
     result = shell.run_cell(cell)
-    magics = _loaded[id(shell)]
+    magics = session(shell).magics
     outcome = magics.engine.last
     cache = magics.engine.cache
     report = {

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
 
-from nbcache import comm as nbcomm
-from nbcache.jupyter.magic import load, unload
+from nbcache.jupyter import comm as nbcomm
+from nbcache.jupyter.extension import load, session, unload
 
 
 class FakeComm:
@@ -67,7 +67,7 @@ def test_no_kernel_no_target(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> 
     assert getattr(ip, "kernel", None) is None
     load(ip)
     try:
-        assert id(ip) not in nbcomm._bridges
+        assert session(ip).bridge is None
     finally:
         unload(ip)
 
@@ -131,3 +131,4 @@ def test_entries_prefer_the_cache_usage_counters() -> None:
     assert message["totals"] == {"count": 1, "size": 10, "hits": 4, "saved": 10.0}
     plain = SimpleNamespace(entries=lambda: [entry])
     assert nbcomm.entries_message(plain, {"k": [1, 2.0]})["entries"][0]["hits"] == 1
+

@@ -147,15 +147,17 @@ export function formatSeconds(seconds: number): string {
   return `${Math.round(seconds * 1e6)} µs`;
 }
 
+/** Bytes in powers of 1000, as sizes are written (`10GB`): the same text as the kernel's
+ * `nbcache.units.format_size`, so the panel, the dashboard and the CLI agree. */
 export function formatBytes(bytes: number): string {
-  const units = ['B', 'KB', 'MB', 'GB', 'TB'];
-  let value = Math.max(0, bytes);
+  const units = ['B', 'kB', 'MB', 'GB', 'TB'];
+  let scale = 1;
   let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
+  while (unit < units.length - 1 && Math.abs(bytes) >= 1000 * scale) {
+    scale *= 1000;
     unit++;
   }
-  return unit === 0 ? `${value} B` : `${value < 10 ? value.toFixed(1) : Math.round(value)} ${units[unit]}`;
+  return unit === 0 ? `${bytes.toFixed(0)} B` : `${(bytes / scale).toFixed(1)} ${units[unit]}`;
 }
 
 /** The short text on a cell's badge. */

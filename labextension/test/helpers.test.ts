@@ -64,11 +64,15 @@ test('formatSeconds picks a readable unit', () => {
   }
 });
 
-test('formatBytes uses binary units', () => {
+test('formatBytes writes sizes as the kernel does (powers of 1000)', () => {
+  // The same cases as nbcache.units.format_size gives (tests/test_units.py).
   assert.equal(formatBytes(0), '0 B');
-  assert.equal(formatBytes(512), '512 B');
-  assert.equal(formatBytes(2048), '2.0 KB');
-  assert.equal(formatBytes(50 * 1024 * 1024), '50 MB');
+  assert.equal(formatBytes(999), '999 B');
+  assert.equal(formatBytes(1000), '1.0 kB');
+  assert.equal(formatBytes(2048), '2.0 kB');
+  assert.equal(formatBytes(50 * 1000 * 1000), '50.0 MB');
+  assert.equal(formatBytes(1.5e9), '1.5 GB');
+  assert.equal(formatBytes(5e15), '5000.0 TB');
 });
 
 test('parseMessage accepts a status and fills defaults', () => {

@@ -122,7 +122,7 @@ def _active_cache_url() -> str | None:
     shell = get_ipython()
     if shell is None:
         return None
-    from .magic import _loaded
+    from .extension import session
 
-    magics = _loaded.get(id(shell))
-    return magics.cache_url if magics is not None else None
+    found = session(shell)
+    return found.magics.cache_url if found is not None else None

@@ -1,6 +1,6 @@
 """The kernel end of the JupyterLab extension: a comm target named ``nbcache``.
 
-``%load_ext nbcache`` registers the target (:func:`attach`); the frontend opens a comm to it when
+``%load_ext nbcache`` registers the target (:meth:`KernelBridge.attach`); the frontend opens a comm to it when
 a kernel is ready and retries after each execution until the extension is loaded. Messages (JSON):
 
 kernel -> frontend
@@ -19,11 +19,13 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from typing import Any
+from typing import Any, Callable
 
-from ..run.engine import Outcome
+from ..run.engine import Engine, Outcome
+from ..store.cache import Cache
+from .host import cell_id as current_cell_id
 
-__all__ = ["TARGET", "KernelBridge", "attach", "detach", "entries_message", "status_message"]
+__all__ = ["TARGET", "KernelBridge", "entries_message", "status_message"]
 
 TARGET = "nbcache"
 # Statuses kept for comms opened later; a notebook rarely has more cached cells than this.
@@ -119,9 +121,10 @@ def _is_code(line: str) -> bool:
 class KernelBridge:
     """Listens to the engine and talks to every open ``nbcache`` comm."""
 
-    def __init__(self, shell: Any, magics: Any, manager: Any):
+    def __init__(self, shell: Any, engine: Engine, open_cache: Callable[[], Cache], manager: Any):
         self.shell = shell
-        self.magics = magics
+        self.engine = engine
+        self.open_cache = open_cache
         self.manager = manager
         self.comms: dict[str, Any] = {}
         self.statuses: OrderedDict[str, dict[str, Any]] = OrderedDict()
@@ -129,13 +132,11 @@ class KernelBridge:
 
     # -- engine side ---------------------------------------------------------------------------
     def on_outcome(self, outcome: Outcome) -> None:
-        from .magic import _cell_id
-
-        cell_id = _cell_id(self.shell)
+        cell_id = current_cell_id(self.shell)
         explanation = None
         if outcome.status in ("hit", "stored"):
             try:
-                explanation = self.magics.engine.explain_last(scan=False)
+                explanation = self.engine.explain_last(scan=False)
             except Exception:  # noqa: BLE001 - the badge falls back to what the outcome says
                 explanation = None
         message = status_message(outcome, cell_id, explanation)
@@ -168,7 +169,7 @@ class KernelBridge:
             self._broadcast(self._entries())
         elif kind == "invalidate" and isinstance(data.get("key"), str):
             try:
-                self.magics._open_cache().delete(data["key"])
+                self.open_cache().delete(data["key"])
             except Exception as exc:  # noqa: BLE001 - report, never break the kernel
                 self._broadcast({"type": "error", "message": f"nbcache: could not invalidate: {exc}"})
             self.hits.pop(data["key"], None)
@@ -176,7 +177,7 @@ class KernelBridge:
 
     def _entries(self) -> dict[str, Any]:
         try:
-            return entries_message(self.magics._open_cache(), self.hits)
+            return entries_message(self.open_cache(), self.hits)
         except Exception as exc:  # noqa: BLE001 - an unreadable cache shows as an empty list
             message = entries_message(_NoEntries(), {})
             message["error"] = str(exc)
@@ -188,6 +189,28 @@ class KernelBridge:
                 comm.send(message)
             except Exception:  # noqa: BLE001 - a closed frontend is not the user's problem
                 self.comms.pop(comm.comm_id, None)
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    @classmethod
+    def attach(cls, shell: Any, engine: Engine, open_cache: Callable[[], Cache]) -> KernelBridge | None:
+        """Register the ``nbcache`` comm target and listen to the engine (None without a kernel)."""
+        manager = _comm_manager(shell)
+        if manager is None:
+            return None
+        bridge = cls(shell, engine, open_cache, manager)
+        manager.register_target(TARGET, bridge.on_open)
+        engine.listeners.append(bridge.on_outcome)
+        return bridge
+
+    def detach(self) -> None:
+        """Mirror of :meth:`attach`."""
+        try:
+            self.manager.unregister_target(TARGET, self.on_open)
+        except Exception:  # noqa: BLE001 - already gone
+            pass
+        if self.on_outcome in self.engine.listeners:
+            self.engine.listeners.remove(self.on_outcome)
+        self.close()
 
     def close(self) -> None:
         for comm in list(self.comms.values()):
@@ -203,9 +226,6 @@ class _NoEntries:
         return []
 
 
-_bridges: dict[int, KernelBridge] = {}
-
-
 def _comm_manager(shell: Any) -> Any:
     kernel = getattr(shell, "kernel", None)
     if kernel is None:
@@ -219,31 +239,3 @@ def _comm_manager(shell: Any) -> Any:
         except Exception:  # noqa: BLE001 - no comm support: no frontend integration
             return None
     return manager
-
-
-def attach(shell: Any, magics: Any) -> KernelBridge | None:
-    """Register the ``nbcache`` comm target and listen to the engine (nothing without a kernel)."""
-    if id(shell) in _bridges:
-        return _bridges[id(shell)]
-    manager = _comm_manager(shell)
-    if manager is None:
-        return None
-    bridge = KernelBridge(shell, magics, manager)
-    manager.register_target(TARGET, bridge.on_open)
-    magics.engine.listeners.append(bridge.on_outcome)
-    _bridges[id(shell)] = bridge
-    return bridge
-
-
-def detach(shell: Any) -> None:
-    """Mirror of :func:`attach`."""
-    bridge = _bridges.pop(id(shell), None)
-    if bridge is None:
-        return
-    try:
-        bridge.manager.unregister_target(TARGET, bridge.on_open)
-    except Exception:  # noqa: BLE001 - already gone
-        pass
-    if bridge.on_outcome in bridge.magics.engine.listeners:
-        bridge.magics.engine.listeners.remove(bridge.on_outcome)
-    bridge.close()

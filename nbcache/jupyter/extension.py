@@ -1,0 +1,95 @@
+"""``%load_ext nbcache``: what it sets up in one shell, and the one way the rest of nbcache finds it.
+
+Per shell, one :class:`Session` holds the ``%%cache`` magic (its settings, the engine and the open
+cache), the bridge to the JupyterLab extension, and the dashboard's magic, as IPython's autoreload
+keeps its state in one ``ModuleReloader``. :func:`load` and :func:`unload` are mirror images, and
+:func:`session` is the accessor. The modules this one wires (:mod:`~nbcache.jupyter.magic`,
+:mod:`~nbcache.jupyter.comm`, :mod:`~nbcache.jupyter.dashboard`) know nothing of each other or of
+this module: each is handed the engine or the cache opener it needs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from IPython.core.error import UsageError
+
+from ..run.engine import Engine
+from ..store.cache import Cache
+from .comm import KernelBridge
+from .dashboard import DashboardMagics
+from .magic import NbCache
+
+__all__ = ["Session", "active", "load", "session", "unload"]
+
+
+@dataclass(frozen=True)
+class Session:
+    """What ``%load_ext nbcache`` set up in one shell."""
+
+    shell: Any
+    magics: NbCache
+    dashboard: DashboardMagics
+    bridge: KernelBridge | None
+    """None without a kernel (a plain IPython terminal): no frontend to talk to."""
+
+    @property
+    def engine(self) -> Engine:
+        return self.magics.engine
+
+    def open_cache(self) -> Cache:
+        return self.magics.open_cache()
+
+
+_sessions: dict[int, Session] = {}
+
+
+def session(shell: Any = None) -> Session | None:
+    """The session of ``shell`` (the running shell by default), or None where nbcache is not loaded."""
+    if shell is None:
+        from IPython import get_ipython
+
+        shell = get_ipython()
+    return _sessions.get(id(shell)) if shell is not None else None
+
+
+def active(shell: Any = None) -> Session:
+    """:func:`session`, for callers that need one: a clear error where nbcache is not loaded."""
+    found = session(shell)
+    if found is None:
+        raise UsageError("nbcache: the extension is not loaded in this shell; run %load_ext nbcache first")
+    return found
+
+
+def load(shell: Any) -> None:
+    if id(shell) in _sessions:
+        return
+    magics = NbCache(shell=shell)
+    shell.register_magics(magics)
+    dashboard = DashboardMagics(shell, magics.open_cache)  # %cache_dashboard
+    shell.register_magics(dashboard)
+    # The JupyterLab extension's comm target; nothing without a kernel.
+    bridge = KernelBridge.attach(shell, magics.engine, magics.open_cache)
+    _sessions[id(shell)] = Session(shell, magics, dashboard, bridge)
+
+
+def unload(shell: Any) -> None:
+    found = _sessions.pop(id(shell), None)
+    if found is None:
+        return
+    if found.bridge is not None:
+        found.bridge.detach()
+    _unregister(shell, found.dashboard, "line", "cache_dashboard")
+    _unregister(shell, found.magics, "cell", "cache")
+    if found.magics in shell.configurables:
+        shell.configurables.remove(found.magics)
+    found.engine.listeners.clear()
+
+
+def _unregister(shell: Any, magics: Any, kind: str, name: str) -> None:
+    """Undo ``shell.register_magics(magics)`` (IPython has no public call for it)."""
+    manager = shell.magics_manager
+    if getattr(manager.magics[kind].get(name), "__self__", None) is magics:
+        del manager.magics[kind][name]
+    manager.registry.pop(type(magics).__name__, None)

@@ -1,0 +1,30 @@
+"""``nbcache.units``: the one size formatter (the CLI, the dashboard, and the JupyterLab panel's
+port of it in labextension/src/helpers.ts, whose unit test uses the same cases)."""
+
+from __future__ import annotations
+
+import pytest
+
+from nbcache.units import format_size, size_scale
+
+CASES = [
+    (0, "0 B"),
+    (999, "999 B"),
+    (1000, "1.0 kB"),
+    (2048, "2.0 kB"),
+    (50 * 1000 * 1000, "50.0 MB"),
+    (1.5e9, "1.5 GB"),
+    (5e15, "5000.0 TB"),
+]
+
+
+@pytest.mark.parametrize(("size", "text"), CASES)
+def test_format_size(size: float, text: str) -> None:
+    assert format_size(size) == text
+
+
+def test_size_scale_matches_format_size() -> None:
+    # The dashboard's disk chart labels its axis with size_scale's unit: it must be format_size's.
+    for size, text in CASES:
+        scale, unit = size_scale(size)
+        assert text.endswith(" " + unit) and (unit == "B") == (scale == 1)
