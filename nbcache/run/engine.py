@@ -57,6 +57,12 @@ class Lookup:
 
 
 class Engine:
+    """Runs cells through the cache: analysis -> key -> hit or miss -> listeners told.
+
+    ``cache`` opens the cache (called on every run: the configuration may have changed); the
+    engine keeps what the last run found, for ``explain_last``, and the substitutes for
+    restored objects whose pickle round trip is inexact."""
+
     def __init__(self, cache: Callable[[], Cache]):
         self._cache_factory = cache
         self.last: Outcome | None = None
@@ -93,6 +99,11 @@ class Engine:
         python = host.transform(source)
         if options.skip:
             return self._uncached(host, source, python, "--skip was given")
+        cell = self._keyed(host, source, python, options)
+        return cell if isinstance(cell, Outcome) else self._cached(host, cell)
+
+    def _keyed(self, host: Host, source: str, python: str, options: RunOptions) -> Cell | Outcome:
+        """The cell analysed and keyed, or the outcome of running it uncached when it cannot be."""
         try:
             analysis = analyze(python, transform=host.transform)
         except AnalysisError:
@@ -100,7 +111,6 @@ class Engine:
             return self._uncached(host, source, python, "the cell does not parse")
         if analysis.dynamic_reason:
             return self._uncached(host, source, python, analysis.dynamic_reason, warn=True)
-
         self.substitutes.prune(host.namespace)
         try:
             with reloading("reload" in analysis.called):
@@ -110,20 +120,23 @@ class Engine:
         except FingerprintError as exc:
             reason = f"input {exc.name!r} ({exc.type_name}) has no fingerprint, so the cell runs uncached"
             return self._uncached(host, source, python, reason, warn=True)
-
         name = options.label or options.cell or _first_line(source)  # a label is the user's own name for it
-        cell = Cell(source, python, analysis, key, name, options)
+        return Cell(source, python, analysis, key, name, options)
+
+    def _cached(self, host: Host, cell: Cell) -> Outcome:
+        """A hit, else run the cell and store what it did."""
+        options = cell.options
         cache = self._open_cache(host)
         invalid: tuple[str, ...] = ()
         if cache is not None and not options.force:
-            found = restore(host, cache, key, options, self.substitutes)
+            found = restore(host, cache, cell.key, options, self.substitutes)
             if isinstance(found, Outcome):
-                self.last_lookup = Lookup(key, name, hit=found.entry)
+                self.last_lookup = Lookup(cell.key, cell.name, hit=found.entry)
                 if options.explain:
                     self._explain(host)
                 return found
             invalid = found.reasons
-        self.last_lookup = Lookup(key, name, invalid=invalid)
+        self.last_lookup = Lookup(cell.key, cell.name, invalid=invalid)
         if cache is None:
             return self._run_unstored(host, cell, "the cache is unavailable")
         if options.explain:
