@@ -12,9 +12,10 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Iterable, Literal
 
-from ..store.cache import Entry
 from ..key.cellkey import UNBOUND, CellKey
 from ..key.state import unmet
+from ..store.cache import Entry
+from .contents import Extra
 
 __all__ = ["Explanation", "explain"]
 
@@ -96,7 +97,7 @@ def explain(key: CellKey, entries: Iterable[Entry], *, hit: Entry | None = None,
             reasons.append(_input_reason(name, old, new))
     if not reasons:
         # Same code and inputs: an entry keyed by the generator states it drew from, or gone.
-        reasons.extend(unmet(previous.extra.get("rng") or {}))
+        reasons.extend(unmet(Extra.of(previous).rng))
     if not reasons:
         reasons.append("the entry was removed or could not be read")
     return Explanation("miss", key.key, tuple(reasons), previous.key)

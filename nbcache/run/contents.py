@@ -1,0 +1,59 @@
+"""What the engine keeps in an entry besides the variables, in one place for writer and reader.
+
+The values pickle holds the cell's variables by name, plus two names no identifier can have:
+:data:`RESULTS`, the values that went to the display hook (``Out[n]``) in order, and
+:data:`STATE`, the interpreter-state changes a hit makes again (see :mod:`nbcache.key.state`).
+
+The manifest's ``extra`` mapping is part of the on-disk format: entries already in caches carry
+these keys in this JSON shape, so neither may change. :class:`Extra` is the one place in
+``run/`` that spells them; a key an older entry lacks reads as empty.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from ..store.cache import Entry
+
+__all__ = ["RESULTS", "STATE", "Extra"]
+
+RESULTS = "\0results"
+STATE = "\0state"
+
+
+@dataclass(frozen=True)
+class Extra:
+    """An entry's ``extra`` mapping, typed."""
+
+    mutated: tuple[str, ...] = ()
+    """Inputs the cell changed in place: a hit updates the live object, so aliases see it."""
+    reads: Mapping[str, Any] = field(default_factory=dict)
+    """Files, folders and environment variables the cell read (:mod:`nbcache.key.deps`)."""
+    requires: Mapping[str, str] = field(default_factory=dict)
+    """State the result depends on other than the generators (:func:`nbcache.key.state.unmet`)."""
+    pickled: Mapping[str, str] = field(default_factory=dict)
+    """Pickle digest (hex) of each value fingerprinted through its pickle, by name."""
+    rng: Mapping[str, str] = field(default_factory=dict)
+    """Digests of the generator states the entry's key is a variant for (``rng_variant``)."""
+
+    @classmethod
+    def of(cls, entry: Entry) -> Extra:
+        extra = entry.extra
+        return cls(
+            mutated=tuple(extra.get("mutated") or ()),
+            reads=extra.get("reads") or {},
+            requires=extra.get("requires") or {},
+            pickled=extra.get("pickled") or {},
+            rng=extra.get("rng") or {},
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """The mapping as the manifest stores it."""
+        return {
+            "mutated": sorted(self.mutated),
+            "reads": dict(self.reads),
+            "requires": dict(self.requires),
+            "pickled": dict(self.pickled),
+            "rng": dict(self.rng),
+        }

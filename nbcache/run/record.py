@@ -1,0 +1,184 @@
+"""A miss, after the cell ran: what it did, and the entry that lets a later run do it again.
+
+From the namespace before and after the run come the names the cell wrote, deleted or mutated
+in place; from the interpreter state before and after, the changes a hit must make again and the
+state the result depends on; from the watch, the files and environment variables it read. An
+object that was in the namespace before the cell ran is stored as a reference to its name. The
+result is a :class:`Draft`: the values to pickle and the fields of the entry to write.
+"""
+
+from __future__ import annotations
+
+import time
+import types
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+
+from .. import __version__
+from ..errors import FingerprintError
+from ..key.cellkey import UNBOUND
+from ..key.deps import Watch, record_reads
+from ..key.fingerprint import Fingerprinter, Substitutes, takes_pickle_path
+from ..key.state import GENERATORS, Snapshot, presentation_requirements, requirements, rng_variant, snapshot
+from ..key.state import changes as state_changes_between
+from .capture import Recorder
+from .contents import RESULTS, STATE, Extra
+from .host import Cell
+
+__all__ = ["Changes", "Draft", "Observed", "draft"]
+
+
+@dataclass(frozen=True)
+class Observed:
+    """What the engine saw of one run of a cell."""
+
+    cell: Cell
+    before: Mapping[str, Any]
+    """The namespace before the run. Strong references: ids stay unique while we compare."""
+    state_before: Snapshot
+    watch: Watch
+    recorder: Recorder
+    runtime: float
+
+
+@dataclass(frozen=True)
+class Changes:
+    """What the cell did to the namespace."""
+
+    written: frozenset[str]
+    deleted: frozenset[str]
+    mutated: frozenset[str]
+    pickled: Mapping[str, str]
+    """Pickle digests (hex) of mutated values, which the mutation check computes anyway."""
+
+    @property
+    def stored(self) -> tuple[str, ...]:
+        return tuple(sorted(self.written | self.mutated))
+
+
+@dataclass(frozen=True)
+class Draft:
+    """An entry before it is written: the values to pickle, and what the manifest says."""
+
+    observed: Observed
+    changes: Changes
+    values: dict[str, Any]
+    """The stored variables, plus the results and state changes under their reserved names."""
+    refs: dict[int, str]
+    """``id(obj) -> name`` of pre-existing objects to store as references (see serialize.py)."""
+    extra: Extra
+
+    def fields(self) -> dict[str, Any]:
+        """The entry's fields other than its blobs (``created`` is now)."""
+        cell, key = self.observed.cell, self.observed.cell.key
+        return dict(
+            key=rng_variant(key.key, self.extra.rng) if self.extra.rng else key.key,
+            cell=cell.name,
+            label=cell.options.label,
+            source=cell.source,
+            created=time.time(),
+            runtime=self.observed.runtime,
+            names=self.changes.stored,
+            deleted=tuple(sorted(self.changes.deleted)),
+            refs=tuple(sorted(set(self.refs.values()))),
+            inputs=dict(key.inputs),
+            components=dict(key.components),
+            python=key.components["python"],
+            nbcache=__version__,
+            extra=self.extra.to_json(),
+        )
+
+
+def draft(observed: Observed, namespace: dict[str, Any], internal: Callable[[str], bool], substitutes: Substitutes) -> Draft:
+    """The entry for a run that ended with ``namespace``."""
+    changes = namespace_changes(observed, namespace, internal, substitutes)
+    state_changes = state_changes_between(observed.state_before, snapshot())
+    requires = state_requirements(observed, state_changes)
+    analysis = observed.cell.analysis
+    reads = record_reads(observed.watch, commands=analysis.commands, environ=observed.state_before.environ)
+    refs = references(observed, internal, {id(namespace[name]) for name in changes.mutated})
+
+    values = {name: namespace[name] for name in changes.stored}
+    pickled = dict(changes.pickled)
+    pickled.update(pickle_digests({name: v for name, v in values.items() if name not in pickled}, substitutes))
+    values[RESULTS] = observed.recorder.results
+    values[STATE] = state_changes
+    # The generator states go into the key (a variant of it), not into the checked requirements.
+    rng = {name: requires.pop(name) for name in GENERATORS if name in requires}
+    extra = Extra(mutated=tuple(changes.mutated), reads=reads, requires=requires, pickled=pickled, rng=rng)
+    return Draft(observed, changes, values, refs, extra)
+
+
+def namespace_changes(observed: Observed, namespace: Mapping[str, Any], internal: Callable[[str], bool], substitutes: Substitutes) -> Changes:
+    before, key = observed.before, observed.cell.key
+    # Rebound names, found by identity, plus names the cell binds on every path: `x = 1` when x
+    # already was 1 rebinds it to the very same object, and a fresh kernel must still get it.
+    written = frozenset(
+        name
+        for name, value in namespace.items()
+        if not internal(name) and (name not in before or before[name] is not value or name in observed.cell.analysis.bound)
+    )
+    deleted = frozenset(name for name in before if name not in namespace and not internal(name))
+    # Inputs changed in place (lst.append, df["c"] = ...): store their new value too.
+    # (`vec += 1` on an array rebinds vec to the same object: that is a mutation too.)
+    mutated = set()
+    pickled: dict[str, str] = {}
+    for name, digest in key.inputs.items():
+        if name not in namespace or digest == UNBOUND or before.get(name) is not namespace[name]:
+            continue  # gone, or rebound to a new object (stored by value)
+        try:
+            now, pickle_digest = Fingerprinter(substitutes).digests(namespace[name])
+        except FingerprintError:
+            mutated.add(name)
+            continue
+        if now.hex() != digest:
+            mutated.add(name)
+            if pickle_digest is not None:
+                pickled[name] = pickle_digest.hex()
+    return Changes(written, deleted, frozenset(mutated), pickled)
+
+
+def state_requirements(observed: Observed, state_changes: Mapping[str, Any]) -> dict[str, str]:
+    """Digests of the interpreter state the result depends on (see nbcache.key.state)."""
+    analysis, before = observed.cell.analysis, observed.state_before
+    observed_generators = [
+        gen for call, gen in (("getstate", "random"), ("get_state", "numpy.random")) if call in analysis.called
+    ]
+    requires = requirements(before, state_changes, seeded="seed" in analysis.called, observed=observed_generators)
+    requires.update(presentation_requirements(before))
+    if observed.watch.relative:
+        requires["cwd"] = before.cwd
+    return requires
+
+
+def references(observed: Observed, internal: Callable[[str], bool], mutated_ids: set[int]) -> dict[int, str]:
+    """Pre-existing objects the values may refer to by name: the inputs (the key guarantees the
+    same values on a hit) and classes, functions and modules (so identity and isinstance hold)."""
+    refs: dict[int, str] = {}
+    for name, value in observed.before.items():
+        if internal(name) or id(value) in mutated_ids or _is_atomic(value):
+            continue  # a mutated object must be stored by value, never as "what is there now"
+        if name in observed.cell.key.inputs or isinstance(value, (type, types.FunctionType, types.ModuleType)):
+            refs.setdefault(id(value), name)
+    return refs
+
+
+def pickle_digests(values: Mapping[str, Any], substitutes: Substitutes) -> dict[str, str]:
+    """The pickle digests of the values fingerprinted through pickle: a hit makes the restored
+    objects substitutes for them (their own pickle may differ: see nbcache.key.fingerprint)."""
+    out = {}
+    for name, value in values.items():
+        if not takes_pickle_path(value):
+            continue
+        try:
+            digest = Fingerprinter(substitutes).pickle_digest(value)
+        except Exception:  # noqa: BLE001 - no digest: only a needless miss later
+            continue
+        if digest is not None:
+            out[name] = digest.hex()
+    return out
+
+
+def _is_atomic(value: Any) -> bool:
+    """Immutable scalars: their identity is never observable in a way worth preserving."""
+    return value is None or type(value) in (bool, int, float, complex, str, bytes)
