@@ -4,11 +4,14 @@
 a kernel is ready and retries after each execution until the extension is loaded. Messages (JSON):
 
 kernel -> frontend
-    ``{"type": "status", "cell_id", "status", "saved", "runtime", "reason", "key", "names", "explain"}``
-    after every ``%%cache`` run, and ``{"type": "entries", "entries": [...], "totals": {...}}`` on
-    request or after the cache changed.
+    ``{"type": "status", "cell_id", "status", "saved", "runtime", "reason", "key", "names", "explain", "auto"}``
+    after every ``%%cache`` run and every cell automatic mode ran through the cache (``auto``:
+    true; a cell it did not store, ``skipped``, shows no badge), ``{"type": "entries", "entries":
+    [...], "totals": {...}}`` on request or after the cache changed, and ``{"type": "auto", "on",
+    "min_runtime"}`` when a comm opens and whenever automatic mode is turned on or off.
 frontend -> kernel
-    ``{"type": "refresh"}`` and ``{"type": "invalidate", "key": ...}``.
+    ``{"type": "refresh"}``, ``{"type": "invalidate", "key": ...}`` and ``{"type": "auto", "on": bool}``
+    (the toolbar toggle).
 
 The frontend's comm_open waits on the shell channel behind running cells, so a status can be
 produced before anyone listens: the latest status of every cell is kept and sent to each comm when
@@ -19,21 +22,42 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 
 from ..run.engine import Engine, Outcome
 from ..store.cache import Cache
 from .host import cell_id as current_cell_id
 
-__all__ = ["TARGET", "KernelBridge", "entries_message", "status_message"]
+__all__ = ["TARGET", "AutoState", "KernelBridge", "auto_message", "entries_message", "status_message"]
 
 TARGET = "nbcache"
 # Statuses kept for comms opened later; a notebook rarely has more cached cells than this.
 _MAX_STATUSES = 1000
 
 
-def status_message(outcome: Outcome, cell_id: str | None, explanation: Any = None) -> dict[str, Any]:
-    """The ``status`` message for one run."""
+class AutoState(Protocol):
+    """Automatic mode as the frontend sees it: on or off, its threshold, and the toggle."""
+
+    @property
+    def on(self) -> bool: ...
+
+    @property
+    def min_runtime(self) -> float: ...
+
+    @property
+    def running(self) -> bool:
+        """Whether automatic mode is running the current cell through the cache."""
+
+    def set(self, on: bool) -> None: ...
+
+
+def auto_message(auto: AutoState | None) -> dict[str, Any]:
+    """The ``auto`` message: whether automatic mode is on."""
+    return {"type": "auto", "on": bool(auto and auto.on), "min_runtime": auto.min_runtime if auto else None}
+
+
+def status_message(outcome: Outcome, cell_id: str | None, explanation: Any = None, auto: bool = False) -> dict[str, Any]:
+    """The ``status`` message for one run (``auto``: automatic mode ran the cell)."""
     return {
         "type": "status",
         "cell_id": cell_id,
@@ -46,6 +70,7 @@ def status_message(outcome: Outcome, cell_id: str | None, explanation: Any = Non
         "names": list(outcome.names),
         "explain": str(explanation) if explanation is not None else _explain(outcome),
         "time": time.time(),
+        "auto": auto,
     }
 
 
@@ -121,11 +146,12 @@ def _is_code(line: str) -> bool:
 class KernelBridge:
     """Listens to the engine and talks to every open ``nbcache`` comm."""
 
-    def __init__(self, shell: Any, engine: Engine, open_cache: Callable[[], Cache], manager: Any):
+    def __init__(self, shell: Any, engine: Engine, open_cache: Callable[[], Cache], manager: Any, auto: AutoState | None = None):
         self.shell = shell
         self.engine = engine
         self.open_cache = open_cache
         self.manager = manager
+        self.auto = auto
         self.comms: dict[str, Any] = {}
         self.statuses: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self.hits: dict[str, list[float]] = {}
@@ -139,7 +165,7 @@ class KernelBridge:
                 explanation = self.engine.explain_last(scan=False)
             except Exception:  # noqa: BLE001 - the badge falls back to what the outcome says
                 explanation = None
-        message = status_message(outcome, cell_id, explanation)
+        message = status_message(outcome, cell_id, explanation, auto=bool(self.auto and self.auto.running))
         if cell_id is not None:
             self.statuses.pop(cell_id, None)
             self.statuses[cell_id] = message
@@ -160,7 +186,12 @@ class KernelBridge:
         comm.on_close(lambda _msg, comm_id=comm.comm_id: self.comms.pop(comm_id, None))
         for message in list(self.statuses.values()):
             comm.send(message)
+        comm.send(auto_message(self.auto))
         comm.send(self._entries())
+
+    def auto_changed(self) -> None:
+        """Automatic mode was turned on or off (by %cache_all, %config or a frontend)."""
+        self._broadcast(auto_message(self.auto))
 
     def _on_msg(self, msg: Any) -> None:
         data = (msg.get("content") or {}).get("data") or {}
@@ -174,6 +205,8 @@ class KernelBridge:
                 self._broadcast({"type": "error", "message": f"nbcache: could not invalidate: {exc}"})
             self.hits.pop(data["key"], None)
             self._broadcast(self._entries())
+        elif kind == "auto" and isinstance(data.get("on"), bool) and self.auto is not None:
+            self.auto.set(data["on"])  # the kernel says so to every frontend (auto_changed)
 
     def _entries(self) -> dict[str, Any]:
         try:
@@ -192,12 +225,12 @@ class KernelBridge:
 
     # -- lifecycle -----------------------------------------------------------------------------
     @classmethod
-    def attach(cls, shell: Any, engine: Engine, open_cache: Callable[[], Cache]) -> KernelBridge | None:
+    def attach(cls, shell: Any, engine: Engine, open_cache: Callable[[], Cache], auto: AutoState | None = None) -> KernelBridge | None:
         """Register the ``nbcache`` comm target and listen to the engine (None without a kernel)."""
         manager = _comm_manager(shell)
         if manager is None:
             return None
-        bridge = cls(shell, engine, open_cache, manager)
+        bridge = cls(shell, engine, open_cache, manager, auto)
         manager.register_target(TARGET, bridge.on_open)
         engine.listeners.append(bridge.on_outcome)
         return bridge

@@ -15,11 +15,14 @@ from typing import Any
 
 from IPython.core.error import UsageError
 
+import os
+
 from ..run.engine import Engine
 from ..store.cache import Cache
+from .auto import AutoMode
 from .comm import KernelBridge
 from .dashboard import DashboardMagics
-from .magic import NbCache
+from .magic import ENV_AUTO, NbCache
 
 __all__ = ["Session", "active", "load", "session", "unload"]
 
@@ -31,6 +34,7 @@ class Session:
     shell: Any
     magics: NbCache
     dashboard: DashboardMagics
+    auto: AutoMode
     bridge: KernelBridge | None
     """None without a kernel (a plain IPython terminal): no frontend to talk to."""
 
@@ -69,9 +73,14 @@ def load(shell: Any) -> None:
     shell.register_magics(magics)
     dashboard = DashboardMagics(shell, magics.open_cache)  # %cache_dashboard
     shell.register_magics(dashboard)
+    auto = AutoMode(shell, magics.engine, magics.open_cache, magics)  # %cache_all, NbCache.auto
     # The JupyterLab extension's comm target; nothing without a kernel.
-    bridge = KernelBridge.attach(shell, magics.engine, magics.open_cache)
-    _sessions[id(shell)] = Session(shell, magics, dashboard, bridge)
+    bridge = KernelBridge.attach(shell, magics.engine, magics.open_cache, auto=_AutoSwitch(magics, auto))
+    _sessions[id(shell)] = Session(shell, magics, dashboard, auto, bridge)
+    magics.observe(_switch, names=["auto", "min_runtime"])
+    if os.environ.get(ENV_AUTO, "").strip().lower() in ("1", "true", "yes", "on"):
+        magics.auto = True
+    _switch({"owner": magics})
 
 
 def unload(shell: Any) -> None:
@@ -80,11 +89,52 @@ def unload(shell: Any) -> None:
         return
     if found.bridge is not None:
         found.bridge.detach()
+    found.magics.unobserve(_switch, names=["auto", "min_runtime"])
+    found.auto.disable()
     _unregister(shell, found.dashboard, "line", "cache_dashboard")
     _unregister(shell, found.magics, "cell", "cache")
+    _unregister(shell, found.magics, "cell", "nocache")
+    _unregister(shell, found.magics, "line", "cache_all")
     if found.magics in shell.configurables:
         shell.configurables.remove(found.magics)
     found.engine.listeners.clear()
+
+
+def _switch(change: Any) -> None:
+    """``NbCache.auto`` (or ``min_runtime``) changed: automatic mode follows, the frontend hears."""
+    magics = change["owner"]
+    found = next((s for s in _sessions.values() if s.magics is magics), None)
+    if found is None:
+        return
+    if magics.auto:
+        found.auto.enable()
+    else:
+        found.auto.disable()
+    if found.bridge is not None:
+        found.bridge.auto_changed()
+
+
+class _AutoSwitch:
+    """What the frontend bridge may see and do of automatic mode: its state, and the toggle."""
+
+    def __init__(self, magics: NbCache, auto: AutoMode):
+        self._magics = magics
+        self._auto = auto
+
+    @property
+    def on(self) -> bool:
+        return self._auto.on
+
+    @property
+    def min_runtime(self) -> float:
+        return float(self._magics.min_runtime)
+
+    @property
+    def running(self) -> bool:
+        return self._auto.running
+
+    def set(self, on: bool) -> None:
+        self._magics.auto = on
 
 
 def _unregister(shell: Any, magics: Any, kind: str, name: str) -> None:

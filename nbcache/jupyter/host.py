@@ -31,13 +31,19 @@ _INTERNAL = re.compile(
 class IPythonHost:
     """Runs a cell body in an IPython shell the way IPython runs a cell."""
 
-    def __init__(self, shell: Any, magic_line: str = ""):
+    def __init__(self, shell: Any, magic_line: str = "", *, magic: str | None = "cache", transformed: tuple[str, str] | None = None):
+        """``magic`` is the cell magic the body ran under (None: the cell is the body, as in
+        automatic mode); ``transformed`` is ``(source, python)`` when IPython already turned the
+        cell into Python."""
         self.shell = shell
         self.filename: str | None = None
         self.namespace = shell.user_ns
-        self._magic_line = magic_line
+        self._header = None if magic is None else f"%%{magic} {magic_line}".rstrip()
+        self._transformed = transformed
 
     def transform(self, source: str) -> str:
+        if self._transformed is not None and source == self._transformed[0]:
+            return self._transformed[1]
         return str(self.shell.transform_cell(source))
 
     def is_internal(self, name: str) -> bool:
@@ -51,8 +57,10 @@ class IPythonHost:
         shell = self.shell
         # Tracebacks show the body's lines under "Cell In[n]". The magic line becomes a comment,
         # so the text IPython's traceback formatter reads is Python and line numbers match the cell.
-        python = f"# %%cache {self._magic_line}".rstrip() + "\n" + python
-        raw = f"%%cache {self._magic_line}".rstrip() + "\n" + source
+        raw = source
+        if self._header is not None:
+            python = f"# {self._header}\n{python}"
+            raw = f"{self._header}\n{source}"
         number = shell.displayhook.prompt_count
         filename = self.filename = shell.compile.cache(python, number, raw_code=raw)
         try:

@@ -12,9 +12,9 @@ import os
 from typing import Any, cast
 
 from IPython.core.error import UsageError
-from IPython.core.magic import Magics, cell_magic, magics_class
+from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
-from traitlets import Bool, Dict, Enum, Unicode, observe
+from traitlets import Bool, Dict, Enum, Float, Unicode, observe
 
 from ..errors import NbCacheError
 from ..run.engine import Engine, RunOptions
@@ -24,10 +24,11 @@ from ..store.compression import Compression
 from ..units import parse_size
 from .host import IPythonHost, cell_id, user_frames
 
-__all__ = ["ENV_DIR", "ENV_SIZE_LIMIT", "NbCache"]
+__all__ = ["ENV_AUTO", "ENV_DIR", "ENV_SIZE_LIMIT", "NbCache"]
 
 ENV_DIR = "NBCACHE_DIR"
 ENV_SIZE_LIMIT = "NBCACHE_SIZE_LIMIT"
+ENV_AUTO = "NBCACHE_AUTO"
 
 
 @magics_class
@@ -54,6 +55,16 @@ class NbCache(Magics):
     ).tag(config=True)
     storage_options = Dict(
         help="Options for fsspec when the cache is a URL, e.g. {'endpoint_url': 'http://127.0.0.1:9000'}."
+    ).tag(config=True)
+    auto = Bool(
+        False,
+        help="Automatic mode: every code cell is cached as under %%cache (also %cache_all, and "
+        "NBCACHE_AUTO=1 when the extension loads).",
+    ).tag(config=True)
+    min_runtime = Float(
+        0.25,
+        min=0.0,
+        help="Automatic mode stores a cell only when its run took at least this many seconds (0: every cell).",
     ).tag(config=True)
 
     def __init__(self, shell: Any = None, **kwargs: Any):
@@ -140,7 +151,6 @@ class NbCache(Magics):
         args = parse_argstring(self.cache, line)
         if not cell.strip():
             raise UsageError("nbcache: the cell under %%cache is empty; write the code to cache below the magic line")
-        host = IPythonHost(self.shell, line)
         options = RunOptions(
             force=args.force,
             skip=args.skip,
@@ -150,6 +160,48 @@ class NbCache(Magics):
             deps=tuple(args.deps),
             cell=cell_id(self.shell),
         )
+        self._run(IPythonHost(self.shell, line), cell, options)
+
+    @cell_magic
+    def nocache(self, line: str, cell: str) -> None:
+        """Run this cell without the cache, also in automatic mode (%cache_all): no lookup,
+        nothing stored. The same as ``%%cache --skip``.
+
+        Example::
+
+            %%nocache
+            model.fit(X, y)      # always train afresh
+        """
+        if line.strip():
+            raise UsageError(f"nbcache: %%nocache takes no options (got {line.strip()!r})")
+        self._run(IPythonHost(self.shell, magic="nocache"), cell, RunOptions(skip=True, cell=cell_id(self.shell)))
+
+    @line_magic
+    def cache_all(self, line: str) -> None:
+        """Cache every later cell of this kernel automatically, as if each had %%cache.
+
+        ``%cache_all`` turns automatic mode on, ``%cache_all off`` turns it off (also
+        ``%config NbCache.auto = True``, or ``NBCACHE_AUTO=1`` when the extension loads).
+
+        A cell is stored only when its run took at least ``NbCache.min_runtime`` seconds
+        (0.25 by default; 0 stores every cell): a cheaper cell just runs. ``%%nocache`` opts a
+        cell out. Cells that install packages or load extensions (%pip, %conda, %load_ext),
+        run other files (%run), use other line or cell magics (%%bash...), run shell commands
+        (!cmd), await at top level, ask for input() or wire interactive widgets are never
+        cached, and neither is a run that wrote files or raised.
+
+        Examples::
+
+            %cache_all
+            %config NbCache.min_runtime = 1.0
+            %cache_all off
+        """
+        word = line.strip().lower()
+        if word not in ("", "on", "off"):
+            raise UsageError(f"nbcache: %cache_all takes 'on' or 'off', not {line.strip()!r}")
+        self.auto = word != "off"
+
+    def _run(self, host: IPythonHost, cell: str, options: RunOptions) -> None:
         try:
             self.engine.run(host, cell, options)
         except BaseException as exc:

@@ -7,6 +7,10 @@ watches while a cell runs (on a miss only):
   every folder listed (``open``, ``os.listdir``, ``os.scandir`` audit events, which pandas, numpy
   and the standard library all go through). Files of the interpreter and of installed packages,
   ``__pycache__``, and dot-folders of the home directory (caches, configs) are not recorded.
+- **Files written**: the same hook notes files opened for writing and paths created, moved or
+  removed (``os.remove``, ``os.rename``, ``shutil.rmtree``...), except scratch files (made and
+  removed within the cell, or in the temporary folder outside the working folder). A hit does
+  not write them again, so automatic mode does not store such a run (``Watch.written``).
 - **Environment variables**: ``os.environ`` is switched to a subclass that records the names the
   cell looks up (``os.environ[...]``, ``os.getenv``, ``in``), and back afterwards.
 
@@ -22,6 +26,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 import threading
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
@@ -39,6 +44,20 @@ _SPAWN_EVENTS = frozenset({"subprocess.Popen", "os.system", "os.posix_spawn", "o
 # Variables that differ between two starts of the same notebook server and kernel.
 _VOLATILE_ENV = ("JPY_", "KERNEL_ID", "JUPYTER_SERVER", "PYDEVD", "_", "OLDPWD", "PWD", "SHLVL")
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_TRUNC
+# Events that change the file system, with the positions of their path arguments.
+_CHANGE_EVENTS = {
+    "os.remove": (0,),
+    "os.rename": (0, 1),
+    "os.mkdir": (0,),
+    "os.rmdir": (0,),
+    "os.truncate": (0,),
+    "os.link": (0, 1),
+    "os.symlink": (0, 1),
+    "shutil.rmtree": (0,),
+    "shutil.copyfile": (1,),
+    "shutil.copytree": (1,),
+    "shutil.move": (0, 1),
+}
 
 
 def _audit(event: str, args: tuple[Any, ...]) -> None:
@@ -51,10 +70,16 @@ def _audit(event: str, args: tuple[Any, ...]) -> None:
             return
         if isinstance(mode, str):
             if any(c in mode for c in "wax+"):
+                watch.note_write(path)
                 return
         elif isinstance(flags, int) and flags & _WRITE_FLAGS:
+            watch.note_write(path)
             return
         watch.note_file(path)
+    elif event in _CHANGE_EVENTS:
+        for position in _CHANGE_EVENTS[event]:
+            if position < len(args) and not isinstance(args[position], int):
+                watch.note_write(args[position])
     elif event in _SPAWN_EVENTS:
         watch.note_spawn(args)
     elif event in ("os.listdir", "os.scandir"):
@@ -86,6 +111,7 @@ class Watch:
         self.files: dict[str, None] = {}
         self.dirs: dict[str, None] = {}
         self.env: dict[str, None] = {}
+        self._written: dict[str, bool] = {}
         self.spawned = False
         self.relative = False
         """Whether a file or folder was read by a relative path (the result then depends on the
@@ -94,11 +120,14 @@ class Watch:
         self._exclude = tuple(os.path.realpath(p) + os.sep for p in exclude if p)
         home = os.path.expanduser("~")
         self._home_dot = os.path.join(home, ".")
+        self._temp = os.path.realpath(tempfile.gettempdir()) + os.sep
+        self._cwd = os.path.realpath(os.getcwd()) + os.sep
 
-    def _keep(self, path: Any) -> str | None:
+    def _absolute(self, path: Any) -> str | None:
+        """The absolute path, or None for what is not the cell's own business: the interpreter's
+        and libraries' files, caches and settings in the home folder, nbcache's own folder."""
         try:
-            raw = os.fsdecode(path)
-            absolute = os.path.abspath(raw)
+            absolute = os.path.abspath(os.fsdecode(path))
         except (TypeError, ValueError):
             return None
         if absolute.startswith(("/proc/", "/dev/", "/sys/")) or "__pycache__" in absolute:
@@ -107,9 +136,31 @@ class Watch:
             return None
         if self._exclude and os.path.realpath(absolute).startswith(self._exclude):
             return None
-        if not os.path.isabs(raw):
+        return absolute
+
+    def _keep(self, path: Any) -> str | None:
+        absolute = self._absolute(path)
+        if absolute is not None and not os.path.isabs(os.fsdecode(path)):
             self.relative = True
         return absolute
+
+    def note_write(self, path: Any) -> None:
+        absolute = self._absolute(path)
+        if absolute is None or absolute in self._written:
+            return
+        real = os.path.realpath(absolute)
+        # Libraries keep scratch files in the temporary folder (joblib, matplotlib): not the
+        # cell's output, unless the notebook itself works there.
+        if real.startswith(self._temp) and not real.startswith(self._cwd):
+            return
+        self._written[absolute] = os.path.lexists(absolute)
+
+    @property
+    def written(self) -> list[str]:
+        """Files and folders the cell wrote, created, moved or removed: what exists now and was
+        written, and what existed before and was changed (a scratch file made and removed
+        within the cell is neither)."""
+        return [path for path, existed in self._written.items() if existed or os.path.lexists(path)]
 
     def note_file(self, path: Any) -> None:
         kept = self._keep(path)

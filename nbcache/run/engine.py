@@ -110,16 +110,16 @@ class Engine:
             # Let Python report the syntax error exactly as it would without nbcache.
             return self._uncached(host, source, python, "the cell does not parse")
         if analysis.dynamic_reason:
-            return self._uncached(host, source, python, analysis.dynamic_reason, warn=True)
+            return self._uncached(host, source, python, analysis.dynamic_reason, warn=options.warn_uncached)
         self.substitutes.prune(host.namespace)
         try:
             with reloading("reload" in analysis.called):
                 key = self._key(analysis, host, options)
         except StaleModuleError as exc:
-            return self._uncached(host, source, python, str(exc), warn=True)
+            return self._uncached(host, source, python, str(exc), warn=options.warn_uncached)
         except FingerprintError as exc:
             reason = f"input {exc.name!r} ({exc.type_name}) has no fingerprint, so the cell runs uncached"
-            return self._uncached(host, source, python, reason, warn=True)
+            return self._uncached(host, source, python, reason, warn=options.warn_uncached)
         name = options.label or options.cell or _first_line(source)  # a label is the user's own name for it
         return Cell(source, python, analysis, key, name, options)
 
@@ -216,12 +216,16 @@ class Engine:
     def _miss(self, host: Host, cache: Cache, cell: Cell) -> Outcome:
         observed = self._observe(host, cell, _roots(cache))
         key, runtime = cell.key.key, observed.runtime
+        refused = cell.options.admit(observed) if cell.options.admit is not None else None
+        if refused is not None:
+            return Outcome("skipped", key, refused, runtime)
         pending = draft(observed, host.namespace, host.is_internal, self.substitutes)
         try:
             frames = dump_values(pending.values, namespace=host.namespace, refs=pending.refs)
             outputs = encode_outputs(observed.recorder.records)
         except SerializationError as exc:
-            host.warn(f"nbcache: not cached: {exc}")
+            if cell.options.warn_uncached:
+                host.warn(f"nbcache: not cached: {exc}")
             return Outcome("skipped", key, str(exc), runtime)
         except Exception as exc:  # noqa: BLE001
             host.warn(f"nbcache: not cached: the outputs could not be encoded ({exc})")

@@ -11,12 +11,15 @@ one run ended as, for the note, the dashboard and the frontend.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Literal, Protocol
 
 from ..key.analysis import CellAnalysis
 from ..key.cellkey import CellKey
 from ..store.cache import Entry
 from .capture import Recorder
+
+if TYPE_CHECKING:
+    from .record import Observed
 
 __all__ = ["Cell", "Host", "Outcome", "RunOptions", "Status", "warn_once"]
 
@@ -61,6 +64,10 @@ class RunOptions:
     """Files and folders whose content is part of the key (``--deps``)."""
     cell: str | None = None
     """Identity of the cell for --explain (a notebook cell id); the label or first line otherwise."""
+    admit: Callable[[Observed], str | None] | None = None
+    """After a miss ran: why not to store this run (None: store it). Automatic mode's rules."""
+    warn_uncached: bool = True
+    """Warn when the cell cannot be cached (False in automatic mode: the reason stays in the outcome)."""
 
 
 @dataclass(frozen=True)
