@@ -107,7 +107,7 @@ def test_a_run_shorter_than_min_runtime_is_not_stored(cache: Cache) -> None:
 
 
 def test_a_run_that_wrote_a_file_is_not_stored(cache: Cache, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(tmp_path)  # (tmp_path is in the temporary folder, where only the working folder counts)
+    monkeypatch.chdir(tmp_path)
     target = tmp_path / "out.txt"
     engine, host = Engine(lambda: cache), DictHost({"target": str(target)})
     outcome = engine.run(host, "with open(target, 'w') as fh:\n    fh.write('x')\n", _auto(0.0))
@@ -126,17 +126,21 @@ def test_a_run_that_removed_a_file_is_not_stored(cache: Cache, tmp_path: Path, m
 
 
 def test_scratch_files_do_not_prevent_storing(cache: Cache, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    (tmp_path / "notebook").mkdir()
-    monkeypatch.chdir(tmp_path / "notebook")
-    engine, host = Engine(lambda: cache), DictHost({"elsewhere": str(tmp_path / "scratch.bin")})
-    # made and removed within the cell, even in the working folder
+    monkeypatch.chdir(tmp_path)
+    engine, host = Engine(lambda: cache), DictHost()
+    # made and removed within the cell
     cell = "import os\nwith open('part.tmp', 'w') as fh:\n    fh.write('x')\nos.remove('part.tmp')\ndel fh\nv = 2\n"
     outcome = engine.run(host, cell, _auto(0.0))
     assert outcome.status == "stored", outcome.reason
-    # left in the temporary folder, outside the working folder
-    cell = "with open(elsewhere, 'wb') as fh:\n    fh.write(b'scratch')\ndel fh\nw = 3\n"
+    cell = "import tempfile\nwith tempfile.TemporaryDirectory() as scratch:\n    open(scratch + '/a', 'w').close()\nw = 3\n"
     outcome = engine.run(host, cell, _auto(0.0))
     assert outcome.status == "stored", outcome.reason
+
+
+def test_a_temporary_folder_left_for_later_cells_is_a_change(cache: Cache) -> None:
+    engine, host = Engine(lambda: cache), DictHost()
+    outcome = engine.run(host, "import tempfile\nwork = tempfile.mkdtemp()\n", _auto(0.0))
+    assert outcome.status == "skipped" and host.namespace["work"] in (outcome.reason or "")
 
 
 def test_in_automatic_mode_a_cell_that_cannot_be_cached_says_nothing(cache: Cache) -> None:

@@ -8,9 +8,10 @@ watches while a cell runs (on a miss only):
   and the standard library all go through). Files of the interpreter and of installed packages,
   ``__pycache__``, and dot-folders of the home directory (caches, configs) are not recorded.
 - **Files written**: the same hook notes files opened for writing and paths created, moved or
-  removed (``os.remove``, ``os.rename``, ``shutil.rmtree``...), except scratch files (made and
-  removed within the cell, or in the temporary folder outside the working folder). A hit does
-  not write them again, so automatic mode does not store such a run (``Watch.written``).
+  removed (``os.remove``, ``os.rename``, ``shutil.rmtree``...), anywhere (a temporary folder
+  made by one cell is often used by the next), except scratch files made and removed within the
+  cell. A hit does not write them again, so automatic mode does not store such a run
+  (``Watch.written``).
 - **Environment variables**: ``os.environ`` is switched to a subclass that records the names the
   cell looks up (``os.environ[...]``, ``os.getenv``, ``in``), and back afterwards.
 
@@ -26,7 +27,6 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
 import threading
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
@@ -120,8 +120,6 @@ class Watch:
         self._exclude = tuple(os.path.realpath(p) + os.sep for p in exclude if p)
         home = os.path.expanduser("~")
         self._home_dot = os.path.join(home, ".")
-        self._temp = os.path.realpath(tempfile.gettempdir()) + os.sep
-        self._cwd = os.path.realpath(os.getcwd()) + os.sep
 
     def _absolute(self, path: Any) -> str | None:
         """The absolute path, or None for what is not the cell's own business: the interpreter's
@@ -148,11 +146,7 @@ class Watch:
         absolute = self._absolute(path)
         if absolute is None or absolute in self._written:
             return
-        real = os.path.realpath(absolute)
-        # Libraries keep scratch files in the temporary folder (joblib, matplotlib): not the
-        # cell's output, unless the notebook itself works there.
-        if real.startswith(self._temp) and not real.startswith(self._cwd):
-            return
+        # Whether it existed before: a scratch file made and removed within the cell is no change.
         self._written[absolute] = os.path.lexists(absolute)
 
     @property
