@@ -8,6 +8,7 @@
     nbcache clear [KEY...] [--label L] [--older-than 30d] [--all]
     nbcache gc                          enforce the size limit, remove orphan blobs
     nbcache verify                      check every signature and checksum (exit 1 on failure)
+    nbcache run NOTEBOOK.ipynb          execute a notebook with automatic caching (see runner.py)
 
 The cache is ``--dir``, else ``$NBCACHE_DIR``, else ``.nbcache`` in the current folder; it may be
 any fsspec URL (``s3://bucket/prefix``). Exit codes: 0 done, 1 a check failed, 2 a usage error.
@@ -27,6 +28,7 @@ from typing import Callable, Sequence
 from .store.cache import DEFAULT_SIZE_LIMIT, Cache, Progress
 from .errors import NbCacheError
 from .store.backends import open_store
+from . import runner
 from .units import format_size, parse_age, parse_size
 
 __all__ = ["main"]
@@ -250,11 +252,15 @@ def _parser() -> argparse.ArgumentParser:
 
     verify = sub.add_parser("verify", help="check every signature and checksum")
     verify.set_defaults(run=cmd_verify)
+
+    runner.add_parser(sub)  # `nbcache run`: opens no cache itself (sets `main`)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if getattr(args, "main", None) is not None:
+        return int(args.main(args))
     run: Callable[[Cache, argparse.Namespace], int] = args.run
     try:
         cache = _open(args)

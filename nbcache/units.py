@@ -1,10 +1,10 @@
-"""Sizes (``20GB``, ``500MB``) and ages (``30d``, ``12h``) as users write them."""
+"""Sizes (``20GB``, ``500MB``), ages (``30d``, ``12h``) and durations as users write and read them."""
 
 from __future__ import annotations
 
 import re
 
-__all__ = ["format_size", "parse_age", "parse_size", "size_scale"]
+__all__ = ["format_duration", "format_size", "parse_age", "parse_size", "size_scale"]
 
 _SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([kmgtp]?i?b?)?\s*", re.IGNORECASE)
 _POWERS = {"": 0, "k": 1, "m": 2, "g": 3, "t": 4, "p": 5}
@@ -50,3 +50,12 @@ def format_size(n: float) -> str:
     one size formatter of the CLI, the dashboard and (ported) the JupyterLab panel."""
     scale, unit = size_scale(n)
     return f"{n:.0f} B" if unit == "B" else f"{n / scale:.1f} {unit}"
+
+
+def format_duration(seconds: float) -> str:
+    """``seconds`` as people read them: ``12 s``, ``1.5 s``, ``340 ms``, ``80 µs``."""
+    if seconds >= 100:
+        return f"{seconds:.0f} s"
+    if seconds >= 1:
+        return f"{seconds:.1f} s"
+    return f"{seconds * 1000:.0f} ms" if seconds >= 0.001 else f"{seconds * 1e6:.0f} µs"

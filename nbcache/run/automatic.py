@@ -22,6 +22,7 @@ import ast
 from dataclasses import dataclass
 from typing import Callable
 
+from ..units import format_duration
 from .record import Observed
 
 __all__ = ["Admission", "never_cached", "own_cell_magic"]
@@ -188,7 +189,7 @@ class Admission:
 
     def __call__(self, observed: Observed) -> str | None:
         if observed.runtime < self.min_runtime:
-            return f"it ran in {_seconds(observed.runtime)}, less than NbCache.min_runtime ({self.min_runtime:g} s)"
+            return f"it ran in {format_duration(observed.runtime)}, less than NbCache.min_runtime ({self.min_runtime:g} s)"
         written = observed.watch.written
         if written:
             first = written[0]
@@ -196,7 +197,3 @@ class Admission:
             also = f" and {more} more" if more else ""
             return f"it wrote or removed {first}{also}, which a hit would not do again"
         return None
-
-
-def _seconds(value: float) -> str:
-    return f"{value * 1000:.0f} ms" if value < 1 else f"{value:.1f} s"

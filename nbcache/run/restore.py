@@ -25,6 +25,7 @@ from .capture import decode_outputs
 from .contents import RESULTS, STATE, Extra
 from .host import Host, Outcome, RunOptions, warn_once
 from .serialize import load_values
+from ..units import format_duration as _seconds
 
 __all__ = ["FOREIGN_ENTRY", "Unusable", "restore"]
 
@@ -138,11 +139,3 @@ def update_in_place(live: Any, new: Any) -> bool:
     except Exception:  # noqa: BLE001 - read-only arrays, slots...: rebinding is the fallback
         return False
     return True
-
-
-def _seconds(value: float) -> str:
-    if value >= 100:
-        return f"{value:.0f} s"
-    if value >= 1:
-        return f"{value:.1f} s"
-    return f"{value * 1000:.0f} ms" if value >= 0.001 else f"{value * 1e6:.0f} µs"
