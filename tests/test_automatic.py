@@ -50,6 +50,8 @@ def reason(source: str) -> str | None:
         ("slider.observe(update, names='value')", "it sets up interactive widgets (observe)"),
         ("button.on_click(go)", "it sets up interactive widgets (on_click)"),
         ("ns = get_ipython().user_ns", "it talks to IPython directly (get_ipython())"),
+        ("shell = get_ipython()", "it talks to IPython directly (get_ipython())"),
+        ("print(get_ipython() and 1)", "it talks to IPython directly (get_ipython())"),
         # what %time and %%time run is checked too
         ("%time x = input()", "it asks for input (input())"),
         ("%%time\n!make data\n", "it runs a shell command"),

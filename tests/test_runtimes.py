@@ -16,6 +16,7 @@ def test_hints_survive_a_new_session_and_forgetting_is_kept(tmp_path: Path) -> N
     first.remember(a, 0.002)
     first.remember(b, 0.003)
     first.forget(b)
+    first.flush()  # (changes are batched; a kernel that exits flushes them)
     again = Runtimes(path)  # a new kernel
     assert again.get(a) == 0.002 and again.get(b) is None and len(again) == 1
 
@@ -34,6 +35,7 @@ def test_a_truncated_line_or_a_foreign_file_is_ignored(tmp_path: Path) -> None:
     fresh = Runtimes(str(path))
     assert fresh.get(digest) is None
     fresh.remember(digest, 0.1)
+    fresh.flush()
     assert Runtimes(str(path)).get(digest) == 0.1  # rewritten in our format
 
 
@@ -44,6 +46,7 @@ def test_the_file_is_compacted_when_it_grows(tmp_path: Path, monkeypatch) -> Non
     digest = source_digest("x")
     for i in range(50):
         hints.remember(digest, i / 1000)
+    hints.flush()
     assert len(path.read_text().splitlines()) < 15
     assert Runtimes(str(path)).get(digest) == 0.049
 
@@ -59,3 +62,13 @@ def test_an_unwritable_folder_keeps_hints_in_memory(tmp_path: Path) -> None:
         assert hints.get(digest) == 0.01
     finally:
         os.chmod(folder, 0o700)
+
+
+def test_changes_are_batched_between_flushes(tmp_path: Path) -> None:
+    path = tmp_path / "runtimes.log"
+    hints = Runtimes(str(path))
+    hints.remember(source_digest("a"), 0.1)  # the first change is written at once
+    hints.remember(source_digest("b"), 0.2)  # later ones wait for the next flush
+    assert Runtimes(str(path)).get(source_digest("b")) is None
+    hints.flush()
+    assert Runtimes(str(path)).get(source_digest("b")) == 0.2

@@ -27,6 +27,7 @@ Load and unload are mirror images:
 from __future__ import annotations
 
 import ast
+import atexit
 import json
 import os
 import sys
@@ -48,6 +49,10 @@ __all__ = ["AutoMode", "CellReport", "report", "run_pending"]
 _active: dict[int, AutoMode] = {}
 
 Mode = Literal["wrapped", "hinted", "never", "magic"]
+# A hit of a cell that ran for less than this shows no note: in a Run All of many quick cells
+# (NbCache.min_runtime = 0) a note under each would be noise, and publishing one costs more than
+# the rest of the hit. (The JupyterLab badge still says hit.)
+NOTE_BELOW = 0.25
 
 
 @dataclass(frozen=True)
@@ -116,6 +121,7 @@ class AutoMode:
         _active[id(self.shell)] = self
         self._unavailable = False
         self._hints()  # says so now when there is no cache to use
+        atexit.register(self._flush)
 
     def disable(self) -> None:
         """Mirror of :meth:`enable`. Safe inside a cell: that cell finishes as it started."""
@@ -136,6 +142,8 @@ class AutoMode:
             del _active[id(self.shell)]  # (a cell already replaced still runs: see run_pending)
         self._forget_rendered()
         self._stack.clear()
+        self._flush()
+        atexit.unregister(self._flush)
 
     @property
     def running(self) -> bool:
@@ -187,7 +195,7 @@ class AutoMode:
             )
         )
         ast.copy_location(call, node.body[0])
-        return ast.Module(body=[ast.fix_missing_locations(call)], type_ignores=[])
+        return ast.Module(body=[call], type_ignores=[])  # (IPython fixes the missing locations)
 
     def run_pending(self) -> BaseException | None:
         """Run the cell the transformer replaced; the cell's own exception is returned, its
@@ -197,7 +205,7 @@ class AutoMode:
             return None
         info = cell.info
         python = getattr(info, "transformed_cell", None) or self.shell.transform_cell(info.raw_cell)
-        host = IPythonHost(self.shell, magic=None, transformed=(info.raw_cell, python))
+        host = IPythonHost(self.shell, magic=None, transformed=(info.raw_cell, python), note_below=NOTE_BELOW)
         options = RunOptions(
             quiet=self.settings.quiet,
             cell=getattr(info, "cell_id", None) or None,
@@ -227,6 +235,10 @@ class AutoMode:
         del self._stack[index:]
         if index == 0:
             self.last = self._finish(cell, result)
+
+    def _flush(self) -> None:
+        if self._runtimes is not None:
+            self._runtimes.flush()
 
     # -- what a cell's run teaches -------------------------------------------------------------
     def _finish(self, cell: _Cell, result: Any) -> CellReport | None:
@@ -266,6 +278,7 @@ class AutoMode:
         self._unavailable = False
         path = _runtimes_path(cache)
         if self._runtimes is None or self._runtimes.path != path:
+            self._flush()
             self._runtimes = Runtimes(path)
         return self._runtimes
 

@@ -31,11 +31,21 @@ _INTERNAL = re.compile(
 class IPythonHost:
     """Runs a cell body in an IPython shell the way IPython runs a cell."""
 
-    def __init__(self, shell: Any, magic_line: str = "", *, magic: str | None = "cache", transformed: tuple[str, str] | None = None):
+    def __init__(
+        self,
+        shell: Any,
+        magic_line: str = "",
+        *,
+        magic: str | None = "cache",
+        transformed: tuple[str, str] | None = None,
+        note_below: float = 0.0,
+    ):
         """``magic`` is the cell magic the body ran under (None: the cell is the body, as in
         automatic mode); ``transformed`` is ``(source, python)`` when IPython already turned the
-        cell into Python."""
+        cell into Python; a hit of a cell that had run for less than ``note_below`` seconds shows
+        no note."""
         self.shell = shell
+        self._note_below = note_below
         self.filename: str | None = None
         self.namespace = shell.user_ns
         self._header = None if magic is None else f"%%{magic} {magic_line}".rstrip()
@@ -102,11 +112,13 @@ class IPythonHost:
 
     def replay(self, records: list[dict[str, Any]], results: list[Any]) -> None:
         publisher = self.shell.display_pub
+        written = set()
         for record in records:
             kind = record["type"]
             if kind == "stream":
                 stream = getattr(sys, record["name"])
                 stream.write(record["text"])
+                written.add(stream)
             elif kind == "display":
                 data = _live_widget_views(record["data"])
                 if data:
@@ -117,8 +129,9 @@ class IPythonHost:
                 publisher.clear_output(record.get("wait", False))
             elif kind == "result":
                 self._show_result(results[record["index"]], record)
-        sys.stdout.flush()
-        sys.stderr.flush()
+        # Flushing a kernel's stream waits for its I/O thread: only the streams written to.
+        for stream in written:
+            stream.flush()
 
     def _show_result(self, value: Any, record: dict[str, Any]) -> None:
         """``value`` through the display hook (``Out[n]``, ``_``), showing what it showed then."""
@@ -131,6 +144,8 @@ class IPythonHost:
             hook(value)
 
     def note(self, message: str, outcome: Outcome) -> None:
+        if outcome.status == "hit" and outcome.original_runtime < self._note_below:
+            return
         self.shell.display_pub.publish(
             data={
                 "text/plain": message,

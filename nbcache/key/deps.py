@@ -25,6 +25,7 @@ unless a :class:`Watch` is active on the calling thread.
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 import threading
@@ -104,6 +105,13 @@ def _in_import_machinery() -> bool:
     return False
 
 
+@functools.lru_cache(maxsize=64)
+def _real_folder(path: str) -> str:
+    # A watch starts with every miss, and resolving a path costs a stat per component: the
+    # cache's own folder does not move while a kernel runs.
+    return os.path.realpath(path) + os.sep
+
+
 class Watch:
     """Records files, folders and environment variables read on this thread while active."""
 
@@ -117,7 +125,7 @@ class Watch:
         """Whether a file or folder was read by a relative path (the result then depends on the
         working directory, which the recorded absolute paths do not show)."""
         self.command_words: list[str] = []
-        self._exclude = tuple(os.path.realpath(p) + os.sep for p in exclude if p)
+        self._exclude = tuple(_real_folder(p) for p in exclude if p)
         home = os.path.expanduser("~")
         self._home_dot = os.path.join(home, ".")
 

@@ -77,9 +77,16 @@ def never_cached(tree: ast.Module, transform: Callable[[str], str] | None = None
         reason = _top_level_await(statement)
         if reason:
             return reason
-    for node in ast.walk(tree):
+    nodes = list(ast.walk(tree))
+    # The get_ipython() calls IPython wrote for %magics; any other use of the shell is the cell's own.
+    magics = {
+        id(n.value) for n in nodes if isinstance(n, ast.Attribute) and n.attr in ("run_line_magic", "run_cell_magic") and _is_get_ipython(n.value)
+    }
+    for node in nodes:
         if isinstance(node, ast.Call):
             reason = _call(node) or _nested(node, transform)
+            if reason is None and _is_get_ipython(node) and id(node) not in magics:
+                reason = "it talks to IPython directly (get_ipython())"
         elif isinstance(node, ast.Attribute) and _is_get_ipython(node.value):
             reason = _ipython_attribute(node.attr)
         elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):

@@ -216,9 +216,11 @@ class Engine:
     def _miss(self, host: Host, cache: Cache, cell: Cell) -> Outcome:
         observed = self._observe(host, cell, _roots(cache))
         key, runtime = cell.key.key, observed.runtime
-        refused = cell.options.admit(observed) if cell.options.admit is not None else None
-        if refused is not None:
-            return Outcome("skipped", key, refused, runtime)
+        if cell.options.admit is not None:
+            refused = cell.options.admit(observed)
+            if refused is not None:
+                return Outcome("skipped", key, refused, runtime)
+            cache.record_miss(key)  # what restore leaves to automatic mode: see there
         pending = draft(observed, host.namespace, host.is_internal, self.substitutes)
         try:
             frames = dump_values(pending.values, namespace=host.namespace, refs=pending.refs)

@@ -45,7 +45,8 @@ def restore(host: Host, cache: Cache, key: CellKey, options: RunOptions, substit
     try:
         entry = _find(cache, key.key)
         if entry is None:
-            cache.record_miss(key.key)
+            if options.admit is None:  # (automatic mode counts a miss only for a run it stores)
+                cache.record_miss(key.key)
             return Unusable()
         extra = Extra.of(entry)
         stale = check_reads(extra.reads) + unmet(extra.requires)

@@ -9,17 +9,20 @@ nbcache, only timed; if it then takes longer, the hint is dropped and the next r
 A hint can only make a cell run when it might have hit (a needless miss, never a stale hit),
 so it is kept simply: an append-only text file beside the cache's index (one line per change,
 the last line for a digest wins, compacted now and then), shared by the kernels of one machine.
-A file that cannot be read or written leaves the hints in memory.
+Changes are written at most every ``FLUSH_SECONDS`` (and by :meth:`Runtimes.flush`): a kernel
+killed in between loses only hints. A file that cannot be read or written leaves the hints in
+memory.
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
+import time
 
 import xxhash
 
-__all__ = ["RUNTIMES_FILE", "Runtimes", "source_digest"]
+__all__ = ["FLUSH_SECONDS", "RUNTIMES_FILE", "Runtimes", "source_digest"]
 
 RUNTIMES_FILE = "runtimes.log"
 # The first line; bump the number when the line format changes (an old file is then ignored).
@@ -27,6 +30,8 @@ _HEADER = "nbcache-runtimes 1\n"
 _FORGOTTEN = "-"
 # Rewrite the file once it holds this many more lines than live hints.
 _COMPACT_SLACK = 2000
+# Appending costs an open and a write: batched for the cells of a Run All.
+FLUSH_SECONDS = 2.0
 
 
 def source_digest(source: str) -> str:
@@ -41,6 +46,9 @@ class Runtimes:
         self.path = path
         self._seconds: dict[str, float] | None = None
         self._lines = 0
+        self._pending: list[str] = []
+        self._flushed = 0.0
+        self._unwritable = False
 
     def get(self, digest: str) -> float | None:
         return self._load().get(digest)
@@ -83,9 +91,19 @@ class Runtimes:
         return self._seconds
 
     def _append(self, line: str) -> None:
-        if self.path is None:
+        if self.path is None or self._unwritable:
             return
-        self._lines += 1
+        self._pending.append(line)
+        if time.monotonic() - self._flushed >= FLUSH_SECONDS:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the changes not written yet."""
+        lines, self._pending = self._pending, []
+        self._flushed = time.monotonic()
+        if self.path is None or self._unwritable or not lines:
+            return
+        self._lines += len(lines)
         try:
             if self._lines > len(self._load()) + _COMPACT_SLACK:
                 self._compact()
@@ -94,9 +112,9 @@ class Runtimes:
             if new:
                 os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
             with open(self.path, "a", encoding="ascii") as fh:
-                fh.write(_HEADER + line if new else line)
+                fh.write((_HEADER if new else "") + "".join(lines))
         except OSError:
-            self.path = None  # read-only or full: keep the hints in memory for this session
+            self._unwritable = True  # read-only or full: keep the hints in memory for this session
 
     def _compact(self) -> None:
         folder = os.path.dirname(self.path or ".") or "."
