@@ -127,6 +127,14 @@ def test_a_run_that_removed_a_file_is_not_stored(cache: Cache, tmp_path: Path, m
     assert not target.exists() and list(cache.entries()) == []
 
 
+def test_a_run_that_started_a_process_is_not_stored(cache: Cache) -> None:
+    engine, host = Engine(lambda: cache), DictHost()
+    cell = "import subprocess, sys\nout = subprocess.run([sys.executable, '-c', 'print(1)'], capture_output=True).stdout\n"
+    outcome = engine.run(host, cell, _auto(0.0))
+    assert outcome.status == "skipped" and "it started a process" in (outcome.reason or "")
+    assert host.namespace["out"].strip() == b"1" and list(cache.entries()) == []
+
+
 def test_scratch_files_do_not_prevent_storing(cache: Cache, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     engine, host = Engine(lambda: cache), DictHost()

@@ -1,6 +1,10 @@
 """The JupyterLab extension in a real browser: a real ``jupyter lab`` on 127.0.0.1 and Debian's
 Chromium driven by Playwright. Badges appear on cached cells (stored, then hit after a restart) and
-the panel's invalidate button makes the next run a miss. Screenshots go to docs/."""
+the panel's invalidate button makes the next run a miss; the toolbar toggle turns automatic mode on
+and keeps it on across a restart. Screenshots go to docs/.
+
+JupyterLab loads the extension this checkout built (``nbcache/labextension``, by ``npm run
+build:prod``) when there is one, ahead of an installed copy: it comes first on ``JUPYTER_PATH``."""
 
 from __future__ import annotations
 
@@ -20,7 +24,9 @@ import nbformat
 import pytest
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-DOCS = Path(__file__).resolve().parent.parent / "docs"
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = ROOT / "docs"
+BUILT = ROOT / "nbcache" / "labextension"
 TOKEN = "nbcache-ui-test"
 IDLE = ".jp-Notebook-ExecutionIndicator[data-status='idle']"
 BADGE = ".jp-nbcache-badge[data-nbcache-status='{}']"
@@ -36,6 +42,9 @@ playwright_api = pytest.importorskip("playwright.sync_api")
 
 CACHED = "%%cache\nimport time\ntime.sleep(1.5)\nanswer = 41 + 1\nprint('the answer is', answer)"
 SKIPPED = "%%cache --skip\ndouble = answer * 2"
+# automatic mode: no %load_ext, no %%cache; the toolbar toggle does it all
+AUTO_SLOW = "import time\ntime.sleep(0.8)\nvalue = 6 * 7\nprint('value', value)"
+AUTO_QUICK = "double = value * 2\nprint('double', double)"
 
 
 def _free_port() -> int:
@@ -55,6 +64,8 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         nbformat.v4.new_code_cell(SKIPPED),
     ]
     nbformat.write(nb, str(root / "cached.ipynb"))
+    nb.cells = [nbformat.v4.new_code_cell(AUTO_SLOW), nbformat.v4.new_code_cell(AUTO_QUICK)]
+    nbformat.write(nb, str(root / "auto.ipynb"))
     settings = root / ".settings"
     # No "would you like news?" toast over the screenshots.
     notification = settings / "@jupyterlab" / "apputils-extension"
@@ -62,6 +73,12 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     (notification / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false"}))
     port = _free_port()
     env = dict(os.environ, NBCACHE_DIR=str(root / ".nbcache"), JUPYTER_CONFIG_DIR=str(root / ".config"))
+    if (BUILT / "package.json").exists():
+        # this checkout's build first (the first extension of a name found wins)
+        shared = root / ".jupyter-path" / "labextensions"
+        shared.mkdir(parents=True)
+        (shared / "nbcache").symlink_to(BUILT, target_is_directory=True)
+        env["JUPYTER_PATH"] = os.pathsep.join(filter(None, [str(root / ".jupyter-path"), os.environ.get("JUPYTER_PATH")]))
     log = open(root / "lab.log", "w")
     server = subprocess.Popen(
         [
@@ -127,31 +144,42 @@ def _page(lab: str) -> Iterator[Any]:
 
 
 # The notebook panel; _PANEL also makes it current (commands act on the current notebook).
-_FIND = """() => [...window.jupyterapp.shell.widgets('main')].find(w => w.context && w.context.path === 'cached.ipynb')"""
-_PANEL = f"""() => {{ const panel = ({_FIND})(); window.jupyterapp.shell.activateById(panel.id); return panel; }}"""
+def _find(path: str) -> str:
+    return f"""() => window.jupyterapp && [...window.jupyterapp.shell.widgets('main')].find(w => w.context && w.context.path === '{path}')"""
+
+
+def _panel(path: str) -> str:
+    return f"""() => {{ const panel = ({_find(path)})(); window.jupyterapp.shell.activateById(panel.id); return panel; }}"""
+
 
 
 # Commands are started, not awaited: page.evaluate has no timeout of its own, and the waits that
 # follow (each with a timeout) say what did not happen.
-_READY = f"""() => {{
-  const panel = ({_FIND})();
+def _ready(path: str) -> str:
+    return f"""() => {{
+  const panel = ({_find(path)})();
   return !!panel && panel.context.isReady && panel.sessionContext.isReady && !!panel.content.activeCell
     && panel.sessionContext.session?.kernel?.status === 'idle';
 }}"""
-_PROMPT = ".jp-Notebook .jp-Cell .jp-InputPrompt"
 
 
-def _run_all(page: Any) -> None:
+def _scope(page: Any, path: str) -> str:
+    """A selector for the notebook panel of ``path`` (other notebooks' cells stay in the page)."""
+    return "#" + page.evaluate(f"() => ({_find(path)})().id")
+
+
+def _run_all(page: Any, path: str = "cached.ipynb") -> None:
     page.wait_for_selector(IDLE, timeout=SLOW)
-    page.wait_for_function(_READY, timeout=SLOW)
-    before = page.locator(_PROMPT).first.text_content()
+    page.wait_for_function(_ready(path), timeout=SLOW)
+    prompt = f"{_scope(page, path)} .jp-Cell .jp-InputPrompt"
+    before = page.locator(prompt).first.text_content()
     for _attempt in range(3):
-        page.evaluate(f"() => {{ ({_PANEL})(); void window.jupyterapp.commands.execute('notebook:run-all-cells'); }}")
+        page.evaluate(f"() => {{ ({_panel(path)})(); void window.jupyterapp.commands.execute('notebook:run-all-cells'); }}")
         # Queued cells show [*] at once; on a cold start the first command was seen to do nothing.
         try:
             page.wait_for_function(
                 "([selector, before]) => { const el = document.querySelector(selector); return el && el.textContent !== before; }",
-                arg=[_PROMPT, before],
+                arg=[prompt, before],
                 timeout=10_000,
             )
             return
@@ -160,17 +188,26 @@ def _run_all(page: Any) -> None:
     raise AssertionError("notebook:run-all-cells did not start the notebook's cells")
 
 
-def _restart(page: Any) -> None:
+def _restart(page: Any, path: str = "cached.ipynb") -> None:
     page.evaluate(
         f"() => {{ window.nbcacheRestarted = false;"
-        f" ({_PANEL})().sessionContext.restartKernel().then(() => {{ window.nbcacheRestarted = true; }}); }}"
+        f" ({_panel(path)})().sessionContext.restartKernel().then(() => {{ window.nbcacheRestarted = true; }}); }}"
     )
     page.wait_for_function("window.nbcacheRestarted === true", timeout=SLOW)
     page.wait_for_selector(IDLE, timeout=SLOW)
 
 
-def _cell_badge(page: Any, index: int) -> Any:
-    return page.locator(".jp-Notebook .jp-Cell").nth(index).locator(".jp-nbcache-badge")
+def _cell_badge(page: Any, index: int, path: str = "cached.ipynb") -> Any:
+    return page.locator(f"{_scope(page, path)} .jp-Cell").nth(index).locator(".jp-nbcache-badge")
+
+
+def _wait_done(page: Any, path: str) -> None:
+    """Until no cell of ``path`` is queued or running (``[*]``)."""
+    page.wait_for_function(
+        "(selector) => [...document.querySelectorAll(selector)].every(el => !el.textContent.includes('*'))",
+        arg=f"{_scope(page, path)} .jp-Cell .jp-InputPrompt",
+        timeout=SLOW,
+    )
 
 
 def _put_setting(lab: str, plugin: str, values: dict[str, Any]) -> None:
@@ -240,3 +277,46 @@ def test_badges_panel_and_invalidate(page: Any, lab: str) -> None:
     _run_all(page)
     expect(_cell_badge(page, 1)).to_have_attribute("data-nbcache-status", "hit", timeout=SLOW)
     expect(_cell_badge(page, 1)).to_be_hidden()
+
+
+def test_toolbar_toggle_caches_every_cell_across_a_restart(page: Any, lab: str) -> None:
+    expect = playwright_api.expect
+    _put_setting(lab, "nbcache:badges", {"showBadges": True})  # (the test before hid them)
+    page.goto(f"{lab}/lab/workspaces/auto/tree/auto.ipynb?reset&token={TOKEN}")
+    page.wait_for_function(_ready("auto.ipynb"), timeout=SLOW)
+    scope = _scope(page, "auto.ipynb")
+    toggle = page.locator(f"{scope} .jp-nbcache-auto-item")
+    expect(toggle).to_have_attribute("data-nbcache-auto", "off", timeout=SLOW)
+
+    # 1. The toggle turns automatic mode on (loading nbcache: the notebook never does); the panel says so.
+    toggle.locator(".jp-nbcache-auto-toggle").click()
+    page.evaluate("window.jupyterapp.shell.activateById('nbcache-panel')")
+    note = page.locator("#nbcache-panel .jp-nbcache-auto-note")
+    expect(note).to_contain_text("Automatic caching is on", timeout=SLOW)
+    expect(toggle).to_have_attribute("data-nbcache-auto", "on")
+
+    # 2. Run all: the slow cell is stored (badge), the quick one just runs (no badge).
+    _run_all(page, "auto.ipynb")
+    expect(_cell_badge(page, 0, "auto.ipynb")).to_have_attribute("data-nbcache-status", "stored", timeout=SLOW)
+    _wait_done(page, "auto.ipynb")
+    expect(_cell_badge(page, 1, "auto.ipynb")).to_have_count(0)
+    expect(page.locator(f"{scope} .jp-Cell").nth(1).locator(".jp-OutputArea-output")).to_contain_text("double 84")
+
+    # 3. Restart: the new kernel gets automatic mode before Run All's cells; the slow cell hits.
+    _restart(page, "auto.ipynb")
+    _run_all(page, "auto.ipynb")
+    badge = _cell_badge(page, 0, "auto.ipynb")
+    expect(badge).to_have_attribute("data-nbcache-status", "hit", timeout=SLOW)
+    expect(badge).to_contain_text("cached · saved")
+    _wait_done(page, "auto.ipynb")
+    expect(_cell_badge(page, 1, "auto.ipynb")).to_have_count(0)
+    expect(page.locator(f"{scope} .jp-Cell").nth(0).locator(".jp-OutputArea-output").first).to_contain_text("value 42")
+    expect(page.locator(f"{scope} .jp-Cell").nth(1).locator(".jp-OutputArea-output")).to_contain_text("double 84")
+    expect(note).to_contain_text("Automatic caching is on", timeout=SLOW)
+    expect(toggle).to_have_attribute("data-nbcache-auto", "on")
+    page.screenshot(path=str(DOCS / "labextension-auto.png"))
+
+    # 4. And off again: the panel's line goes, the next run caches nothing new.
+    toggle.locator(".jp-nbcache-auto-toggle").click()
+    expect(toggle).to_have_attribute("data-nbcache-auto", "off", timeout=SLOW)
+    expect(note).to_be_hidden(timeout=SLOW)

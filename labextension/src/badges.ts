@@ -1,6 +1,7 @@
 /**
- * The badge on each cell that ran under `%%cache`: `.jp-nbcache-badge` with
- * `data-nbcache-status` (hit, stored, skipped, error); a click shows the explanation.
+ * The badge on each cell that ran under `%%cache`, and on each cell automatic mode stored or
+ * replayed: `.jp-nbcache-badge` with `data-nbcache-status` (hit, stored, skipped, error); a click
+ * shows the explanation. A cell automatic mode ran without storing it has no badge.
  */
 import { Dialog, showDialog } from '@jupyterlab/apputils';
 import { Cell } from '@jupyterlab/cells';
@@ -8,7 +9,7 @@ import { INotebookModel, NotebookPanel } from '@jupyterlab/notebook';
 import { PanelLayout, Widget } from '@lumino/widgets';
 
 import { NbCacheConnection } from './connection';
-import { badgeText, badgeTitle, explanationRows, IStatusMessage } from './helpers';
+import { badgeText, badgeTitle, explanationRows, IStatusMessage, showsBadge } from './helpers';
 
 const BADGE_CLASS = 'jp-nbcache-badge';
 
@@ -118,6 +119,12 @@ export class NotebookBadges {
 
   private _apply(cell: Cell, message: IStatusMessage): void {
     let badge = this._badges.get(cell);
+    if (!showsBadge(message)) {
+      // automatic mode ran the cell as is: no badge, and none left from an earlier run
+      badge?.dispose();
+      this._badges.delete(cell);
+      return;
+    }
     if (!badge || badge.isDisposed || !badge.parent) {
       // Right under the input: the input's wrapper is a direct child of the cell's layout.
       const layout = cell.layout as PanelLayout;

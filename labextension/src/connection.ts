@@ -4,6 +4,10 @@
  * The kernel may not have nbcache loaded (`%load_ext nbcache` not run yet): the kernel then closes
  * the comm at once, and we quietly try again after the next execution. A restart drops the comm;
  * it is reopened when the new kernel is idle.
+ *
+ * Automatic mode (`%cache_all`) is the kernel's; the toolbar toggle asks for it through
+ * {@link NbCacheConnection.setAuto}. What was asked is remembered for this notebook: a new kernel
+ * (a restart) gets it as soon as it is connected, before any cell it is then asked to run.
  */
 import { ISessionContext } from '@jupyterlab/apputils';
 import { Kernel } from '@jupyterlab/services';
@@ -11,7 +15,9 @@ import { IDisposable } from '@lumino/disposable';
 import { ISignal, Signal } from '@lumino/signaling';
 
 import {
+  autoCode,
   FrontendMessage,
+  IAutoMessage,
   IEntriesMessage,
   IStatusMessage,
   parseMessage
@@ -23,7 +29,29 @@ export class NbCacheConnection implements IDisposable {
   constructor(readonly sessionContext: ISessionContext) {
     sessionContext.kernelChanged.connect(this._onKernelChanged, this);
     sessionContext.statusChanged.connect(this._onStatus, this);
+    sessionContext.connectionStatusChanged.connect(this._onConnectionStatus, this);
     void sessionContext.ready.then(() => this.connect());
+  }
+
+  /** Automatic mode as the kernel last said (null: not heard yet in this kernel). */
+  auto: IAutoMessage | null = null;
+
+  /** Whether automatic mode is on, as far as this notebook knows (what was asked, until the kernel says). */
+  get autoOn(): boolean {
+    return this.auto ? this.auto.on : this._wantAuto === true;
+  }
+
+  get autoChanged(): ISignal<this, IAutoMessage | null> {
+    return this._autoChanged;
+  }
+
+  /** Turn automatic mode on or off in the kernel (loading nbcache there if need be). */
+  setAuto(on: boolean): void {
+    this._wantAuto = on;
+    if (!this.connected || !this.send({ type: 'auto', on })) {
+      this._runAuto(on);
+    }
+    this._autoChanged.emit(this.auto);
   }
 
   /** The latest status of each cell (by cell id) in this kernel session. */
@@ -123,6 +151,12 @@ export class NbCacheConnection implements IDisposable {
         this.statuses.set(message.cell_id, message);
       }
       this._statusReceived.emit(message);
+    } else if (message.type === 'auto') {
+      this.auto = message;
+      if (this._wantAuto !== null) {
+        this._wantAuto = message.on; // turned off by %cache_all off: a restart keeps it off
+      }
+      this._autoChanged.emit(message);
     } else {
       this.entries = message;
       this._entriesChanged.emit(message);
@@ -131,13 +165,41 @@ export class NbCacheConnection implements IDisposable {
 
   private _onKernelChanged(): void {
     this._drop();
+    this._autoPending = this._wantAuto === true;
     this.connect();
+  }
+
+  /** Run the toggle's code silently (no execution count, no output), then look for the comm. */
+  private _runAuto(on: boolean): void {
+    const kernel = this.sessionContext.session?.kernel;
+    if (!kernel || kernel.status === 'dead') {
+      return;
+    }
+    try {
+      const future = kernel.requestExecute({ code: autoCode(on), silent: true, store_history: false });
+      void future.done.then(
+        () => this.connect(),
+        () => undefined
+      );
+    } catch (reason) {
+      // no kernel to talk to: the next kernel gets it (_onConnectionStatus)
+    }
+  }
+
+  private _onConnectionStatus(_: ISessionContext, status: Kernel.ConnectionStatus): void {
+    // A new kernel is connected: turn automatic mode on now, before the cells a "Restart and run
+    // all" sends next (this runs while the restart is being completed, so this request goes first).
+    if (status === 'connected' && this._autoPending) {
+      this._autoPending = false;
+      this._runAuto(true);
+    }
   }
 
   private _onStatus(_: ISessionContext, status: Kernel.Status): void {
     if (status === 'restarting' || status === 'autorestarting' || status === 'dead') {
       this._drop();
       this._wasRestarted = true;
+      this._autoPending = this._wantAuto === true;
     } else if (status === 'idle' && this._wasRestarted) {
       this._wasRestarted = false;
       this.connect();
@@ -155,12 +217,20 @@ export class NbCacheConnection implements IDisposable {
       this.entries = null;
       this._entriesChanged.emit(null);
     }
+    if (this.auto !== null) {
+      this.auto = null;
+      this._autoChanged.emit(null);
+    }
   }
 
   private _comm: Kernel.IComm | null = null;
   private _acknowledged = false;
   private _wasRestarted = false;
   private _disposed = false;
+  /** What the toggle asked for (null: never used in this notebook). */
+  private _wantAuto: boolean | null = null;
+  private _autoPending = false;
+  private _autoChanged = new Signal<this, IAutoMessage | null>(this);
   private _statusReceived = new Signal<this, IStatusMessage>(this);
   private _entriesChanged = new Signal<this, IEntriesMessage | null>(this);
 }

@@ -7,7 +7,7 @@ export type CacheStatus = 'hit' | 'stored' | 'skipped' | 'error';
 
 export const STATUSES: readonly CacheStatus[] = ['hit', 'stored', 'skipped', 'error'];
 
-/** Kernel -> frontend after every `%%cache` run. */
+/** Kernel -> frontend after every `%%cache` run, and every cell automatic mode ran through the cache. */
 export interface IStatusMessage {
   type: 'status';
   cell_id: string | null;
@@ -19,6 +19,15 @@ export interface IStatusMessage {
   key: string | null;
   names: string[];
   explain: string;
+  /** Whether automatic mode (`%cache_all`) ran the cell, rather than `%%cache`. */
+  auto: boolean;
+}
+
+/** Kernel -> frontend when a comm opens and whenever automatic mode is turned on or off. */
+export interface IAutoMessage {
+  type: 'auto';
+  on: boolean;
+  min_runtime: number | null;
 }
 
 export interface IEntry {
@@ -49,10 +58,13 @@ export interface IEntriesMessage {
   error?: string;
 }
 
-export type KernelMessage = IStatusMessage | IEntriesMessage;
+export type KernelMessage = IStatusMessage | IEntriesMessage | IAutoMessage;
 
 /** Frontend -> kernel. */
-export type FrontendMessage = { type: 'refresh' } | { type: 'invalidate'; key: string };
+export type FrontendMessage =
+  | { type: 'refresh' }
+  | { type: 'invalidate'; key: string }
+  | { type: 'auto'; on: boolean };
 
 function num(value: unknown): number {
   return typeof value === 'number' && isFinite(value) ? value : 0;
@@ -87,8 +99,12 @@ export function parseMessage(data: unknown): KernelMessage | null {
       reason: str(raw.reason),
       key: str(raw.key),
       names: strings(raw.names),
-      explain: str(raw.explain) ?? ''
+      explain: str(raw.explain) ?? '',
+      auto: raw.auto === true
     };
+  }
+  if (raw.type === 'auto' && typeof raw.on === 'boolean') {
+    return { type: 'auto', on: raw.on, min_runtime: typeof raw.min_runtime === 'number' ? raw.min_runtime : null };
   }
   if (raw.type === 'entries' && Array.isArray(raw.entries)) {
     const entries: IEntry[] = raw.entries
@@ -228,4 +244,32 @@ export function panelPosition(value: unknown): PanelPosition {
  */
 export function mayUseNbcache(source: string): boolean {
   return /nbcache|%%cache\b/.test(source);
+}
+
+/**
+ * Whether a status gets a badge: every `%%cache` run does; of the cells automatic mode ran, those
+ * it stored or replayed (a cell it did not store just ran, as without nbcache, and an error shows
+ * its traceback anyway).
+ */
+export function showsBadge(message: IStatusMessage): boolean {
+  return !message.auto || message.status === 'hit' || message.status === 'stored';
+}
+
+/** The panel's line about automatic mode; null when it is off. */
+export function autoNote(auto: IAutoMessage | null): string | null {
+  if (!auto || !auto.on) {
+    return null;
+  }
+  const threshold = auto.min_runtime ? ` that runs for at least ${formatSeconds(auto.min_runtime)}` : '';
+  return `Automatic caching is on: every cell${threshold} is cached (the toolbar toggle or %cache_all off turns it off).`;
+}
+
+/**
+ * The code the toolbar toggle runs in the kernel (silently: no execution count, no output), which
+ * also works before `%load_ext nbcache` and in a kernel just restarted.
+ */
+export function autoCode(on: boolean): string {
+  const load = on ? 'get_ipython().run_line_magic("load_ext", "nbcache")\n' : '';
+  const guard = on ? '' : 'if "cache_all" in get_ipython().magics_manager.magics["line"]:\n    ';
+  return `${load}${guard}get_ipython().run_line_magic("cache_all", "${on ? 'on' : 'off'}")`;
 }

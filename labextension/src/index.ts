@@ -1,7 +1,7 @@
 import { JupyterFrontEndPlugin } from '@jupyterlab/application';
 
-import { badgesPlugin, connectionsPlugin, panelPlugin } from './plugins';
+import { autoTogglePlugin, badgesPlugin, connectionsPlugin, panelPlugin } from './plugins';
 
-const plugins: JupyterFrontEndPlugin<any>[] = [connectionsPlugin, badgesPlugin, panelPlugin];
+const plugins: JupyterFrontEndPlugin<any>[] = [connectionsPlugin, badgesPlugin, panelPlugin, autoTogglePlugin];
 
 export default plugins;

@@ -5,7 +5,7 @@ import { LabIcon } from '@jupyterlab/ui-components';
 import { Widget } from '@lumino/widgets';
 
 import { NbCacheConnection } from './connection';
-import { entryTitle, formatBytes, formatSeconds, IEntriesMessage } from './helpers';
+import { autoNote, entryTitle, formatBytes, formatSeconds, IEntriesMessage } from './helpers';
 
 const ICON_SVG = `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 24 24" width="16"><g class="jp-icon3" fill="#616161"><ellipse cx="12" cy="5" rx="8" ry="3"/><path d="M4 7v4c0 1.7 3.6 3 8 3s8-1.3 8-3V7c0 1.7-3.6 3-8 3S4 8.7 4 7zm0 6v4c0 1.7 3.6 3 8 3s8-1.3 8-3v-4c0 1.7-3.6 3-8 3s-8-1.3-8-3z"/></g></svg>`;
 
@@ -34,9 +34,10 @@ export class CachePanel extends Widget {
     const refresh = element('button', 'jp-nbcache-refresh jp-mod-styled', 'Refresh');
     refresh.addEventListener('click', () => this._connection?.refresh());
     header.appendChild(refresh);
+    this._auto = element('div', 'jp-nbcache-auto-note');
     this._totals = element('div', 'jp-nbcache-totals');
     this._list = element('ul', 'jp-nbcache-entries');
-    this.node.append(header, this._totals, this._list);
+    this.node.append(header, this._auto, this._totals, this._list);
     this._render();
   }
 
@@ -50,8 +51,10 @@ export class CachePanel extends Widget {
       return;
     }
     this._connection?.entriesChanged.disconnect(this._render, this);
+    this._connection?.autoChanged.disconnect(this._render, this);
     this._connection = connection;
     connection?.entriesChanged.connect(this._render, this);
+    connection?.autoChanged.connect(this._render, this);
     if (connection && !connection.entries) {
       connection.refresh();
     }
@@ -64,6 +67,9 @@ export class CachePanel extends Widget {
 
   private _render(): void {
     const entries: IEntriesMessage | null = this._connection?.entries ?? null;
+    const note = autoNote(this._connection?.auto ?? null);
+    this._auto.textContent = note ?? '';
+    this._auto.hidden = note === null;
     this._list.replaceChildren();
     if (!this._connection) {
       this._totals.textContent = 'Open a notebook to see its cache.';
@@ -100,6 +106,7 @@ export class CachePanel extends Widget {
   }
 
   private _connection: NbCacheConnection | null = null;
+  private _auto: HTMLDivElement;
   private _totals: HTMLDivElement;
   private _list: HTMLUListElement;
 }

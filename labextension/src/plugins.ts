@@ -1,5 +1,6 @@
 /**
- * The three plugins: the kernel connections, the cell badges and the cache panel.
+ * The four plugins: the kernel connections, the cell badges, the cache panel and the toolbar
+ * toggle for automatic mode.
  */
 import { JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
 import { INotebookTracker, NotebookActions, NotebookPanel } from '@jupyterlab/notebook';
@@ -9,6 +10,7 @@ import { NotebookBadges } from './badges';
 import { NbCacheConnections } from './connection';
 import { mayUseNbcache, panelPosition } from './helpers';
 import { CachePanel } from './panel';
+import { AutoToggle } from './toggle';
 import { INbCacheConnections } from './tokens';
 
 export const connectionsPlugin: JupyterFrontEndPlugin<NbCacheConnections> = {
@@ -102,5 +104,24 @@ export const panelPlugin: JupyterFrontEndPlugin<void> = {
     } else {
       place('right');
     }
+  }
+};
+
+export const autoTogglePlugin: JupyterFrontEndPlugin<void> = {
+  id: 'nbcache:auto-toggle',
+  description: 'A notebook toolbar toggle for automatic caching of every cell (%cache_all).',
+  autoStart: true,
+  requires: [INbCacheConnections],
+  activate: (app: JupyterFrontEnd, connections: NbCacheConnections) => {
+    // A widget extension: JupyterLab adds it to every notebook panel it opens.
+    app.docRegistry.addWidgetExtension('Notebook', {
+      createNew: (panel: NotebookPanel) => {
+        const toggle = new AutoToggle(connections.getOrCreate(panel, panel.sessionContext));
+        if (!panel.toolbar.insertAfter('cellType', 'nbcache-auto', toggle)) {
+          panel.toolbar.insertItem(10, 'nbcache-auto', toggle);
+        }
+        return toggle;
+      }
+    });
   }
 };

@@ -2,6 +2,8 @@ import { strict as assert } from 'node:assert';
 import { test } from 'node:test';
 
 import {
+  autoCode,
+  autoNote,
   badgeText,
   badgeTitle,
   entryTitle,
@@ -13,6 +15,7 @@ import {
   mayUseNbcache,
   panelPosition,
   parseMessage,
+  showsBadge,
   totalsOf
 } from '../src/helpers';
 
@@ -28,6 +31,7 @@ function status(overrides: Partial<IStatusMessage> = {}): IStatusMessage {
     key: 'abc123',
     names: ['df', 'model'],
     explain: 'same code, same inputs',
+    auto: false,
     ...overrides
   };
 }
@@ -87,8 +91,42 @@ test('parseMessage accepts a status and fills defaults', () => {
     reason: null,
     key: null,
     names: [],
-    explain: ''
+    explain: '',
+    auto: false
   });
+  const auto = parseMessage({ type: 'status', cell_id: 'x', status: 'hit', auto: true });
+  assert.ok(auto && auto.type === 'status' && auto.auto === true);
+});
+
+test('parseMessage reads the automatic mode message', () => {
+  assert.deepEqual(parseMessage({ type: 'auto', on: true, min_runtime: 0.25 }), { type: 'auto', on: true, min_runtime: 0.25 });
+  assert.deepEqual(parseMessage({ type: 'auto', on: false }), { type: 'auto', on: false, min_runtime: null });
+  assert.equal(parseMessage({ type: 'auto', on: 'yes' }), null);
+});
+
+test('showsBadge: every %%cache run; of automatic runs only hits and stores', () => {
+  for (const s of ['hit', 'stored', 'skipped', 'error'] as const) {
+    assert.equal(showsBadge(status({ status: s })), true, s);
+  }
+  assert.equal(showsBadge(status({ status: 'hit', auto: true })), true);
+  assert.equal(showsBadge(status({ status: 'stored', auto: true })), true);
+  assert.equal(showsBadge(status({ status: 'skipped', auto: true })), false);
+  assert.equal(showsBadge(status({ status: 'error', auto: true })), false);
+});
+
+test('autoNote says automatic mode is on, with its threshold', () => {
+  assert.equal(autoNote(null), null);
+  assert.equal(autoNote({ type: 'auto', on: false, min_runtime: 0.25 }), null);
+  assert.match(autoNote({ type: 'auto', on: true, min_runtime: 0.25 }) ?? '', /^Automatic caching is on: every cell that runs for at least 250 ms is cached/);
+  assert.match(autoNote({ type: 'auto', on: true, min_runtime: 0 }) ?? '', /^Automatic caching is on: every cell is cached/);
+});
+
+test('autoCode loads nbcache to turn it on, and turns it off only where it is loaded', () => {
+  assert.equal(
+    autoCode(true),
+    'get_ipython().run_line_magic("load_ext", "nbcache")\nget_ipython().run_line_magic("cache_all", "on")'
+  );
+  assert.match(autoCode(false), /^if "cache_all" in get_ipython\(\)\.magics_manager\.magics\["line"\]:\n    get_ipython\(\)\.run_line_magic\("cache_all", "off"\)$/);
 });
 
 test('parseMessage rejects what it does not understand', () => {

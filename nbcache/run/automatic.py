@@ -10,8 +10,8 @@ whose effect a hit could not reproduce or that are not worth it. Two checks, bot
   ask for input (``input()``, ``getpass()``), or wire interactive widgets (``interact``,
   ``.observe``, ``.on_click``...) run as they would without nbcache, and nothing is said.
 - :class:`Admission` looks at a run that missed, after it ran: a run shorter than
-  ``min_runtime`` is cheaper to run again than to store and restore, and a run that wrote files
-  would not write them again on a hit. Such runs are not stored.
+  ``min_runtime`` is cheaper to run again than to store and restore, and a run that started a
+  process or wrote files would not do so again on a hit. Such runs are not stored.
 
 Both err on the side of not caching: a cell run needlessly is only slow.
 """
@@ -19,6 +19,7 @@ Both err on the side of not caching: a cell run needlessly is only slow.
 from __future__ import annotations
 
 import ast
+import os
 from dataclasses import dataclass
 from typing import Callable
 
@@ -197,7 +198,12 @@ class Admission:
     def __call__(self, observed: Observed) -> str | None:
         if observed.runtime < self.min_runtime:
             return f"it ran in {format_duration(observed.runtime)}, less than NbCache.min_runtime ({self.min_runtime:g} s)"
-        written = observed.watch.written
+        watch = observed.watch
+        if watch.spawned:
+            # What another process does (files it writes, a server it calls) is invisible here.
+            what = os.path.basename(watch.command_words[0]) if watch.command_words else "a process"
+            return f"it started a process ({what}), whose effects a hit would not repeat"
+        written = watch.written
         if written:
             first = written[0]
             more = len(written) - 1
