@@ -9,6 +9,10 @@ environment variables). Each batch of scenarios runs three times, each in a fres
 3. ``plain``:  the phase-2 cells with every ``%%cache`` line removed, nbcache never loaded,
    in a separate copy of the phase-2 files: what the user would have seen without nbcache.
 
+An ``auto`` scenario has no ``%%cache`` lines: its harness cell turns automatic mode on
+(``%cache_all`` with ``NbCache.min_runtime = 0``, so every cell that may be cached is, and a note
+on every hit), and every one of its cells counts as a cached cell; the others turn it off.
+
 Scenarios sharing a kernel are separated by a harness cell that resets the namespace, moves to
 the scenario's folder, points nbcache at the scenario's cache folder, restores the environment
 variables and resets interpreter state a previous scenario may have changed (random generators,
@@ -52,6 +56,12 @@ class Scenario:
     """Run in kernels of its own (local modules: ``sys.modules`` would be shared in a batch)."""
     check: Callable[["ScenarioResult"], None] | None = None
     """Extra assertions (e.g. on nbcache's own lines) beyond the comparison with the plain run."""
+    auto: bool = False
+    """Automatic mode instead of ``%%cache`` lines (see the module docstring)."""
+
+    def cached(self, sources: list[str]) -> list[int]:
+        """Which of ``sources`` are the scenario's cached cells."""
+        return [i for i, c in enumerate(sources) if self.auto or c.startswith(CACHE)]
 
     @property
     def phase2(self) -> list[str]:
@@ -59,7 +69,7 @@ class Scenario:
 
     @property
     def expected(self) -> list[str]:
-        n = sum(1 for c in self.phase2 if c.startswith(CACHE))
+        n = len(self.cached(self.phase2))
         return [self.expect] * n if isinstance(self.expect, str) else list(self.expect)
 
 
@@ -115,10 +125,18 @@ if "matplotlib" in _h_sys.modules:
         _h_sys.modules["matplotlib.pyplot"].close("all")
 {config}get_ipython().run_line_magic("reset", "-f")
 """
+_AUTO_ON = """\
+get_ipython().run_line_magic("config", "NbCache.min_runtime = 0")
+get_ipython().run_line_magic("cache_all", "on")
+__import__("nbcache.jupyter.auto", fromlist=["NOTE_BELOW"]).NOTE_BELOW = 0  # a note on every hit: the status
+"""
+_AUTO_OFF = 'get_ipython().run_line_magic("cache_all", "off")\n'
 
 
-def _harness_cell(folder: Path, env: dict[str, str], cache: Path | None) -> str:
+def _harness_cell(folder: Path, env: dict[str, str], cache: Path | None, auto: bool = False) -> str:
     config = "" if cache is None else f'get_ipython().run_line_magic("config", "NbCache.directory = {str(cache)!r}")\n'
+    if cache is not None:
+        config += _AUTO_ON if auto else _AUTO_OFF
     return _HARNESS.format(env=env, folder=str(folder), config=config)
 
 
@@ -160,7 +178,7 @@ def _notebook(batch: list[Scenario], root: Path, phase: str) -> tuple[list[str],
     for s in batch:
         folder = root / ("plain" if plain else "work") / s.name
         env = s.env if phase == "first" or s.env2 is None else s.env2
-        cells.append(_harness_cell(folder, env, None if plain else root / "cache" / s.name))
+        cells.append(_harness_cell(folder, env, None if plain else root / "cache" / s.name, s.auto))
         body = s.cells if phase == "first" else s.phase2
         start = len(cells)
         cells.extend([plain_source(c) for c in body] if plain else body)

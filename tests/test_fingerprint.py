@@ -101,6 +101,18 @@ def test_unhashable_values_raise(value) -> None:
         fp(value)
 
 
+def test_a_class_fingerprints_the_same_whatever_the_order_of_its_members() -> None:
+    # cloudpickle rebuilds a notebook's class with __dict__ and __doc__ before the methods
+    def init(self, v):
+        self.v = v
+
+    one = type("Box", (), {"__init__": init, "__doc__": None})
+    other = type("Box", (), {"__doc__": None, "__init__": init})
+    assert list(vars(one)) != list(vars(other))
+    assert fp(one) == fp(other)
+    assert fp(one) != fp(type("Box", (), {"__init__": init, "__doc__": "changed"}))
+
+
 def test_golden_digests() -> None:
     # Pinned: an accidental change of the encoding must fail here (then bump FINGERPRINT_VERSION).
     assert fp([1, "a", 2.5, None, (True,), {"k": b"v"}]).hex() == GOLDEN_CONTAINER

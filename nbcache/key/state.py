@@ -145,9 +145,10 @@ def changes(before: Snapshot, after: Snapshot) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if before.digests.get("random") != after.digests.get("random"):
         out["random"] = after.random_state
-    # numpy imported by the cell itself starts from fresh OS entropy, as it would in a plain run:
-    # only a generator that existed before the cell can have been drawn from or seeded.
-    if before.numpy_state is not None and before.digests.get("numpy.random") != after.digests.get("numpy.random"):
+    # numpy imported by the cell itself counts too: `import numpy as np; np.random.seed(7)` leaves
+    # a seeded generator that later cells draw from. (Unseeded, it starts from OS entropy, and the
+    # state of that run is as good a start as any other.)
+    if after.numpy_state is not None and before.digests.get("numpy.random") != after.digests.get("numpy.random"):
         out["numpy.random"] = after.numpy_state
     for name, b, a in (("pandas", before.pandas_options, after.pandas_options), ("rcParams", before.rc_params, after.rc_params)):
         diff = _changed(b, a)

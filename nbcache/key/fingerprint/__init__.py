@@ -599,7 +599,8 @@ def _class(w: _Walk, cls: type) -> None:
     for base in cls.__bases__:
         w.update(_code_like_digest(w.fp, base))
     w.text(type(cls).__qualname__)  # the metaclass
-    for name, member in vars(cls).items():
+    # By name: a class restored from a pickle (a hit, in a new kernel) has its members in another order.
+    for name, member in sorted(vars(cls).items(), key=lambda item: item[0]):
         if name in ("__dict__", "__weakref__", "__module__", "__slotnames__"):
             continue  # __slotnames__: copyreg caches it on the class the first time one is pickled
         w.text(name)
