@@ -85,7 +85,7 @@ class Summary:
     def lines(self, threshold: float) -> list[str]:
         out = []
         for c in self.slow(threshold):
-            gain = f"  saved {format_duration(c.saved)}" if c.status == "hit" else ""
+            gain = "" if c.status != "hit" else f"  saved {format_duration(c.saved)}" if c.saved >= 0.001 else "  saved nothing"
             why = f"  ({c.reason})" if c.status == "ran" and c.reason else ""
             out.append(f"  cell {c.index:>3}  {c.status:<6}  {format_duration(c.seconds):>8}{gain}  {c.first_line[:60]}{why}")
         counts = {s: sum(1 for c in self.cells if c.status == s) for s in ("hit", "stored", "ran", "error")}

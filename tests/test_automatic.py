@@ -135,6 +135,14 @@ def test_a_run_that_started_a_process_is_not_stored(cache: Cache) -> None:
     assert host.namespace["out"].strip() == b"1" and list(cache.entries()) == []
 
 
+def test_a_program_that_only_looks_at_the_machine_does_not_prevent_storing(cache: Cache) -> None:
+    # joblib runs lscpu to count cores the first time scikit-learn cross-validates
+    engine, host = Engine(lambda: cache), DictHost()
+    cell = "import subprocess\ncores = subprocess.run(['nproc'], capture_output=True, text=True).stdout.strip()\n"
+    outcome = engine.run(host, cell, _auto(0.0))
+    assert outcome.status == "stored", outcome.reason
+
+
 def test_scratch_files_do_not_prevent_storing(cache: Cache, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     engine, host = Engine(lambda: cache), DictHost()

@@ -125,6 +125,8 @@ class Watch:
         """Whether a file or folder was read by a relative path (the result then depends on the
         working directory, which the recorded absolute paths do not show)."""
         self.command_words: list[str] = []
+        self.programs: list[str] = []
+        """The program of each process started (its first word), where the event names one."""
         self._exclude = tuple(_real_folder(p) for p in exclude if p)
         home = os.path.expanduser("~")
         self._home_dot = os.path.join(home, ".")
@@ -171,11 +173,14 @@ class Watch:
 
     def note_spawn(self, args: tuple[Any, ...]) -> None:
         self.spawned = True
+        words = len(self.command_words)
         for arg in args:
             if isinstance(arg, (str, bytes, os.PathLike)):
                 self.command_words.append(os.fsdecode(arg))
             elif isinstance(arg, (list, tuple)):
                 self.command_words.extend(os.fsdecode(a) for a in arg if isinstance(a, (str, bytes, os.PathLike)))
+        if len(self.command_words) > words:
+            self.programs.append(os.path.basename(self.command_words[words]))
 
     def note_dir(self, path: Any) -> None:
         if _in_import_machinery():

@@ -19,7 +19,6 @@ Both err on the side of not caching: a cell run needlessly is only slow.
 from __future__ import annotations
 
 import ast
-import os
 from dataclasses import dataclass
 from typing import Callable
 
@@ -48,6 +47,9 @@ _WHY_LINE_MAGIC = {
     "run": "it runs another file (%run)",
 }
 _PROMPTS = frozenset({"input", "raw_input", "getpass"})
+# Programs libraries run to learn about the machine, which change nothing: joblib counts cores
+# with lscpu, ctypes.util.find_library asks ldconfig, torch and others ask nvidia-smi.
+_PROBES = frozenset({"lscpu", "nproc", "getconf", "uname", "sysctl", "ldconfig", "nvidia-smi", "hostname", "which", "whoami", "id"})
 # ipywidgets' interactive API and the callbacks that make a widget do something when used.
 _WIDGET_CALLS = frozenset(
     {
@@ -199,10 +201,10 @@ class Admission:
         if observed.runtime < self.min_runtime:
             return f"it ran in {format_duration(observed.runtime)}, less than NbCache.min_runtime ({self.min_runtime:g} s)"
         watch = observed.watch
-        if watch.spawned:
+        others = [p for p in watch.programs if p not in _PROBES]
+        if watch.spawned and (others or not watch.programs):
             # What another process does (files it writes, a server it calls) is invisible here.
-            what = os.path.basename(watch.command_words[0]) if watch.command_words else "a process"
-            return f"it started a process ({what}), whose effects a hit would not repeat"
+            return f"it started a process ({others[0] if others else 'a program'}), whose effects a hit would not repeat"
         written = watch.written
         if written:
             first = written[0]
