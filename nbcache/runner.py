@@ -23,11 +23,11 @@ import ast
 import json
 import os
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from .atomic import replaced
 from .units import format_duration
 
 __all__ = ["CellLine", "Summary", "add_parser", "main"]
@@ -264,15 +264,5 @@ def _write(nb: Any, path: str) -> None:
     """Write atomically: a run that fails while writing leaves the old notebook."""
     import nbformat
 
-    folder = os.path.dirname(path) or "."
-    fd, temp = tempfile.mkstemp(dir=folder, prefix=".nbcache-run-", suffix=".ipynb")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            nbformat.write(nb, fh)
-        os.replace(temp, path)
-    except BaseException:
-        try:
-            os.unlink(temp)
-        except OSError:
-            pass
-        raise
+    with replaced(path, prefix=".nbcache-run-") as fh:
+        nbformat.write(nb, fh)

@@ -17,10 +17,11 @@ memory.
 from __future__ import annotations
 
 import os
-import tempfile
 import time
 
 import xxhash
+
+from ..atomic import replaced
 
 __all__ = ["FLUSH_SECONDS", "RUNTIMES_FILE", "Runtimes", "source_digest"]
 
@@ -117,17 +118,7 @@ class Runtimes:
             self._unwritable = True  # read-only or full: keep the hints in memory for this session
 
     def _compact(self) -> None:
-        folder = os.path.dirname(self.path or ".") or "."
-        fd, temp = tempfile.mkstemp(dir=folder, prefix=".runtimes-", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="ascii") as fh:
-                fh.write(_HEADER)
-                fh.writelines(f"{digest} {seconds:.6f}\n" for digest, seconds in self._load().items())
-            os.replace(temp, self.path or "")
-        except BaseException:
-            try:
-                os.unlink(temp)
-            except OSError:
-                pass
-            raise
+        with replaced(self.path or "", prefix=".runtimes-", encoding="ascii") as fh:
+            fh.write(_HEADER)
+            fh.writelines(f"{digest} {seconds:.6f}\n" for digest, seconds in self._load().items())
         self._lines = len(self._load())
