@@ -19,10 +19,10 @@ from typing import Any
 
 import numpy as np
 
-from nbcache.store.backends.cache import Cache
+from nbcache.store.cache import Cache
 from nbcache.run.capture import encode_outputs
 from nbcache.run.serialize import dump_values
-from nbcache.store.backends.backends import LocalFolderStore
+from nbcache.store.backends import LocalFolderStore
 from nbcache.run.serialize import load_values
 
 

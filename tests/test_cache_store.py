@@ -129,7 +129,7 @@ def test_a_failed_read_keeps_the_blob(tmp_path: Path, monkeypatch: pytest.Monkey
     def failing_read(*args: Any, **kwargs: Any) -> Any:
         raise OSError(5, "Input/output error")
 
-    monkeypatch.setattr(cache, "_map", failing_read)
+    monkeypatch.setattr(cache.blobs, "_map", failing_read)
     monkeypatch.setattr(cache.store, "open", failing_read)
     with pytest.raises(OSError):
         load_values(cache.read_frames(entry), namespace={})
