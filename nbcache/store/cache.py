@@ -81,7 +81,7 @@ class Cache:
         self.size_limit = size_limit
         self.compression: Compression = compression
         self.outage = Outage(store.url)
-        self.blobs = Blobs(store, self.outage, count_miss=lambda key: self._safely(lambda: self.index.record_miss(key)))
+        self.blobs = Blobs(store, self.outage, count_miss=self._count_miss)
         self._key = key
         self._secret: bytes | None = None
         self._index_path = index_path
@@ -160,6 +160,11 @@ class Cache:
         except Exception:  # noqa: BLE001 - sqlite errors, a full disk...
             return None
 
+    def _count_miss(self, key: str) -> None:
+        """A read of the entry ``key`` failed (damaged, badly signed); unlike :meth:`record_miss`
+        the entry stays in the index, its manifest being still there."""
+        self._safely(lambda: self.index.record_miss(key))
+
     # -- reading -------------------------------------------------------------------------------
     def lookup(self, key: str, *, count_miss: bool = True) -> Entry | None:
         """The entry for ``key``, None when there is none (counted as a miss unless
@@ -180,7 +185,7 @@ class Cache:
         try:
             entry = parse_manifest(raw, key, self.secret)
         except CorruptEntryError:
-            self._safely(lambda: self.index.record_miss(key))
+            self._count_miss(key)
             raise
         self._safely(lambda: self._index_seen(entry))
         return entry
@@ -295,17 +300,17 @@ class Cache:
     def delete(self, key: str) -> None:
         """Remove an entry, and the blobs no other entry uses."""
         row = self.index.row(key)
-        blobs: list[str] = []
+        names: list[str] = []
         if row is not None:
-            blobs = [row.values_blob, row.outputs_blob]
+            names = [row.values_blob, row.outputs_blob]
         else:
             try:
-                blobs = blob_names(self.store.get(manifest_name(key)))
+                names = blob_names(self.store.get(manifest_name(key)))
             except FileNotFoundError:
                 pass
         self.store.delete(manifest_name(key))
         self.index.remove([key])
-        for blob in set(blobs):
+        for blob in set(names):
             if self.index.blob_users(blob) == 0:
                 self.store.delete(blob)
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Iterable
 
 from ..errors import CorruptEntryError
+from .backends.base import remove_stale
 from .manifest import blob_names, manifest_keys, manifest_name
 
 if TYPE_CHECKING:
@@ -102,26 +103,15 @@ def sweep(cache: Cache, older_than: float = ORPHAN_GRACE_SECONDS) -> int:
     cache.ensure_layout()
     store = cache.store
     used = set()
-    for key in manifest_keys(cache.store):
+    for key in manifest_keys(store):
         try:
             # Unverified on purpose: an entry signed with another key still owns its blobs.
             used.update(blob_names(store.get(manifest_name(key))))
         except FileNotFoundError:
             continue
-    removed = 0
-    cutoff = time.time() - older_than
-    for name in list(store.list("blobs")):
-        if name in used:
-            continue
-        try:
-            # A blob written recently may belong to a manifest being written now.
-            if store.modified(name) < cutoff:
-                store.delete(name)
-                removed += 1
-        except OSError:
-            continue
-    removed += store.sweep(older_than)
-    return removed
+    # A blob written recently may belong to a manifest being written now: only old ones go.
+    orphans = [name for name in store.list("blobs") if name not in used]
+    return remove_stale(store, orphans, older_than) + store.sweep(older_than)
 
 
 def verify(cache: Cache, progress: Progress | None = None) -> list[Problem]:
