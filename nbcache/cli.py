@@ -24,9 +24,8 @@ import time
 from dataclasses import asdict
 from typing import Callable, Sequence
 
-from .store.cache import DEFAULT_SIZE_LIMIT, Cache, Progress
 from .errors import NbCacheError
-from .store.backends import open_store
+from .store import DEFAULT_SIZE_LIMIT, Cache, EntryStats, Progress, open_store
 from .units import format_size, parse_age, parse_size
 
 __all__ = ["main"]
@@ -84,6 +83,11 @@ def _seconds(value: float) -> str:
     return f"{value * 1000:.0f}ms"
 
 
+def _restore_time(stats: EntryStats) -> float:
+    # The JSON has always said 0 for an entry never restored here; scripts may compare with it.
+    return 0.0 if stats.restore_time is None else stats.restore_time
+
+
 def _resolve(cache: Cache, prefix: str) -> str:
     matches = cache.resolve(prefix)
     if not matches:
@@ -106,7 +110,7 @@ def cmd_ls(cache: Cache, args: argparse.Namespace) -> int:
                 "hits": s.hits,
                 "misses": s.misses,
                 "runtime": s.runtime,
-                "restore_time": s.restore_time,
+                "restore_time": _restore_time(s),
                 "created": s.created,
                 "last_used": s.last_used,
             }
@@ -148,7 +152,7 @@ def cmd_show(cache: Cache, args: argparse.Namespace) -> int:
     data = asdict(entry)
     usage = next((s for s in cache.stats() if s.key == key), None)
     if usage is not None:
-        data["usage"] = {"hits": usage.hits, "misses": usage.misses, "last_used": usage.last_used, "restore_time": usage.restore_time}
+        data["usage"] = {"hits": usage.hits, "misses": usage.misses, "last_used": usage.last_used, "restore_time": _restore_time(usage)}
     if args.json:
         json.dump(data, sys.stdout, indent=1, sort_keys=True)
         sys.stdout.write("\n")

@@ -52,6 +52,16 @@ def test_store_then_hit_counts_usage(ip: Any) -> None:
     assert totals.size == stats.size > 0
 
 
+def test_restore_time_is_none_until_the_first_hit(tmp_path: Path) -> None:
+    cache = Cache(LocalFolderStore(str(tmp_path / "c")), key="k")
+    assert cache.lookup("b" * 32) is None  # a miss first, as the engine does: its usage row says 0
+    plain, missed, hit = (write_entry(cache, k * 32) for k in "abc")
+    cache.record_hit(hit, 0.25)
+    by_key = {s.key: s for s in cache.stats()}
+    assert by_key[plain.key].restore_time is None and by_key[missed.key].restore_time is None
+    assert by_key[hit.key].restore_time == 0.25 and by_key[hit.key].hits == 1
+
+
 def test_key_file_created_private_on_first_use(ip: Any, isolated_env: Path) -> None:
     run(ip, CELL)
     key = isolated_env / "jupyter" / "nbcache" / "key"
@@ -129,7 +139,7 @@ def test_a_failed_read_keeps_the_blob(tmp_path: Path, monkeypatch: pytest.Monkey
     def failing_read(*args: Any, **kwargs: Any) -> Any:
         raise OSError(5, "Input/output error")
 
-    monkeypatch.setattr(cache, "_map", failing_read)
+    monkeypatch.setattr(cache.blobs, "_map", failing_read)
     monkeypatch.setattr(cache.store, "open", failing_read)
     with pytest.raises(OSError):
         load_values(cache.read_frames(entry), namespace={})

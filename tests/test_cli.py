@@ -38,6 +38,8 @@ def test_ls_table_and_json(populated: tuple[Path, list[str]]) -> None:
         assert all(field in r for r in rows)
     train = next(r for r in rows if r["key"] == keys[1])
     assert (train["hits"], train["runtime"], train["label"]) == (1, 12.5, "train")
+    assert train["restore_time"] == 0.25
+    assert all(r["restore_time"] == 0 for r in rows if r["key"] != keys[1])  # never restored: 0, not null
 
 
 def test_dir_from_environment(populated: tuple[Path, list[str]]) -> None:

@@ -132,3 +132,16 @@ def test_entries_prefer_the_cache_usage_counters() -> None:
     plain = SimpleNamespace(entries=lambda: [entry])
     assert nbcomm.entries_message(plain, {"k": [1, 2.0]})["entries"][0]["hits"] == 1
 
+
+
+def test_entries_use_the_counters_when_an_entry_was_never_restored() -> None:
+    # The index says None for "never restored here": that entry saved nothing, the others keep theirs.
+    entries = [
+        SimpleNamespace(key=k, label=None, cell="c", source="x = 1", size=10, runtime=3.0, created=1.0, names=("x",))
+        for k in ("a", "b")
+    ]
+    rows = [SimpleNamespace(key="a", hits=0, runtime=3.0, restore_time=None), SimpleNamespace(key="b", hits=2, runtime=3.0, restore_time=1.0)]
+    cache = SimpleNamespace(entries=lambda: entries, stats=lambda: rows)
+    message = nbcomm.entries_message(cache, {"b": [1, 0.5]})
+    by_key = {e["key"]: (e["hits"], e["saved"]) for e in message["entries"]}
+    assert by_key == {"a": (0, 0.0), "b": (2, 4.0)}

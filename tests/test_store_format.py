@@ -8,6 +8,7 @@ import pytest
 
 from nbcache.store.cache import STORE_FORMAT, BlobRef, Cache, Entry
 from nbcache.store.backends import LocalFolderStore
+from nbcache.store.manifest import parse_manifest, sign_manifest
 from nbcache.units import parse_age, parse_size
 
 
@@ -22,7 +23,7 @@ def golden_entry() -> Entry:
 
 def test_manifest_layout_and_signature_are_pinned(tmp_path: object) -> None:
     cache = Cache(LocalFolderStore(str(tmp_path)), key="golden")
-    manifest = json.loads(cache._manifest(golden_entry()))
+    manifest = json.loads(sign_manifest(golden_entry(), cache.secret))
     assert STORE_FORMAT == 2
     assert sorted(manifest) == ["entry", "format", "hmac_sha256"]
     assert manifest["format"] == 2
@@ -30,7 +31,7 @@ def test_manifest_layout_and_signature_are_pinned(tmp_path: object) -> None:
     assert manifest["hmac_sha256"] == "2f39cc7ccb553d7ba444bbc75c9689a2f67e379bc9309eb6d2366a4854c749e4"
     assert golden_entry().outputs.name == f"blobs/22/{'2' * 32}.zst"
     assert golden_entry().values.name == f"blobs/11/{'1' * 32}"
-    assert cache._parse(json.dumps(manifest).encode(), "0" * 32) == golden_entry()
+    assert parse_manifest(json.dumps(manifest).encode(), "0" * 32, cache.secret) == golden_entry()
 
 
 @pytest.mark.parametrize(

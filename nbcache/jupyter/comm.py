@@ -23,6 +23,7 @@ from typing import Any, Callable
 
 from ..run.engine import Engine, Outcome
 from ..store.cache import Cache
+from ..store.usage import time_saved
 from .host import cell_id as current_cell_id
 
 __all__ = ["TARGET", "KernelBridge", "entries_message", "status_message"]
@@ -72,8 +73,7 @@ def _usage(cache: Any) -> dict[str, tuple[int, float]]:
         return {}
     try:
         return {
-            row.key: (int(row.hits), row.hits * max(0.0, float(row.runtime) - float(row.restore_time)))
-            for row in stats()
+            row.key: (int(row.hits), time_saved(row)) for row in stats()
         }
     except Exception:  # noqa: BLE001 - counters are a nicety: fall back to this session's
         return {}

@@ -18,9 +18,14 @@ import os
 import sqlite3
 import threading
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 import xxhash
+
+from .usage import EntryStats
+
+if TYPE_CHECKING:
+    from .manifest import Entry
 
 __all__ = ["INDEX_FILE", "EntryStats", "Index", "IndexRow", "remote_index_path"]
 
@@ -81,25 +86,25 @@ class IndexRow:
     python: str
     packages: Mapping[str, str]
 
-
-@dataclass(frozen=True)
-class EntryStats:
-    """One entry as the CLI and the dashboard show it."""
-
-    key: str
-    label: str | None
-    cell: str
-    size: int
-    """Bytes the entry takes in the store."""
-    hits: int
-    misses: int
-    runtime: float
-    """Seconds the cell took when it ran."""
-    restore_time: float
-    """Seconds the last restore took (0 when never restored here)."""
-    created: float
-    last_used: float
-    """When it was last written or restored (on this machine)."""
+    @classmethod
+    def from_entry(cls, entry: Entry) -> IndexRow:
+        return cls(
+            key=entry.key,
+            label=entry.label,
+            cell=entry.cell,
+            source=entry.source,
+            size=entry.size,
+            stored=entry.stored,
+            values_blob=entry.values.name,
+            values_stored=entry.values.stored_size,
+            outputs_blob=entry.outputs.name,
+            outputs_stored=entry.outputs.stored_size,
+            created=entry.created,
+            runtime=entry.runtime,
+            format=entry.format,
+            python=entry.python,
+            packages=dict(entry.packages),
+        )
 
 
 def remote_index_path(url: str) -> str:
@@ -213,9 +218,11 @@ class Index:
         escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         return [k for (k,) in self._read("SELECT key FROM entries WHERE key LIKE ? ESCAPE '\\'", (escaped + "%",))]
 
+    # usage.restore_time is 0 until the first hit (a miss creates the row); EntryStats says None.
     _STATS = (
         "SELECT e.key, e.label, e.cell, e.stored, COALESCE(u.hits, 0), COALESCE(u.misses, 0), e.runtime, "
-        "COALESCE(u.restore_time, 0), e.created, MAX(e.created, COALESCE(u.last_used, 0)) "
+        "CASE WHEN u.hits > 0 THEN NULLIF(u.restore_time, 0) END, e.created, "
+        "MAX(e.created, COALESCE(u.last_used, 0)) "
         "FROM entries e LEFT JOIN usage u ON u.key = e.key"
     )
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import abc
 import time
-from typing import Any, BinaryIO, Callable, Iterator, Sequence
+from typing import Any, BinaryIO, Callable, Iterable, Iterator, Sequence
 
-__all__ = ["BlobStore", "register_backend", "backend_for"]
+__all__ = ["BlobStore", "register_backend", "backend_for", "remove_stale"]
 
 
 class BlobStore(abc.ABC):
@@ -55,6 +55,21 @@ class BlobStore(abc.ABC):
     def sweep(self, older_than: float) -> int:
         """Remove leftovers of writers that died (temporary files); returns how many."""
         return 0
+
+
+def remove_stale(store: BlobStore, names: Iterable[str], older_than: float) -> int:
+    """Delete those of ``names`` written more than ``older_than`` seconds ago; returns how many.
+    A name that vanishes or cannot be removed meanwhile is skipped: another process sweeps too."""
+    removed = 0
+    cutoff = time.time() - older_than
+    for name in names:
+        try:
+            if store.modified(name) < cutoff:
+                store.delete(name)
+                removed += 1
+        except OSError:
+            continue
+    return removed
 
 
 _BACKENDS: dict[str, Callable[[str], BlobStore]] = {}

@@ -21,7 +21,7 @@ import uuid
 from typing import Any, BinaryIO, Callable, Iterator, Mapping, Sequence, TypeVar
 
 from ...errors import StoreError
-from .base import BlobStore
+from .base import BlobStore, remove_stale
 
 __all__ = ["FsspecStore", "default_storage_options"]
 
@@ -167,13 +167,4 @@ class FsspecStore(BlobStore):
     def sweep(self, older_than: float) -> int:
         if self._atomic_objects:
             return 0  # aborted uploads are never visible; the bucket's lifecycle rules collect them
-        removed = 0
-        cutoff = time.time() - older_than
-        for name in self.list("tmp"):
-            try:
-                if self.modified(name) < cutoff:
-                    self.delete(name)
-                    removed += 1
-            except OSError:
-                continue
-        return removed
+        return remove_stale(self, self.list("tmp"), older_than)
