@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import nbcache.key.fingerprint as encoding
+import nbcache.key.fingerprint.code as code_encoding
 from nbcache.errors import FingerprintError
 from nbcache.key.fingerprint import Fingerprinter, Substitutes
 from nbcache.key.fingerprint import fingerprint as fp
@@ -200,8 +200,8 @@ GOLDEN_CODE = [  # names are looked up in the namespace CODE runs in
 @pytest.mark.parametrize("make, digest", [v[1:] for v in GOLDEN_CODE], ids=[v[0] for v in GOLDEN_CODE])
 def test_golden_digests_of_code(make, digest, monkeypatch: pytest.MonkeyPatch) -> None:
     # Installed code hashes with the library's version: fixed here, so only the encoding counts.
-    monkeypatch.setattr(encoding, "module_version", lambda name: "1.0")
-    monkeypatch.setattr(encoding, "module_digest", lambda name: "lib:1.0")
+    monkeypatch.setattr(code_encoding, "module_version", lambda name: "1.0")
+    monkeypatch.setattr(code_encoding, "module_digest", lambda name: "lib:1.0")
     ns: dict = {"__name__": "__main__"}  # a notebook's code, without this module's __future__ flags
     exec(compile(CODE, "<cell>", "exec", dont_inherit=True), ns)
     assert fp(make(ns)).hex() == digest
