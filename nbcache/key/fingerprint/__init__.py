@@ -9,20 +9,22 @@ a shortcut (``[1, 2]`` vs ``[12]``, ``"1"`` vs ``1``, ``1`` vs ``1.0`` vs ``True
   it is part of the value); sets sort their elements' fingerprints (their order is not);
 - an object seen twice in one value encodes as a back-reference, so aliasing (``[a, a]`` vs
   ``[a, copy(a)]``) and cycles are part of the fingerprint and never loop;
-- numpy arrays hash their raw buffer with dtype, shape and memory order; object arrays hash each
-  element; pandas objects hash every column's values, the index, the column names, the dtypes
-  and ``attrs`` — all of them, never a sample;
-- functions hash their code (bytecode, constants, names, defaults, closure) plus the globals the
-  code refers to, transitively; classes hash their members. Code from installed libraries hashes
-  as module, name and the library's version instead, which is both cheaper and what changes when
-  the library changes. Line numbers and file names are left out: they differ between kernels;
-- anything else goes through pickle (protocol 5, out-of-band buffers hashed in place), with the
-  objects above intercepted so they keep their canonical encodings, string identity and set order
-  left out; such a value encodes as the digest of its pickle.
+- numpy arrays hash their raw buffer with dtype, shape and memory order; pandas objects hash
+  every column's values, the index, the column names, the dtypes and ``attrs``, never a sample;
+- functions hash their code plus the globals it refers to, transitively, classes their members,
+  installed code its module, name and the library's version;
+- anything else goes through pickle, inside which the objects above keep their own encodings;
+  such a value encodes as the digest of its pickle.
 
-A hit restores objects by unpickling them, and a library's pickling need not reproduce an object
-exactly: a :class:`Fingerprinter` may be given :class:`Substitutes`, the digests restored objects'
-pickles had when their entry was made (see :mod:`.pickled`).
+The package:
+
+- :mod:`.core`: the walk (tags, back-references), :class:`Fingerprinter`, scalars and containers;
+- :mod:`.registry`: which encoding a type has, asked by the walk, by the pickler for the objects
+  inside a pickle, and by :func:`takes_pickle_path`;
+- :mod:`.numpy`, :mod:`.pandas`: one adapter per library, imported with its first value;
+- :mod:`.code`: functions, classes, modules; :mod:`.objects`: instances, methods, partials;
+- :mod:`.pickled`: the pickle fallback, and :class:`Substitutes`, which let objects restored by a
+  hit fingerprint as the originals did when a library's pickle round trip is inexact.
 
 A value with no sound fingerprint (a generator, an open file, a lock) raises
 :class:`~nbcache.errors.FingerprintError`.
@@ -33,7 +35,14 @@ invalidates old entries instead of silently colliding with them.
 
 from __future__ import annotations
 
+from . import objects  # noqa: F401 - fills in the registry's kinds of Python's own objects
 from .core import DIGEST_SIZE, FINGERPRINT_VERSION, Fingerprinter, fingerprint
-from .pickled import Substitutes, _restore_marker, takes_pickle_path
+from .pickled import Substitutes, takes_pickle_path
+from .pickled import _restore_marker  # noqa: F401 - pickled by reference under this package's name
+from .registry import REGISTRY
+
+# Imported the first time a value of a type from that library is seen.
+REGISTRY.register_lazy("numpy", f"{__name__}.numpy")
+REGISTRY.register_lazy("pandas", f"{__name__}.pandas")
 
 __all__ = ["DIGEST_SIZE", "FINGERPRINT_VERSION", "Fingerprinter", "Substitutes", "fingerprint", "takes_pickle_path"]

@@ -1,13 +1,13 @@
 """Code: functions, code objects, classes and modules, by what they do rather than where they are.
 
 A function hashes its code (bytecode, constants, names, defaults, closure) plus the globals the
-code refers to, at their current values and transitively: a helper edited two cells up, or a
-constant it reads, changes the fingerprint of every function that uses it. A class hashes its
-bases, metaclass and members. Line numbers and file names are left out: they differ between
-kernels. Code from installed libraries hashes as module, name and the library's version instead,
-which is both cheaper and what changes when the library changes.
+code refers to, at their current values and transitively. A class hashes its bases, metaclass and
+members; a module from the working tree its source. Line numbers and file names are left out: they
+differ between kernels. Code from installed libraries hashes as module, name and the library's
+version instead, which is both cheaper and what changes when the library changes.
 
-Every digest here is memoized per :class:`~.core.Fingerprinter` (:meth:`~.core.Fingerprinter.code_digest`).
+Each digest is computed once per :class:`~.core.Fingerprinter` (``code_digest``), and stands for
+the object wherever it appears: in a walk, and inside another object's pickle.
 """
 
 from __future__ import annotations
@@ -18,9 +18,6 @@ from typing import Any
 from ...errors import FingerprintError
 from ..modules import is_library_module, module_digest, module_version
 from .core import _CLASS, _CODE, _FUNC, _LIBOBJ, _MODULE, _NONE, Fingerprinter, _qualname, _Walk
-
-# The kinds of objects encoded here: instances of these types (and of metaclasses).
-CODE_TYPES = (types.FunctionType, types.BuiltinFunctionType, type, types.ModuleType)
 
 
 def _code_like_digest(fp: Fingerprinter, obj: Any) -> bytes:

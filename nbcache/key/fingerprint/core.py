@@ -9,13 +9,13 @@ what outlives one walk: the memo of code digests, the pool of picklers, the subs
 
 from __future__ import annotations
 
-import functools
 import math
 import struct
-import types
 from typing import TYPE_CHECKING, Any, Callable
 
 import xxhash
+
+from .registry import REGISTRY, Kind
 
 if TYPE_CHECKING:
     from .pickled import Substitutes, _HashingPickler
@@ -36,6 +36,11 @@ _NDARRAY, _NDOBJ, _NPSCALAR, _DTYPE = b"ao#t"
 _FRAME, _SERIES, _INDEX, _RANGEINDEX, _MULTIINDEX, _EXTARRAY, _CATEGORICAL = b"DSIRMEC"
 _FUNC, _CODE, _CLASS, _MODULE, _LIBOBJ, _METHOD, _PARTIAL, _PICKLE, _ELLIPSIS = b"FKLmlMPpE"
 _WRAPPER, _INSTANCE = b"WO"
+
+# The walk asks the registry (registry.py) how to encode each value: the exact types first,
+# without a method call, since most values are scalars and containers.
+_EXACT = REGISTRY.exact_encoders
+_KIND = REGISTRY.kind
 
 
 def fingerprint(value: Any) -> bytes:
@@ -145,55 +150,10 @@ class _Walk:
 
     # -- dispatch ----------------------------------------------------------------------------
     def value(self, v: Any) -> None:
-        t = type(v)
-        handler = _EXACT.get(t)
-        if handler is not None:
-            handler(self, v)
-            return
-        if _plain_class(t):  # first: a list of 10,000 instances skips the checks below
-            _instance(self, v)
-            return
-        module = t.__module__.partition(".")[0]
-        if module == "numpy":
-            from .numpy import _numpy_value
-
-            if _numpy_value(self, v):
-                return
-        elif module == "pandas":
-            from .pandas import _pandas_value
-
-            if _pandas_value(self, v):
-                return
-        if isinstance(v, (types.FunctionType, types.BuiltinFunctionType, type, types.ModuleType)):
-            self.update(_code_like_digest(self.fp, v))
-            return
-        if isinstance(v, types.MethodType):
-            if self.remember(v):
-                return
-            self.tag(_METHOD)
-            self.value(v.__func__)
-            self.value(v.__self__)
-            return
-        wrapped = getattr(v, "__wrapped__", None) if callable(v) else None
-        if wrapped is not None and not isinstance(v, type):
-            # lru_cache and other wrappers pickle by name only: their code is the wrapped function's
-            if self.remember(v):
-                return
-            self.tag(_WRAPPER)
-            self.text(_qualname(t))
-            self.value(wrapped)
-            params = getattr(v, "cache_parameters", None)
-            self.value(params() if callable(params) else None)
-            return
-        if t is functools.partial:
-            if self.remember(v):
-                return
-            self.tag(_PARTIAL)
-            self.value(v.func)
-            self.value(v.args)
-            self.value(v.keywords)
-            return
-        _pickled(self, v)
+        encode = _EXACT.get(type(v))
+        if encode is None:
+            encode = _KIND(v).encode
+        encode(self, v)
 
 
 # -- scalars and containers ------------------------------------------------------------------
@@ -281,7 +241,9 @@ def _ellipsis(w: _Walk, v: Any) -> None:
     w.tag(_ELLIPSIS)
 
 
-_EXACT: dict[type, Callable[[_Walk, Any], None]] = {
+# Inside another object's pickle these are pickled as usual: their pickle is canonical (strings and
+# sets are made so by the pickler), and cheaper than a stand-in.
+for _type, _encode in {
     type(None): _none,
     bool: _bool,
     int: _int,
@@ -296,9 +258,5 @@ _EXACT: dict[type, Callable[[_Walk, Any], None]] = {
     set: _set(_SET),
     frozenset: _set(_FROZENSET),
     type(Ellipsis): _ellipsis,
-}
-
-# Interim: the encoders of the other modules, which import this one.
-from .code import _code_like_digest  # noqa: E402
-from .objects import _instance, _plain_class  # noqa: E402
-from .pickled import _pickled  # noqa: E402
+}.items():
+    REGISTRY.register(_type, Kind(_encode, stand_in=None))

@@ -1,6 +1,7 @@
 """numpy: arrays by their raw buffer, dtype, shape and memory order; scalars and dtypes exactly.
 
-Object arrays hash each element (with a fast path when all are ``str``).
+Object arrays hash each element (with a fast path when all are ``str``). The registry imports this
+adapter the first time it sees a numpy value, so importing nbcache never imports numpy.
 """
 
 from __future__ import annotations
@@ -10,24 +11,24 @@ from typing import Any
 import numpy as np
 
 from .core import _DTYPE, _LIST, _NDARRAY, _NDOBJ, _NPSCALAR, _STR, _Walk
+from .registry import REGISTRY, Kind
 
 
-def _numpy_value(w: _Walk, v: Any) -> bool:
-    if type(v) is np.ndarray:
-        if w.remember(v):
-            return True
-        _ndarray(w, v)
-        return True
-    if isinstance(v, np.generic) and not isinstance(v, np.object_):
-        w.tag(_NPSCALAR)
-        w.text(v.dtype.str)
-        w.blob(v.tobytes())
-        return True
-    if isinstance(v, np.dtype):
-        w.tag(_DTYPE)
-        w.text(repr(v))
-        return True
-    return False
+def _array_value(w: _Walk, a: Any) -> None:
+    if w.remember(a):
+        return
+    _ndarray(w, a)
+
+
+def _scalar(w: _Walk, v: Any) -> None:
+    w.tag(_NPSCALAR)
+    w.text(v.dtype.str)
+    w.blob(v.tobytes())
+
+
+def _dtype(w: _Walk, v: Any) -> None:
+    w.tag(_DTYPE)
+    w.text(repr(v))
 
 
 def _ndarray(w: _Walk, a: Any) -> None:
@@ -73,3 +74,11 @@ def _object_elements(w: _Walk, flat: Any) -> None:
     item = w.value
     for x in flat:
         item(x)
+
+
+# Exactly ndarray: its subclasses (masked arrays, matrices, memmaps) hold more than the buffer and
+# go through pickle. np.object_ has no instances (np.object_(x) is x): every np.generic is a scalar
+# with a buffer of its own.
+REGISTRY.register(np.ndarray, Kind(_array_value))
+REGISTRY.register_base(np.generic, Kind(_scalar))
+REGISTRY.register_base(np.dtype, Kind(_dtype))

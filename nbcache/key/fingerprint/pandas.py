@@ -2,7 +2,8 @@
 
 All of them, never a sample. Column values go through the numpy encodings where pandas keeps a
 numpy buffer (datetimes as their int64 values, nullable arrays as data plus mask), and as Python
-objects plus the missing-value mask otherwise.
+objects plus the missing-value mask otherwise. Imported by the registry the first time it sees a
+pandas value.
 """
 
 from __future__ import annotations
@@ -14,44 +15,44 @@ import pandas as pd
 
 from .core import _CATEGORICAL, _EXTARRAY, _FRAME, _INDEX, _MULTIINDEX, _RANGEINDEX, _SERIES, _Walk
 from .numpy import _ndarray, _object_elements
+from .registry import REGISTRY, Kind
 
 
-def _pandas_value(w: _Walk, v: Any) -> bool:
-    t = type(v)
-    if t is pd.DataFrame:
-        if w.remember(v):
-            return True
-        w.tag(_FRAME)
-        _index(w, v.columns)
-        _index(w, v.index)
-        w.value(dict(v.attrs))
-        w.value(v.flags.allows_duplicate_labels)
-        columns = v._iter_column_arrays() if hasattr(v, "_iter_column_arrays") else (
-            v.iloc[:, i].array for i in range(v.shape[1])
-        )
-        for column in columns:
-            _array(w, column)
-        return True
-    if t is pd.Series:
-        if w.remember(v):
-            return True
-        w.tag(_SERIES)
-        w.value(v.name)
-        _index(w, v.index)
-        w.value(dict(v.attrs))
-        _array(w, v._values)
-        return True
-    if isinstance(v, pd.Index):
-        if w.remember(v):
-            return True
-        _index(w, v)
-        return True
-    if isinstance(v, pd.api.extensions.ExtensionArray):
-        if w.remember(v):
-            return True
-        _array(w, v)
-        return True
-    return False
+def _frame(w: _Walk, v: Any) -> None:
+    if w.remember(v):
+        return
+    w.tag(_FRAME)
+    _index(w, v.columns)
+    _index(w, v.index)
+    w.value(dict(v.attrs))
+    w.value(v.flags.allows_duplicate_labels)
+    columns = v._iter_column_arrays() if hasattr(v, "_iter_column_arrays") else (
+        v.iloc[:, i].array for i in range(v.shape[1])
+    )
+    for column in columns:
+        _array(w, column)
+
+
+def _series(w: _Walk, v: Any) -> None:
+    if w.remember(v):
+        return
+    w.tag(_SERIES)
+    w.value(v.name)
+    _index(w, v.index)
+    w.value(dict(v.attrs))
+    _array(w, v._values)
+
+
+def _index_value(w: _Walk, v: Any) -> None:
+    if w.remember(v):
+        return
+    _index(w, v)
+
+
+def _extension_array(w: _Walk, v: Any) -> None:
+    if w.remember(v):
+        return
+    _array(w, v)
 
 
 def _index(w: _Walk, idx: Any) -> None:
@@ -106,3 +107,10 @@ def _array(w: _Walk, arr: Any) -> None:
     # as Python objects. Exact, if slower than a buffer.
     _ndarray(w, np.asarray(arr.isna(), dtype=bool))
     _object_elements(w, arr.to_numpy(dtype=object, na_value=None))
+
+
+# Exactly DataFrame and Series: a subclass's _metadata is state these encodings leave out.
+REGISTRY.register(pd.DataFrame, Kind(_frame))
+REGISTRY.register(pd.Series, Kind(_series))
+REGISTRY.register_base(pd.Index, Kind(_index_value))
+REGISTRY.register_base(pd.api.extensions.ExtensionArray, Kind(_extension_array))

@@ -16,18 +16,15 @@ unchanged).
 
 from __future__ import annotations
 
-import functools
 import io
 import pickle
-import types
 from typing import Any, Callable
 
 import xxhash
 
 from ...errors import FingerprintError
-from .code import _code_like_digest
-from .core import _EXACT, _PACK_LEN, _PICKLE, Fingerprinter, _qualname, _Walk
-from .objects import _plain_class
+from .core import _PACK_LEN, _PICKLE, Fingerprinter, _qualname, _Walk
+from .registry import REGISTRY, own_fingerprint
 
 
 def _restore_marker(digest: bytes) -> bytes:  # pragma: no cover - never unpickled
@@ -84,17 +81,16 @@ class _HashingPickler(pickle.Pickler):
         return None
 
     def reducer_override(self, obj: Any) -> Any:
-        if obj is _restore_marker:
+        if obj is self.root or obj is _restore_marker:
+            return NotImplemented  # the value itself is pickled; the marker, by reference
+        stand_in = REGISTRY.kind(obj).stand_in
+        if stand_in is None and callable(obj) and getattr(obj, "__wrapped__", None) is not None:
+            # A wrapper (lru_cache, a decorator class) pickles by name only, whatever its kind;
+            # its fingerprint covers the wrapped code.
+            stand_in = own_fingerprint
+        if stand_in is None:
             return NotImplemented
-        if isinstance(obj, (types.FunctionType, types.BuiltinFunctionType, type, types.ModuleType)):
-            return _restore_marker, (_code_like_digest(self.w.fp, obj),)
-        if callable(obj) and getattr(obj, "__wrapped__", None) is not None and obj is not self.root:
-            return _restore_marker, (self.w.fp.digest(obj),)
-        module = type(obj).__module__.partition(".")[0]
-        if module in ("numpy", "pandas") and obj is not self.root:
-            digest = self.w.fp.digest(obj)
-            return _restore_marker, (digest,)
-        return NotImplemented
+        return _restore_marker, (stand_in(self.w.fp, obj),)
 
 
 class _HasherFile(io.RawIOBase):
@@ -138,12 +134,7 @@ def _pickled(w: _Walk, v: Any) -> None:
 def takes_pickle_path(value: Any) -> bool:
     """Whether ``value`` (at the top of a fingerprint) is encoded through pickle, roughly: False
     for the types with an encoding of their own (which a pickle round trip keeps exactly)."""
-    t = type(value)
-    if t in _EXACT or t.__module__.partition(".")[0] in ("numpy", "pandas"):
-        return False
-    if isinstance(value, (types.FunctionType, types.BuiltinFunctionType, type, types.ModuleType, types.MethodType, functools.partial)):
-        return False
-    return not _plain_class(t)
+    return REGISTRY.kind(value).pickled
 
 
 class Substitutes:
