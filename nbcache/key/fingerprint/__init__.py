@@ -38,7 +38,6 @@ from __future__ import annotations
 from . import objects  # noqa: F401 - fills in the registry's kinds of Python's own objects
 from .core import DIGEST_SIZE, FINGERPRINT_VERSION, Fingerprinter, fingerprint
 from .pickled import Substitutes, takes_pickle_path
-from .pickled import _restore_marker  # noqa: F401 - pickled by reference under this package's name
 from .registry import REGISTRY
 
 # Imported the first time a value of a type from that library is seen.

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import io
 import pickle
+import sys
 from typing import Any, Callable
 
 import xxhash
@@ -33,8 +34,13 @@ def _restore_marker(digest: bytes) -> bytes:  # pragma: no cover - never unpickl
 
 # A stand-in pickles as a call of this marker, by reference: its module and name are written into
 # every pickle that holds one, so they are part of the encoding and must not follow the code when
-# it moves. The package re-exports it there, where pickle looks it up.
-_restore_marker.__module__ = "nbcache.key.fingerprint"
+# it moves. They stay what they were before the package moved under nbcache.key
+# (``nbcache.fingerprint._restore_marker``), so caches made then still hit. Pickle checks that the
+# name resolves to this very function, so that module name is registered as an alias of this module;
+# nothing is ever unpickled from it.
+_MARKER_MODULE = "nbcache.fingerprint"
+_restore_marker.__module__ = _MARKER_MODULE
+sys.modules.setdefault(_MARKER_MODULE, sys.modules[__name__])
 
 
 class _HashingPickler(pickle.Pickler):
