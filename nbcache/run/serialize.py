@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import io
 import pickle
+import sys
 import types
 from typing import Any, BinaryIO, Iterable, Mapping
 
@@ -33,6 +34,11 @@ from ..errors import CorruptEntryError, UnpicklableError
 from ..store.frames import Frames
 
 __all__ = ["dump_values", "load_values"]
+
+# Entries pickle references to this module's helpers (views, functions) by module path, and
+# entries made before the package moved under nbcache.run name it ``nbcache.serialize``: that name
+# stays an alias of this module, so they still restore.
+sys.modules.setdefault("nbcache.serialize", sys.modules[__name__])
 
 class _NamespaceRef:
     """Persistent id for an object found under a name in the namespace before the cell ran."""
