@@ -65,3 +65,16 @@ def test_truncated_blob_is_corrupt() -> None:
         read_frames(io.BytesIO(data[:-10]))
     with pytest.raises(CorruptEntryError):
         read_frames(io.BytesIO(b"XXXX" + data[4:]))
+
+
+def test_values_written_before_the_layout_moved_still_restore() -> None:
+    # tests/data/values-a05677b.bin: dump_values({"a": arange(10.0), "v": a[2:5], "g": <function>,
+    # "items": [...]}) written by a05677b, whose pickles name helpers as nbcache.serialize.*
+    import io
+    from pathlib import Path
+
+    blob = (Path(__file__).parent / "data" / "values-a05677b.bin").read_bytes()
+    assert b"nbcache.serialize" in blob
+    values = load_values(read_frames(io.BytesIO(blob)), namespace={})
+    assert values["v"].base is values["a"] and list(values["v"]) == [2.0, 3.0, 4.0]
+    assert values["g"](1) == 2 and values["items"] == [1, "two", (3.0,)]
