@@ -31,6 +31,7 @@ from cloudpickle import cloudpickle as _cp
 
 from ..errors import CorruptEntryError, UnpicklableError
 from ..store.frames import Frames
+from . import reducers
 
 __all__ = ["dump_values", "load_values"]
 
@@ -85,6 +86,9 @@ class _ValuesPickler(cloudpickle.Pickler):
         return None
 
     def reducer_override(self, obj: Any) -> Any:
+        reduced = reducers.reduce(obj)  # widgets, bokeh models: see reducers.py
+        if reduced is not None:
+            return reduced
         if type(obj).__module__ == "numpy" and type(obj).__name__ == "ndarray" and self._stored_arrays:
             reduced = self._view_reduce(obj) if obj.base is not None else self._root_reduce(obj)
             if reduced is not None:
