@@ -161,3 +161,43 @@ def test_a_plot_inside_an_output_widget_goes_into_the_widget(runs: dict[str, Any
         # and not into the cell itself
         assert [o.get("text") for o in comparable(cell.outputs) if o["output_type"] == "stream"] == ["outside\n"]
         assert not any("image/png" in o.get("data", {}) for o in cell.outputs)
+
+
+# -- without a kernel: the parts that need none --------------------------------------------------
+_COUNTER = """\
+import ipywidgets as widgets
+from traitlets import Int, Unicode
+
+class Counter(widgets.DOMWidget):  # a custom widget: its frontend (and registration) are elsewhere
+    _model_name = Unicode("CounterModel").tag(sync=True)
+    _model_module = Unicode("counter-widget").tag(sync=True)
+    _view_name = Unicode("CounterView").tag(sync=True)
+    _view_module = Unicode("counter-widget").tag(sync=True)
+    count = Int(0).tag(sync=True)
+
+w = Counter()
+display(w)
+w.count = 5
+del w
+"""
+
+
+def test_a_widget_that_cannot_be_revived_shows_the_text_of_its_final_state(shell) -> None:
+    first = shell.run(f"%%cache\n{_COUNTER}")
+    assert shell.status == "stored"
+    (shown,) = [e for e in first.events if e[0] == "display"]
+    assert shown[1]["text/plain"] == "Counter()" and VIEW in shown[1]
+    shell.restart()
+    hit = shell.run(f"%%cache\n{_COUNTER}")
+    assert shell.status == "hit"
+    (shown,) = [e for e in hit.events if e[0] == "display"]
+    assert shown[1] == {"text/plain": "Counter(count=5)"}  # the final state, never the initial one
+
+
+def test_a_widget_the_cell_closed_shows_nothing_on_a_hit(shell) -> None:
+    cell = "%%cache\nimport ipywidgets as widgets\nw = widgets.IntSlider(4)\ndisplay(w)\nw.close()\ndel w\nprint('done')\n"
+    shell.run(cell)
+    shell.restart()
+    hit = shell.run(cell)
+    assert shell.status == "hit"
+    assert hit.events == [("stdout", "done\n")]

@@ -20,6 +20,7 @@ from ..run.engine import Engine
 from ..store.cache import Cache
 from .comm import KernelBridge
 from .dashboard import DashboardMagics
+from .host import CellSyntaxErrors
 from .magic import NbCache
 from .reloads import AutoreloadWatch
 
@@ -36,6 +37,7 @@ class Session:
     bridge: KernelBridge | None
     """None without a kernel (a plain IPython terminal): no frontend to talk to."""
     autoreload: AutoreloadWatch
+    syntax_errors: CellSyntaxErrors
 
     @property
     def engine(self) -> Engine:
@@ -76,7 +78,8 @@ def load(shell: Any) -> None:
     bridge = KernelBridge.attach(shell, magics.engine, magics.open_cache)
     autoreload = AutoreloadWatch(shell)  # what %autoreload keeps current, for the module keys
     register_reloader(autoreload)
-    _sessions[id(shell)] = Session(shell, magics, dashboard, bridge, autoreload)
+    syntax_errors = CellSyntaxErrors(shell)  # a syntax error in a cached cell shows as in any cell
+    _sessions[id(shell)] = Session(shell, magics, dashboard, bridge, autoreload, syntax_errors)
 
 
 def unload(shell: Any) -> None:
@@ -86,6 +89,7 @@ def unload(shell: Any) -> None:
     if found.bridge is not None:
         found.bridge.detach()
     unregister_reloader(found.autoreload)
+    found.syntax_errors.remove()
     _unregister(shell, found.dashboard, "line", "cache_dashboard")
     _unregister(shell, found.magics, "cell", "cache")
     if found.magics in shell.configurables:

@@ -11,7 +11,7 @@ import contextlib
 import html
 import re
 import sys
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, cast
 
 from IPython.core.displayhook import DisplayHook
 
@@ -19,7 +19,7 @@ from ..run import widgets
 from ..run.capture import Recorder
 from ..run.engine import Outcome
 
-__all__ = ["IPythonHost", "cell_id", "user_frames"]
+__all__ = ["CellSyntaxErrors", "IPythonHost", "cell_id", "mark_cell_syntax_error", "user_frames"]
 
 # Names IPython maintains in the user namespace: never inputs, never stored.
 _INTERNAL = re.compile(
@@ -56,7 +56,8 @@ class IPythonHost:
         number = shell.displayhook.prompt_count
         filename = self.filename = shell.compile.cache(python, number, raw_code=raw)
         try:
-            tree = ast.parse(python, filename)
+            # IPython's own parse (its compiler flags): the same message as without %%cache
+            tree = shell.compile.ast_parse(python, filename)
         except SyntaxError as exc:
             raise exc.with_traceback(None) from None
         plan = _plan(tree.body, shell.ast_node_interactivity, DisplayHook.semicolon_at_end_of_expression(python))
@@ -154,6 +155,51 @@ class IPythonHost:
 
     def warn(self, message: str) -> None:
         print(message, file=sys.stderr)
+
+
+class _CellCode(Exception):
+    """Marks a syntax error in a ``%%cache`` cell's own code (see :class:`CellSyntaxErrors`)."""
+
+
+_MARKED: dict[type, type] = {}
+
+
+def mark_cell_syntax_error(exc: SyntaxError) -> SyntaxError:
+    """The same error, of a subclass of its type with the same name that IPython shows as it
+    shows a syntax error in a cell: no frames, the line and its caret. (Raised from within the
+    magic it would otherwise show the frames of ``run_cell_magic``.)"""
+    base = type(exc)
+    marked = _MARKED.get(base)
+    if marked is None:
+        marked = _MARKED[base] = type(base.__name__, (_CellCode, base), {"__module__": base.__module__})
+    copy = marked(exc.msg, (exc.filename, exc.lineno, exc.offset, exc.text, exc.end_lineno, exc.end_offset))
+    return cast(SyntaxError, copy)
+
+
+class CellSyntaxErrors:
+    """Installs (and removes) the shell's handler for marked syntax errors, through IPython's
+    ``set_custom_exc``; exceptions someone else handles that way keep their handler."""
+
+    def __init__(self, shell: Any):
+        self.shell = shell
+        self._previous: tuple[tuple[type, ...], Any] = (tuple(shell.custom_exceptions), shell.CustomTB)
+        previous_types, previous_handler = self._previous
+
+        def handler(sh: Any, etype: type, value: BaseException, tb: Any, tb_offset: Any = None) -> Any:
+            if isinstance(value, _CellCode):
+                if isinstance(value, IndentationError):
+                    sh.showindentationerror()
+                else:
+                    sh.showsyntaxerror()
+                return None
+            return previous_handler(etype, value, tb, tb_offset=tb_offset)
+
+        shell.set_custom_exc((_CellCode, *previous_types), handler)
+        self._installed = shell.CustomTB
+
+    def remove(self) -> None:
+        if self.shell.CustomTB == self._installed:
+            self.shell.custom_exceptions, self.shell.CustomTB = self._previous
 
 
 def user_frames(tb: Any, filename: str | None) -> Any:

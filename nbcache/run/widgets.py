@@ -156,12 +156,11 @@ def _with_buffers(entry: dict[str, Any]) -> dict[str, Any]:
     return state
 
 
-def _create(state: dict[str, Any]) -> Any:
-    """A live widget of the registered class for this state, made with the state (None: no such
-    class here, or the state does not fit it)."""
-    module = _widget_module()
+def _widget_class(state: dict[str, Any]) -> Any:
+    """The class ipywidgets' registry names for a model's state (the registry the kernel uses for
+    models the frontend creates), or None."""
     try:
-        cls = module._registry.get(  # the registry the kernel uses for models the frontend makes
+        return _widget_module()._registry.get(
             state["_model_module"],
             state["_model_module_version"],
             state["_model_name"],
@@ -169,7 +168,15 @@ def _create(state: dict[str, Any]) -> Any:
             state["_view_module_version"],
             state["_view_name"],
         )
-    except (KeyError, TypeError):
+    except (KeyError, TypeError, AttributeError):
+        return None
+
+
+def _create(state: dict[str, Any]) -> Any:
+    """A live widget of the registered class for this state, made with the state (None: no such
+    class here, or the state does not fit it)."""
+    cls = _widget_class(state)
+    if cls is None:
         return None
     traits = cls.class_traits(sync=True)
     values = {}
@@ -239,8 +246,8 @@ def revive(states: dict[str, Any]) -> dict[str, Any]:
 
 def reduce_widget(widget: Any) -> Any:
     """Pickle a live widget as its state, to be re-created (and shown by the replay) on a hit."""
-    if getattr(widget, "comm", None) is None:
-        return None  # closed: nothing live to give back
+    if getattr(widget, "comm", None) is None or _widget_class(widget.get_state()) is None:
+        return None  # closed, or a class a hit could not re-create: pickle's own answer
     model_id = widget.model_id
     return _unpickle_widget, (model_id, _manager_state(_closure([model_id]).values()))
 
