@@ -5,6 +5,9 @@ imported (nothing here imports them):
 - **ipywidgets**: a widget is a live model in the kernel with a view in the frontend; pickling
   copies the Python object without either. It is stored as its state and re-created live on a
   hit (:mod:`nbcache.run.widgets`), the same widget the replayed outputs show.
+- **plotly**: a figure pickles through ``to_dict()``, which turns numpy arrays into base64
+  strings, and comes back holding those (``fig.data[0].y`` is then a dict, not the array): it is
+  stored from the figure's own data, arrays as arrays.
 - **bokeh**: models refer to their document through weak references, which pickle refuses; bokeh's
   own serialization (what it sends to the browser) stores them and gives them back, ids and all.
 """
@@ -66,5 +69,15 @@ def _bokeh_model(content: Any, buffers: list[tuple[str, bytes]]) -> Any:
     return Deserializer().deserialize(Serialized(content, [Buffer(ID(i), data) for i, data in buffers]))
 
 
+def _reduce_plotly(figure: Any) -> Any:
+    props: dict[str, Any] = {"data": figure._data, "layout": figure._layout}
+    frames = [frame._props for frame in figure._frame_objs]
+    if frames:
+        props["frames"] = frames
+    props["_grid_str"], props["_grid_ref"] = figure._grid_str, figure._grid_ref  # as plotly's own __reduce__
+    return type(figure), (props,)
+
+
 register("ipywidgets.widgets.widget", "Widget", widgets.reduce_widget)
+register("plotly.basedatatypes", "BaseFigure", _reduce_plotly)
 register("bokeh.model", "Model", _reduce_bokeh)
