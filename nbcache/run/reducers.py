@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 from . import widgets
 
-__all__ = ["reduce", "register"]
+__all__ = ["loaded_bases", "reduce", "register"]
 
 Reducer = Callable[[Any], Any]
 """Returns a pickle reduce tuple for the object, or None for the default pickling."""
@@ -43,6 +43,18 @@ def _lookup(t: type) -> Reducer | None:
         if isinstance(base, type) and issubclass(t, base):
             return reducer
     return None
+
+
+def loaded_bases() -> tuple[type, ...]:
+    """The registered classes of the libraries imported now: a pickler checks ``isinstance``
+    against them (fast, in C) before asking :func:`reduce`, which it does for every object."""
+    bases = []
+    for module_name, class_name, _ in _registry:
+        module = sys.modules.get(module_name)
+        base = getattr(module, class_name, None) if module is not None else None
+        if isinstance(base, type):
+            bases.append(base)
+    return tuple(bases)
 
 
 def reduce(obj: Any) -> Any:

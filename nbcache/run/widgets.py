@@ -113,16 +113,26 @@ def _closure(roots: Iterable[str]) -> dict[str, Any]:
 class WidgetTracker:
     """What a :class:`~nbcache.run.capture.Recorder` asks about widgets while it records."""
 
+    def __init__(self) -> None:
+        self._outputs: list[Any] = []
+        self._seen: tuple[int, Any] = (0, None)
+
     def capturing(self) -> str | None:
-        """The model id of the ``Output`` widget the frontend routes outputs to now, if any."""
+        """The model id of the ``Output`` widget the frontend routes outputs to now, if any.
+        Asked on every write to a stream, so the list of ``Output`` widgets is only made again
+        when widgets were made or closed since."""
         output = sys.modules.get("ipywidgets.widgets.widget_output")
         if output is None:
             return None
-        found = None
-        for widget in list(getattr(_widget_module(), "_instances", {}).values()):
-            if isinstance(widget, output.Output) and widget.msg_id:
-                found = widget.model_id  # nested captures: the innermost was made last
-        return found
+        instances = getattr(_widget_module(), "_instances", {})
+        seen = (len(instances), next(reversed(instances), None))
+        if seen != self._seen:
+            self._outputs = [w for w in list(instances.values()) if isinstance(w, output.Output)]
+            self._seen = seen
+        for widget in reversed(self._outputs):  # nested captures: the one made last (most often the inner one)
+            if widget.msg_id and widget.comm is not None:
+                return str(widget.model_id)
+        return None
 
     def snapshot(self, records: list[dict[str, Any]]) -> dict[str, Any] | None:
         """A ``widgets`` record: the models the records show, as the run left them."""
