@@ -4,6 +4,7 @@
 
     NbCacheError(Exception)
     ├── AnalysisError(NbCacheError, SyntaxError)     the cell's source cannot be analysed
+    ├── SettingError(NbCacheError, ValueError)        a setting was given a value nbcache cannot use
     ├── FingerprintError(NbCacheError, TypeError)    an input value has no sound fingerprint
     │   └── StaleModuleError                          a loaded module's file changed since import
     ├── SerializationError(NbCacheError)             a value the cell produced cannot be stored
@@ -29,6 +30,7 @@ __all__ = [
     "NbCacheError",
     "NbCacheWarning",
     "SerializationError",
+    "SettingError",
     "SignatureError",
     "StaleModuleError",
     "StoreError",
@@ -43,6 +45,11 @@ class NbCacheError(Exception):
 
 class AnalysisError(NbCacheError, SyntaxError):
     """The cell's source could not be parsed or analysed."""
+
+
+class SettingError(NbCacheError, ValueError):
+    """A setting (``%config NbCache.<name> = ...``) was given a value nbcache cannot use; raised
+    when it is set, naming the setting and an example of a good value."""
 
 
 class FingerprintError(NbCacheError, TypeError):

@@ -78,3 +78,30 @@ def test_values_written_before_the_layout_moved_still_restore() -> None:
     values = load_values(read_frames(io.BytesIO(blob)), namespace={})
     assert values["v"].base is values["a"] and list(values["v"]) == [2.0, 3.0, 4.0]
     assert values["g"](1) == 2 and values["items"] == [1, "two", (3.0,)]
+
+
+def test_a_plotly_figure_comes_back_with_its_arrays() -> None:
+    # plotly's own pickle goes through to_dict(), which turns arrays into base64 strings
+    import json
+
+    import numpy as np
+    import plotly.graph_objects as go
+
+    fig = go.Figure(data=[go.Bar(x=["a", "b"], y=np.array([3, 1]))], frames=[go.Frame(data=[go.Bar(y=[1, 2])])])
+    back = load_values(dump_values({"fig": fig}, namespace={}, refs={}), namespace={})["fig"]
+    assert type(back) is go.Figure and isinstance(back.data[0].y, np.ndarray)
+    assert back.data[0].y.tolist() == [3, 1] and len(back.frames) == 1
+    assert json.loads(back.to_json()) == json.loads(fig.to_json())
+
+
+def test_a_bokeh_plot_is_stored_through_bokehs_serialization() -> None:
+    import numpy as np
+    from bokeh.embed import components
+    from bokeh.plotting import figure
+
+    plot = figure(width=200, height=150, title="t")
+    plot.line(np.arange(4.0), np.arange(4.0) ** 2)
+    components(plot)  # attached to a document, as show() leaves it: plain pickle refuses it now
+    back = load_values(dump_values({"plot": plot}, namespace={}, refs={}), namespace={})["plot"]
+    assert type(back) is type(plot) and back.id == plot.id and back.title.text == "t"
+    assert back.renderers[0].data_source.data["y"].tolist() == [0.0, 1.0, 4.0, 9.0]

@@ -15,11 +15,14 @@ from typing import Any
 
 from IPython.core.error import UsageError
 
+from ..key.modules import register_reloader, unregister_reloader
 from ..run.engine import Engine
 from ..store.cache import Cache
 from .comm import KernelBridge
 from .dashboard import DashboardMagics
+from .host import CellSyntaxErrors
 from .magic import NbCache
+from .reloads import AutoreloadWatch
 
 __all__ = ["Session", "active", "load", "session", "unload"]
 
@@ -33,6 +36,8 @@ class Session:
     dashboard: DashboardMagics
     bridge: KernelBridge | None
     """None without a kernel (a plain IPython terminal): no frontend to talk to."""
+    autoreload: AutoreloadWatch
+    syntax_errors: CellSyntaxErrors
 
     @property
     def engine(self) -> Engine:
@@ -71,7 +76,10 @@ def load(shell: Any) -> None:
     shell.register_magics(dashboard)
     # The JupyterLab extension's comm target; nothing without a kernel.
     bridge = KernelBridge.attach(shell, magics.engine, magics.open_cache)
-    _sessions[id(shell)] = Session(shell, magics, dashboard, bridge)
+    autoreload = AutoreloadWatch(shell)  # what %autoreload keeps current, for the module keys
+    register_reloader(autoreload)
+    syntax_errors = CellSyntaxErrors(shell)  # a syntax error in a cached cell shows as in any cell
+    _sessions[id(shell)] = Session(shell, magics, dashboard, bridge, autoreload, syntax_errors)
 
 
 def unload(shell: Any) -> None:
@@ -80,6 +88,8 @@ def unload(shell: Any) -> None:
         return
     if found.bridge is not None:
         found.bridge.detach()
+    unregister_reloader(found.autoreload)
+    found.syntax_errors.remove()
     _unregister(shell, found.dashboard, "line", "cache_dashboard")
     _unregister(shell, found.magics, "cell", "cache")
     if found.magics in shell.configurables:

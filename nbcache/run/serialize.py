@@ -32,6 +32,7 @@ from cloudpickle import cloudpickle as _cp
 
 from ..errors import CorruptEntryError, UnpicklableError
 from ..store.frames import Frames
+from . import reducers
 
 __all__ = ["dump_values", "load_values"]
 
@@ -51,6 +52,7 @@ class _ValuesPickler(cloudpickle.Pickler):
         self._refs = refs
         self._buffers = buffers
         self._stored_arrays: set[int] = set()
+        self._special = reducers.loaded_bases()
         # Functions whose globals are the namespace get the namespace itself as their globals
         # (a persistent reference), not cloudpickle's copy of the few globals they use.
         self.globals_ref[id(namespace)] = namespace
@@ -91,6 +93,10 @@ class _ValuesPickler(cloudpickle.Pickler):
         return None
 
     def reducer_override(self, obj: Any) -> Any:
+        if self._special and isinstance(obj, self._special):  # widgets, figures: see reducers.py
+            reduced = reducers.reduce(obj)
+            if reduced is not None:
+                return reduced
         if type(obj).__module__ == "numpy" and type(obj).__name__ == "ndarray" and self._stored_arrays:
             reduced = self._view_reduce(obj) if obj.base is not None else self._root_reduce(obj)
             if reduced is not None:
