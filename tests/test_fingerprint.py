@@ -320,3 +320,17 @@ def test_temporaries_do_not_become_back_references() -> None:
     exec(source.format(2), one)
     exec(source.format(3), two)
     assert fp(one["C"]) != fp(two["C"])
+
+
+def test_names_inside_encodings_keep_their_pre_move_module() -> None:
+    # Names written into encodings are part of them: where nbcache is installed as a library, the
+    # empty-closure-cell marker is encoded by its qualified name, and stand-ins pickle as a call of
+    # the restore marker by module path. Both keep the names they had before the layout moved.
+    import pickle
+
+    from nbcache.key.fingerprint.code import _EmptyCell
+    from nbcache.key.fingerprint.core import _qualname
+    from nbcache.key.fingerprint.pickled import _restore_marker
+
+    assert _qualname(_EmptyCell) == "nbcache.fingerprint._EmptyCell"
+    assert b"nbcache.fingerprint" in pickle.dumps(_restore_marker, protocol=5)

@@ -283,16 +283,38 @@ def test_corrupt_entry_is_a_miss_with_a_warning(shell: Shell) -> None:
 def test_unload_removes_everything_load_registered(shell: Shell) -> None:
     ip = shell.ip
     magics = shell.magics
+    from nbcache.jupyter.extension import session
+
+    dashboard = session(ip).dashboard
     assert "cache" in ip.magics_manager.magics["cell"]
-    assert magics in ip.configurables
+    assert magics in ip.configurables and dashboard in ip.configurables
     shell.run("%unload_ext nbcache")
     assert "cache" not in ip.magics_manager.magics["cell"]
-    assert magics not in ip.configurables
+    assert "cache_dashboard" not in ip.magics_manager.magics["line"]
+    assert magics not in ip.configurables and dashboard not in ip.configurables
     assert "NbCache" not in ip.magics_manager.registry
     assert ip.custom_exceptions == ()  # the syntax-error display is gone too
     from nbcache.key import modules
 
     assert modules._reloaders == []
+
+
+def test_a_load_that_fails_midway_leaves_nothing_registered(shell: Shell, monkeypatch) -> None:
+    from nbcache.jupyter import extension
+
+    ip = shell.ip
+    shell.run("%unload_ext nbcache")
+    monkeypatch.setattr(extension, "CellSyntaxErrors", lambda shell: (_ for _ in ()).throw(RuntimeError("boom")))
+    with pytest.raises(RuntimeError, match="boom"):
+        extension.load(ip)
+    assert "cache" not in ip.magics_manager.magics["cell"] and extension.session(ip) is None
+    assert not any(type(c).__name__ in ("NbCache", "DashboardMagics") for c in ip.configurables)
+    from nbcache.key import modules
+
+    assert modules._reloaders == []
+    monkeypatch.undo()
+    extension.load(ip)  # a retry loads cleanly
+    assert "cache" in ip.magics_manager.magics["cell"] and extension.session(ip) is not None
     shell.run("%load_ext nbcache")
     assert "cache" in ip.magics_manager.magics["cell"]
 

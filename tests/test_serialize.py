@@ -105,3 +105,14 @@ def test_a_bokeh_plot_is_stored_through_bokehs_serialization() -> None:
     back = load_values(dump_values({"plot": plot}, namespace={}, refs={}), namespace={})["plot"]
     assert type(back) is type(plot) and back.id == plot.id and back.title.text == "t"
     assert back.renderers[0].data_source.data["y"].tolist() == [0.0, 1.0, 4.0, 9.0]
+
+
+def test_values_blobs_are_byte_identical_to_those_written_before_the_layout_moved() -> None:
+    # tests/data/values-a05677b-views.bin: these very values, dumped by a05677b. The helpers a view
+    # pickles as are named by module path, which is part of the on-disk format.
+    from pathlib import Path
+
+    a = np.arange(10.0)
+    values = {"a": a, "v": a[2:5], "t": np.arange(6).reshape(2, 3).T, "items": [1, "two", (3.0,)]}
+    blob = b"".join(bytes(c) for c in dump_values(values, namespace={}, refs={}).chunks())
+    assert blob == (Path(__file__).parent / "data" / "values-a05677b-views.bin").read_bytes()

@@ -204,7 +204,7 @@ class Dashboard(widgets.VBox):
             self.page = self._pages - 1  # recomputes through _page_changed
             return
 
-        self.summary.value = summary_html(self._totals, self._rows)
+        self.summary.value = summary_html(self._totals)
         first = self.page * self.page_size
         visible = self._view[first:first + self.page_size]
         shown = f"{first + 1}–{first + len(visible)} of {len(self._view)}" if visible else f"0 of {len(self._view)}"

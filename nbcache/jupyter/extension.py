@@ -74,11 +74,23 @@ def load(shell: Any) -> None:
     shell.register_magics(magics)
     dashboard = DashboardMagics(shell, magics.open_cache)  # %cache_dashboard
     shell.register_magics(dashboard)
-    # The JupyterLab extension's comm target; nothing without a kernel.
-    bridge = KernelBridge.attach(shell, magics.engine, magics.open_cache)
-    autoreload = AutoreloadWatch(shell)  # what %autoreload keeps current, for the module keys
-    register_reloader(autoreload)
-    syntax_errors = CellSyntaxErrors(shell)  # a syntax error in a cached cell shows as in any cell
+    bridge: KernelBridge | None = None
+    autoreload: AutoreloadWatch | None = None
+    try:
+        # The JupyterLab extension's comm target; nothing without a kernel.
+        bridge = KernelBridge.attach(shell, magics.engine, magics.open_cache)
+        autoreload = AutoreloadWatch(shell)  # what %autoreload keeps current, for the module keys
+        register_reloader(autoreload)
+        syntax_errors = CellSyntaxErrors(shell)  # a syntax error in a cached cell shows as in any cell
+    except BaseException:
+        # Half a load would leave magics that no unload can find: undo it, and let the error show.
+        if bridge is not None:
+            bridge.detach()
+        if autoreload is not None:
+            unregister_reloader(autoreload)
+        _unregister(shell, dashboard, "line", "cache_dashboard")
+        _unregister(shell, magics, "cell", "cache")
+        raise
     _sessions[id(shell)] = Session(shell, magics, dashboard, bridge, autoreload, syntax_errors)
 
 
@@ -92,8 +104,6 @@ def unload(shell: Any) -> None:
     found.syntax_errors.remove()
     _unregister(shell, found.dashboard, "line", "cache_dashboard")
     _unregister(shell, found.magics, "cell", "cache")
-    if found.magics in shell.configurables:
-        shell.configurables.remove(found.magics)
     found.engine.listeners.clear()
 
 
@@ -103,3 +113,5 @@ def _unregister(shell: Any, magics: Any, kind: str, name: str) -> None:
     if getattr(manager.magics[kind].get(name), "__self__", None) is magics:
         del manager.magics[kind][name]
     manager.registry.pop(type(magics).__name__, None)
+    if magics in shell.configurables:  # Magics.__init__ put it there
+        shell.configurables.remove(magics)

@@ -1,7 +1,7 @@
 """The host the engine runs cells on, over an IPython shell: how IPython runs a cell body
 (compile, the display hook, ``Out[n]``, tracebacks), how outputs are replayed, where notes go.
 
-Everything here adapts IPython to :class:`nbcache.run.engine.Host`; no caching logic lives here.
+Everything here adapts IPython to :class:`nbcache.run.host.Host`; no caching logic lives here.
 """
 
 from __future__ import annotations

@@ -36,10 +36,6 @@ from . import reducers
 
 __all__ = ["dump_values", "load_values"]
 
-# Entries pickle references to this module's helpers (views, functions) by module path, and
-# entries made before the package moved under nbcache.run name it ``nbcache.serialize``: that name
-# stays an alias of this module, so they still restore.
-sys.modules.setdefault("nbcache.serialize", sys.modules[__name__])
 
 class _NamespaceRef:
     """Persistent id for an object found under a name in the namespace before the cell ran."""
@@ -189,6 +185,16 @@ def _find_unpicklable(values: Mapping[str, Any], namespace: Mapping[str, Any], r
         except Exception:
             return name, value
     return "<unknown>", None
+
+
+# The helpers above are pickled by reference (module and name) into every entry that holds a
+# view or a notebook function, so their names are part of the on-disk format: they keep the module
+# name they had before the package moved under nbcache.run, and that name stays an alias of this
+# module. Entries written before and after the move are byte-identical and restore both ways.
+_PICKLED_MODULE = "nbcache.serialize"
+for _helper in (_array_over, _array_view, _set_function_state):
+    _helper.__module__ = _PICKLED_MODULE
+sys.modules.setdefault(_PICKLED_MODULE, sys.modules[__name__])
 
 
 def load_values(frames: Frames, *, namespace: Mapping[str, Any]) -> dict[str, Any]:

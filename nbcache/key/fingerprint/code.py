@@ -19,6 +19,8 @@ from ...errors import FingerprintError
 from ..modules import is_library_module, module_digest, module_version
 from .core import _CLASS, _CODE, _FUNC, _LIBOBJ, _MODULE, _NONE, Fingerprinter, _qualname, _Walk
 
+__all__: list[str] = []  # encoders registered with the registry; nothing to import from here
+
 
 def _code_like_digest(fp: Fingerprinter, obj: Any) -> bytes:
     if isinstance(obj, types.ModuleType):
@@ -68,6 +70,11 @@ def _function(w: _Walk, fn: types.FunctionType) -> None:
 
 class _EmptyCell:
     """Stands for a closure cell that has no value yet."""
+
+
+# Where nbcache is installed as a library, this class is encoded by its qualified name: it keeps
+# the one it had before the package moved under nbcache.key (see pickled.py's marker).
+_EmptyCell.__module__ = "nbcache.fingerprint"
 
 
 def _cell_filled(cell: Any) -> bool:

@@ -17,6 +17,8 @@ import xxhash
 
 from .registry import REGISTRY, Kind
 
+__all__ = ["DIGEST_SIZE", "FINGERPRINT_VERSION", "Fingerprinter", "fingerprint"]
+
 if TYPE_CHECKING:
     from .pickled import Substitutes, _HashingPickler
 

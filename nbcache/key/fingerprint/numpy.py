@@ -13,6 +13,8 @@ import numpy as np
 from .core import _DTYPE, _LIST, _NDARRAY, _NDOBJ, _NPSCALAR, _STR, _Walk
 from .registry import REGISTRY, Kind
 
+__all__: list[str] = []  # encoders registered with the registry; nothing to import from here
+
 
 def _array_value(w: _Walk, a: Any) -> None:
     if w.remember(a):

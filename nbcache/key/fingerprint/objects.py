@@ -23,6 +23,8 @@ from .core import _INSTANCE, _METHOD, _PARTIAL, _WRAPPER, _qualname, _Walk
 from .pickled import _pickled
 from .registry import REGISTRY, Kind
 
+__all__ = ["CODE_TYPES", "plain_kind", "python_kind"]
+
 # Instances of these (and of metaclasses) are code, encoded by .code.
 CODE_TYPES = (types.FunctionType, types.BuiltinFunctionType, type, types.ModuleType)
 

@@ -17,6 +17,8 @@ from .core import _CATEGORICAL, _EXTARRAY, _FRAME, _INDEX, _MULTIINDEX, _RANGEIN
 from .numpy import _ndarray, _object_elements
 from .registry import REGISTRY, Kind
 
+__all__: list[str] = []  # encoders registered with the registry; nothing to import from here
+
 
 def _frame(w: _Walk, v: Any) -> None:
     if w.remember(v):

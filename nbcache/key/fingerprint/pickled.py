@@ -27,6 +27,8 @@ from ...errors import FingerprintError
 from .core import _PACK_LEN, _PICKLE, Fingerprinter, _qualname, _Walk
 from .registry import REGISTRY, own_fingerprint
 
+__all__ = ["Substitutes", "takes_pickle_path"]
+
 
 def _restore_marker(digest: bytes) -> bytes:  # pragma: no cover - never unpickled
     return digest
@@ -36,8 +38,8 @@ def _restore_marker(digest: bytes) -> bytes:  # pragma: no cover - never unpickl
 # every pickle that holds one, so they are part of the encoding and must not follow the code when
 # it moves. They stay what they were before the package moved under nbcache.key
 # (``nbcache.fingerprint._restore_marker``), so caches made then still hit. Pickle checks that the
-# name resolves to this very function, so that module name is registered as an alias of this module;
-# nothing is ever unpickled from it.
+# name resolves to this very function, so that module name is registered as an alias of this module
+# for that check alone (it is not an import path for anything else; nothing is unpickled from it).
 _MARKER_MODULE = "nbcache.fingerprint"
 _restore_marker.__module__ = _MARKER_MODULE
 sys.modules.setdefault(_MARKER_MODULE, sys.modules[__name__])

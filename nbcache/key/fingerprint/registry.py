@@ -29,6 +29,8 @@ import weakref
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Callable, Union
 
+__all__ = ["REGISTRY", "Encoder", "Kind", "Registry", "StandIn", "own_fingerprint"]
+
 if TYPE_CHECKING:
     from .core import Fingerprinter, _Walk
 
