@@ -1,12 +1,13 @@
 """Entries on top of a store: the :class:`Cache` that writes, finds, lists and removes them.
 
-Layout inside a store (``STORE_FORMAT`` = 2)::
+Layout inside a store (``STORE_FORMAT`` = 3; format-2 stores have the same layout)::
 
-    nbcache-store.json          {"format": 2}: refuse to mix layouts
+    nbcache-store.json          {"format": 3}: refuse to mix layouts
     .gitignore                  "*": a cache folder inside a repository stays out of git
     manifests/<key>.json        one per entry, signed, written last: the entry exists once it exists
-    blobs/<id[:2]>/<id>         content-addressed, stored as is
+    blobs/<id[:2]>/<id>         content-addressed (BLAKE3-256), stored as is
     blobs/<id[:2]>/<id>.zst     content-addressed, stored zstd-compressed
+    checkpoints/<name>          signed checkpoints, see :mod:`nbcache.jupyter.checkpoints`
     index.sqlite                (local stores only) the index, see :mod:`nbcache.store.index`
 
 Each part has its module: manifests and their signatures in :mod:`~nbcache.store.manifest`, blobs
@@ -20,7 +21,8 @@ collects. Two writers of the same key each write complete blobs and a complete m
 manifest wins and both are valid.
 
 **The index** is bookkeeping: an error in it (sqlite, a full disk) never fails a cell, since the
-index can be rebuilt from the manifests.
+index can be rebuilt from the manifests. A lookup never waits for it (a hit reads one manifest);
+listings sync it incrementally first (see :mod:`~nbcache.store.sync`).
 """
 
 from __future__ import annotations
@@ -30,14 +32,15 @@ import os
 import time
 from typing import Any, Callable, Iterator, Mapping
 
-from . import signing, upkeep
+from . import signing, sync as syncing, upkeep
 from .backends import BlobStore
 from .blobs import Blobs
 from .compression import Compression
 from .frames import Frames
 from .index import INDEX_FILE, Index, IndexRow, remote_index_path
 from .manifest import (
-    STORE_FORMAT, BlobRef, Entry, blob_names, manifest_keys, manifest_name, package_versions, parse_manifest, sign_manifest,
+    LAYOUT_FORMATS, STORE_FORMAT, BlobRef, Entry, blob_names, manifest_keys, manifest_name, package_versions,
+    parse_manifest, sign_manifest,
 )
 from .outage import Outage
 from .upkeep import Problem, Progress
@@ -137,15 +140,15 @@ class Cache:
                 found = json.loads(raw).get("format")
             except ValueError:
                 found = None
-            if found != STORE_FORMAT:
+            if found not in LAYOUT_FORMATS:
                 raise StoreFormatError(
                     f"the cache at {self.store.url} has format {found!r}; this nbcache uses {STORE_FORMAT}. "
                     "Point NBCACHE_DIR elsewhere or clear it."
                 )
+            # An older format's folder is kept as it is (its entries are misses, and an older
+            # nbcache sharing the store still opens it); entries written here are format 3.
         self.outage.ok("read")
         self._checked = True
-        if self.index.fresh:
-            self.sync()
 
     manifest_name = staticmethod(manifest_name)  # where the store keeps the manifest of a key
 
@@ -217,34 +220,27 @@ class Cache:
         """The entry's values blob, checked against its id before anything may unpickle it."""
         return self.blobs.read_frames(entry.values, owner=entry.key if repair else None)
 
-    def entries(self) -> Iterator[Entry]:
-        """Every readable, correctly signed entry in the store (others are skipped)."""
+    def entries(self, cell: str | None = None) -> Iterator[Entry]:
+        """Every readable, correctly signed entry in the store (others are skipped); with
+        ``cell``, only that cell's entries, found through the index (one read each)."""
         self.ensure_layout()
-        for key in manifest_keys(self.store):
+        if cell is not None:
+            self.ensure_synced()
+            keys = self.index.keys_of_cell(cell)
+        else:
+            keys = manifest_keys(self.store)
+        for key in keys:
             try:
                 yield self.read_manifest(key)
             except (CorruptEntryError, FileNotFoundError):
                 continue
 
     # -- the index -----------------------------------------------------------------------------
-    def sync(self, progress: Progress | None = None) -> None:
-        """Bring the index up to date with the manifests in the store."""
-        in_store = set(manifest_keys(self.store))
-        indexed = self.index.keys()
-        gone = indexed - in_store
-        if gone:
-            self.index.remove(gone)
-        new = sorted(in_store - indexed)
-        rows = []
-        for i, key in enumerate(new):
-            try:
-                rows.append(IndexRow.from_entry(self.read_manifest(key)))
-            except (CorruptEntryError, FileNotFoundError):
-                pass
-            if progress is not None:
-                progress(i + 1, len(new))
-        self._safely(lambda: self.index.upsert(rows))
-        self._synced = True
+    def sync(self, progress: Progress | None = None) -> syncing.SyncReport:
+        """Bring the index up to date with the manifests in the store: one listing, and a read of
+        each manifest that is new or changed (see :mod:`~nbcache.store.sync`)."""
+        self.ensure_layout()
+        return syncing.sync(self, progress)
 
     def ensure_synced(self) -> None:
         """Sync the index with the store, once in the life of this object."""

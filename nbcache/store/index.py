@@ -17,7 +17,7 @@ import json
 import os
 import sqlite3
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 import xxhash
@@ -27,11 +27,12 @@ from .usage import EntryStats
 if TYPE_CHECKING:
     from .manifest import Entry
 
-__all__ = ["INDEX_FILE", "EntryStats", "Index", "IndexRow", "remote_index_path"]
+__all__ = ["INDEX_FILE", "EntryStats", "ForeignRow", "Index", "IndexRow", "remote_index_path"]
 
 INDEX_FILE = "index.sqlite"
 # Bump when the tables change: an index of another version is dropped and rebuilt.
-INDEX_VERSION = 1
+# 2: entries.names and entries.stamp (incremental sync), the foreign table.
+INDEX_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT);
@@ -50,9 +51,24 @@ CREATE TABLE IF NOT EXISTS entries (
     runtime REAL NOT NULL,
     format INTEGER NOT NULL,
     python TEXT NOT NULL,
-    packages TEXT NOT NULL
+    packages TEXT NOT NULL,
+    names TEXT NOT NULL DEFAULT '[]',
+    stamp TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS entries_label ON entries(label);
+CREATE INDEX IF NOT EXISTS entries_cell ON entries(cell);
+CREATE INDEX IF NOT EXISTS entries_values_blob ON entries(values_blob);
+CREATE INDEX IF NOT EXISTS entries_outputs_blob ON entries(outputs_blob);
+CREATE TABLE IF NOT EXISTS foreign_entries (
+    key TEXT PRIMARY KEY,
+    reason TEXT NOT NULL,
+    label TEXT,
+    cell TEXT NOT NULL,
+    created REAL NOT NULL,
+    size INTEGER NOT NULL,
+    blobs TEXT NOT NULL,
+    stamp TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS usage (
     key TEXT PRIMARY KEY,
     hits INTEGER NOT NULL DEFAULT 0,
@@ -85,9 +101,14 @@ class IndexRow:
     format: int
     python: str
     packages: Mapping[str, str]
+    names: tuple[str, ...] = ()
+    """The variables the entry restores (the frontend's entry list shows them)."""
+    stamp: str = ""
+    """The manifest's stamp in the store's listing when the row was read from it ("" when the
+    row came from a write or a lookup here: the next sync adopts the listed stamp unread)."""
 
     @classmethod
-    def from_entry(cls, entry: Entry) -> IndexRow:
+    def from_entry(cls, entry: Entry, stamp: str = "") -> IndexRow:
         return cls(
             key=entry.key,
             label=entry.label,
@@ -104,7 +125,25 @@ class IndexRow:
             format=entry.format,
             python=entry.python,
             packages=dict(entry.packages),
+            names=tuple(entry.names),
+            stamp=stamp,
         )
+
+
+@dataclass(frozen=True)
+class ForeignRow:
+    """A manifest this cache cannot use: signed with another key, of another store format, or
+    unreadable. What it claims (label, cell, size, blobs) is unverified: for listing and
+    clearing only."""
+
+    key: str
+    reason: str
+    label: str | None
+    cell: str
+    created: float
+    size: int
+    blobs: tuple[str, ...]
+    stamp: str
 
 
 def remote_index_path(url: str) -> str:
@@ -150,7 +189,10 @@ class Index:
         except sqlite3.Error:
             pass
         if version is not None and version != str(INDEX_VERSION):
-            db.executescript("DROP TABLE IF EXISTS entries; DROP TABLE IF EXISTS usage; DROP TABLE IF EXISTS meta;")
+            db.executescript(
+                "DROP TABLE IF EXISTS entries; DROP TABLE IF EXISTS usage; DROP TABLE IF EXISTS meta; "
+                "DROP TABLE IF EXISTS foreign_entries;"
+            )
             self.fresh = True
         db.executescript(_SCHEMA)
         db.execute("INSERT OR IGNORE INTO meta VALUES ('version', ?)", (str(INDEX_VERSION),))
@@ -163,29 +205,46 @@ class Index:
         with self._lock:
             self._db.execute(sql, tuple(params))
 
-    def upsert(self, rows: Iterable[IndexRow]) -> None:
+    def _many(self, sql: str, params: Iterable[tuple[Any, ...]]) -> None:
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                self._db.executemany(
-                    "INSERT OR REPLACE INTO entries VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                    (
-                        (
-                            r.key, r.label, r.cell, r.source, r.size, r.stored, r.values_blob, r.values_stored,
-                            r.outputs_blob, r.outputs_stored, r.created, r.runtime, r.format, r.python,
-                            json.dumps(dict(r.packages), sort_keys=True),
-                        )
-                        for r in rows
-                    ),
-                )
+                self._db.executemany(sql, params)
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
 
+    def upsert(self, rows: Iterable[IndexRow]) -> None:
+        """Add or replace entries (a key that was foreign is no longer)."""
+        rows = list(rows)
+        self._many(
+            f"INSERT OR REPLACE INTO entries ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})",
+            (_params(r) for r in rows),
+        )
+        self._many("DELETE FROM foreign_entries WHERE key = ?", ((r.key,) for r in rows))
+
+    def upsert_foreign(self, rows: Iterable[ForeignRow]) -> None:
+        """Add or replace manifests this cache cannot use (a key that was an entry is no longer)."""
+        rows = list(rows)
+        self._many(
+            "INSERT OR REPLACE INTO foreign_entries VALUES (?,?,?,?,?,?,?,?)",
+            (
+                (r.key, r.reason, r.label, r.cell, r.created, r.size, json.dumps(list(r.blobs)), r.stamp)
+                for r in rows
+            ),
+        )
+        self._many("DELETE FROM entries WHERE key = ?", ((r.key,) for r in rows))
+
+    def adopt_stamps(self, stamps: Mapping[str, str]) -> None:
+        """Record the listed stamps of entries indexed without one (see :attr:`IndexRow.stamp`)."""
+        self._many("UPDATE entries SET stamp = ? WHERE key = ? AND stamp = ''", ((v, k) for k, v in stamps.items()))
+
     def remove(self, keys: Iterable[str]) -> None:
+        keys = list(keys)
         with self._lock:
             self._db.executemany("DELETE FROM entries WHERE key = ?", ((k,) for k in keys))
+            self._db.executemany("DELETE FROM foreign_entries WHERE key = ?", ((k,) for k in keys))
 
     def record_hit(self, key: str, now: float, restore_time: float, saved: float) -> None:
         self._write(
@@ -209,9 +268,39 @@ class Index:
     def keys(self) -> set[str]:
         return {k for (k,) in self._read("SELECT key FROM entries")}
 
+    def keys_of_cell(self, cell: str) -> list[str]:
+        return [k for (k,) in self._read("SELECT key FROM entries WHERE cell = ? ORDER BY created", (cell,))]
+
+    def count(self) -> int:
+        return int(self._read("SELECT COUNT(*) FROM entries")[0][0])
+
+    def stamps(self) -> dict[str, str]:
+        """The stamp of every manifest the index knows, usable or foreign."""
+        found = dict(self._read("SELECT key, stamp FROM foreign_entries"))
+        found.update(self._read("SELECT key, stamp FROM entries"))
+        return found
+
     def row(self, key: str) -> IndexRow | None:
-        rows = self._read("SELECT * FROM entries WHERE key = ?", (key,))
+        rows = self._read(f"SELECT {', '.join(_COLUMNS)} FROM entries WHERE key = ?", (key,))
         return _row(rows[0]) if rows else None
+
+    def foreign(self) -> list[ForeignRow]:
+        """Manifests this cache cannot use, oldest first."""
+        return [
+            ForeignRow(key, reason, label, cell, created, size, tuple(json.loads(blobs)), stamp)
+            for key, reason, label, cell, created, size, blobs, stamp in self._read(
+                "SELECT key, reason, label, cell, created, size, blobs, stamp FROM foreign_entries ORDER BY created"
+            )
+        ]
+
+    def listing(self) -> list[tuple[Any, ...]]:
+        """What the frontend's entry list shows, newest first, in one query: key, label, cell,
+        source, size, runtime, created, names (JSON), hits, restore_time (None until a hit)."""
+        return self._read(
+            "SELECT e.key, e.label, e.cell, e.source, e.size, e.runtime, e.created, e.names, "
+            "COALESCE(u.hits, 0), CASE WHEN u.hits > 0 THEN NULLIF(u.restore_time, 0) END "
+            "FROM entries e LEFT JOIN usage u ON u.key = e.key ORDER BY e.created DESC"
+        )
 
     def match(self, prefix: str) -> list[str]:
         """Keys starting with ``prefix``."""
@@ -253,13 +342,30 @@ class Index:
         return int(hits), int(misses), float(saved)
 
     def blob_users(self, blob: str) -> int:
+        """How many entries, usable or foreign, name ``blob``."""
         (count,) = self._read(
             "SELECT COUNT(*) FROM entries WHERE values_blob = ? OR outputs_blob = ?", (blob, blob)
         )[0]
-        return int(count)
+        (foreign,) = self._read(
+            "SELECT COUNT(*) FROM foreign_entries, json_each(foreign_entries.blobs) WHERE json_each.value = ?", (blob,)
+        )[0]
+        return int(count) + int(foreign)
+
+
+# Columns of ``entries`` by name, in IndexRow's order: a column added later is one field more.
+_COLUMNS = tuple(f.name for f in fields(IndexRow))
+_JSON_COLUMNS = {"packages": dict, "names": tuple}
+
+
+def _params(r: IndexRow) -> tuple[Any, ...]:
+    return tuple(
+        json.dumps(list(v) if isinstance(v, tuple) else dict(v), sort_keys=True) if name in _JSON_COLUMNS else v
+        for name, v in ((name, getattr(r, name)) for name in _COLUMNS)
+    )
 
 
 def _row(r: Any) -> IndexRow:
-    values = list(r)
-    values[-1] = json.loads(values[-1])
-    return IndexRow(*values)
+    values = {name: r[i] for i, name in enumerate(_COLUMNS)}
+    for name, kind in _JSON_COLUMNS.items():
+        values[name] = kind(json.loads(values[name]))
+    return IndexRow(**values)

@@ -73,6 +73,27 @@ class LocalFolderStore(BlobStore):
             for file in files:
                 yield file if rel == "." else f"{rel}/{file}"
 
+    def list_stamps(self, prefix: str) -> Iterator[tuple[str, str]]:
+        """One flat folder (``manifests``) is listed with scandir: its stat comes with the entry."""
+        base = self._path(prefix.rstrip("/")) if prefix else self.root
+        stack = [base]
+        while stack:
+            folder = stack.pop()
+            try:
+                entries = list(os.scandir(folder))
+            except FileNotFoundError:
+                continue
+            rel = os.path.relpath(folder, self.root).replace(os.sep, "/")
+            for item in entries:
+                if item.is_dir(follow_symlinks=False):
+                    stack.append(item.path)
+                    continue
+                try:
+                    st = item.stat(follow_symlinks=False)
+                except FileNotFoundError:
+                    continue
+                yield (item.name if rel == "." else f"{rel}/{item.name}"), f"{st.st_size}:{st.st_mtime_ns}"
+
     def size(self, name: str) -> int:
         return os.path.getsize(self._path(name))
 

@@ -122,8 +122,11 @@ class FsspecStore(BlobStore):
         return fh
 
     @_wrapped
-    def get(self, name: str) -> bytes:
-        return bytes(self.fs.cat_file(self._path(name)))
+    def get(self, name: str, limit: int | None = None) -> bytes:
+        # A bounded read is one ranged GET: nothing past ``limit`` is fetched.
+        if limit is None:
+            return bytes(self.fs.cat_file(self._path(name)))
+        return bytes(self.fs.cat_file(self._path(name), start=0, end=limit))
 
     @_wrapped
     def contains(self, name: str) -> bool:
@@ -151,6 +154,25 @@ class FsspecStore(BlobStore):
             if path.startswith(self.base + "/"):
                 names.append(path[start:])
         return iter(names)
+
+    @_wrapped
+    def list_stamps(self, prefix: str) -> Iterator[tuple[str, str]]:
+        """One listing (1,000 names a request on S3) gives each object's size and tag."""
+        base = self._path(prefix.rstrip("/")) if prefix else self.base
+        self.fs.invalidate_cache()
+        try:
+            found = self.fs.find(base, detail=True)
+        except FileNotFoundError:
+            return iter(())
+        start = len(self.base) + 1
+        stamps = []
+        for path, info in found.items():
+            path = path.rstrip("/")
+            if not path.startswith(self.base + "/") or info.get("type") == "directory":
+                continue
+            tag = info.get("ETag") or info.get("LastModified") or info.get("mtime") or info.get("created") or ""
+            stamps.append((path[start:], f"{info.get('size')}:{tag}"))
+        return iter(stamps)
 
     @_wrapped
     def size(self, name: str) -> int:

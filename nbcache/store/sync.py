@@ -1,0 +1,106 @@
+"""Syncing the local index with the store: one listing, then only the manifests that changed.
+
+A store's listing of ``manifests/`` gives each manifest a *stamp* (its size and modification time,
+or the server's tag) at no extra cost. The index keeps the stamp of every manifest it read, so a
+sync reads only the manifests that are new or whose stamp changed, forgets those that are gone,
+and records those this cache cannot use (signed with another key, of an older store format,
+unreadable) as *foreign*, so that they are listed (``nbcache ls --all``), cleared
+(``clear --foreign``) and not read again. A row indexed by a write or a lookup on this machine
+has no stamp yet: the next sync adopts the listed one without reading the manifest (the row came
+from those very bytes, or from a later write of the same key, which holds the same inputs).
+
+Lookups never sync: a hit reads its one manifest, whatever the size of the store. Listings,
+statistics and eviction sync first (once in the life of a :class:`Cache`).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable
+
+from ..errors import CorruptEntryError, OutdatedEntryError, SignatureError
+from .index import ForeignRow, IndexRow
+from .manifest import manifest_name, parse_manifest, peek
+
+if TYPE_CHECKING:
+    from .backends import BlobStore
+    from .cache import Cache
+
+__all__ = ["SyncReport", "manifest_stamps", "read_row", "sync"]
+
+# Manifests read at once from a remote store (each is a request); local reads gain little.
+_REMOTE_READERS = 16
+_LOCAL_READERS = 2
+
+
+@dataclass(frozen=True)
+class SyncReport:
+    listed: int
+    read: int
+    """Manifests read (new or changed since the last sync)."""
+    removed: int
+    foreign: int
+    """Manifests, among those read, that this cache cannot use."""
+
+
+def manifest_stamps(store: BlobStore) -> dict[str, str]:
+    """Every manifest's key and stamp, from one listing."""
+    found = {}
+    for name, stamp in store.list_stamps("manifests"):
+        rest = name[len("manifests/") :]
+        if name.startswith("manifests/") and rest.endswith(".json") and "/" not in rest:
+            found[rest[: -len(".json")]] = stamp
+    return found
+
+
+def read_row(store: BlobStore, secret: bytes, key: str, stamp: str) -> IndexRow | ForeignRow | None:
+    """The index's row for the manifest ``key`` (None when it is gone meanwhile)."""
+    try:
+        raw = store.get(manifest_name(key))
+    except FileNotFoundError:
+        return None
+    try:
+        return IndexRow.from_entry(parse_manifest(raw, key, secret), stamp)
+    except SignatureError:
+        reason = "signed with another key"
+    except OutdatedEntryError:
+        claims = peek(raw)
+        reason = f"store format {claims['format'] if claims else '?'}"
+    except CorruptEntryError:
+        reason = "unreadable"
+    claims = peek(raw) or {"label": None, "cell": "", "created": 0.0, "size": 0, "blobs": []}
+    return ForeignRow(
+        key, reason, claims["label"], claims["cell"], claims["created"], claims["size"], tuple(claims["blobs"]), stamp
+    )
+
+
+def sync(cache: Cache, progress: Callable[[int, int], None] | None = None) -> SyncReport:
+    """Bring the index of ``cache`` up to date with the manifests in its store."""
+    index = cache.index
+    listing = manifest_stamps(cache.store)
+    known = index.stamps()
+    gone = known.keys() - listing.keys()
+    if gone:
+        cache._safely(lambda: index.remove(gone))
+    unstamped = {key: listing[key] for key, stamp in known.items() if stamp == "" and key in listing}
+    if unstamped:
+        cache._safely(lambda: index.adopt_stamps(unstamped))
+    todo = sorted(key for key, stamp in listing.items() if known.get(key, stamp + "?") not in (stamp, ""))
+    secret = cache.secret
+    rows: list[IndexRow] = []
+    foreign: list[ForeignRow] = []
+    readers = _LOCAL_READERS if getattr(cache.store, "local_path", None) else _REMOTE_READERS
+    with concurrent.futures.ThreadPoolExecutor(max_workers=readers) as pool:
+        found = pool.map(lambda key: read_row(cache.store, secret, key, listing[key]), todo)
+        for i, row in enumerate(found):
+            if isinstance(row, IndexRow):
+                rows.append(row)
+            elif isinstance(row, ForeignRow):
+                foreign.append(row)
+            if progress is not None:
+                progress(i + 1, len(todo))
+    cache._safely(lambda: index.upsert(rows))
+    cache._safely(lambda: index.upsert_foreign(foreign))
+    cache._synced = True
+    return SyncReport(listed=len(listing), read=len(todo), removed=len(gone), foreign=len(foreign))
