@@ -194,7 +194,7 @@ def test_index_is_rebuilt_from_manifests(tmp_path: Path) -> None:
     cache = Cache(LocalFolderStore(str(root)), key="k")
     keys = {write_entry(cache, value=i, label="lbl").key for i in range(5)}
     cache.close()
-    for file in root.glob("index.sqlite*"):
+    for file in root.glob("index-*.sqlite*"):
         file.unlink()
     again = Cache(LocalFolderStore(str(root)), key="k")
     assert {s.key for s in again.stats()} == keys

@@ -8,7 +8,7 @@ Layout inside a store (``STORE_FORMAT`` = 3; format-2 stores have the same layou
     blobs/<id[:2]>/<id>         content-addressed (BLAKE3-256), stored as is
     blobs/<id[:2]>/<id>.zst     content-addressed, stored zstd-compressed
     checkpoints/<name>          signed checkpoints, see :mod:`nbcache.jupyter.checkpoints`
-    index.sqlite                (local stores only) the index, see :mod:`nbcache.store.index`
+    index-<key>.sqlite          (local stores only) the index of one key, see :mod:`nbcache.store.index`
 
 Each part has its module: manifests and their signatures in :mod:`~nbcache.store.manifest`, blobs
 and their checksums in :mod:`~nbcache.store.blobs`, eviction and maintenance in
@@ -37,7 +37,7 @@ from .backends import BlobStore
 from .blobs import Blobs
 from .compression import Compression
 from .frames import Frames
-from .index import INDEX_FILE, Index, IndexRow, remote_index_path
+from .index import Index, IndexRow, index_file, remote_index_path
 from .manifest import (
     LAYOUT_FORMATS, STORE_FORMAT, BlobRef, Entry, blob_names, manifest_keys, manifest_name, package_versions,
     parse_manifest, sign_manifest,
@@ -105,7 +105,8 @@ class Cache:
             path = self._index_path
             if path is None:
                 root = getattr(self.store, "root", None)
-                path = os.path.join(root, INDEX_FILE) if isinstance(root, str) else remote_index_path(self.store.url)
+                signer = signing.fingerprint(self.secret)
+                path = os.path.join(root, index_file(signer)) if isinstance(root, str) else remote_index_path(self.store.url, signer)
             self._index = Index(path)
         return self._index
 
@@ -312,6 +313,7 @@ class Cache:
 
     # -- upkeep: functions of a Cache, offered as its methods ---------------------------------
     clear = upkeep.clear
+    clear_foreign = upkeep.clear_foreign
     enforce_limit = upkeep.enforce_limit
     sweep = upkeep.sweep
     verify = upkeep.verify

@@ -5,8 +5,11 @@ listing, statistics and eviction do not read thousands of manifests, plus the us
 (hits, misses, last use, restore time) that only this machine sees. It is rebuilt from the
 manifests whenever it is missing, and :meth:`Cache.sync` reconciles it with the store.
 
-A store on the local disk keeps it at ``<root>/index.sqlite``; a remote store keeps it under
-``$XDG_CACHE_HOME/nbcache/<hash of the url>/`` (``~/.cache`` by default). When the database
+A store on the local disk keeps it at ``<root>/index-<key>.sqlite``; a remote store keeps it under
+``$XDG_CACHE_HOME/nbcache/<hash of the url>/`` (``~/.cache`` by default). ``<key>`` is a
+fingerprint of the signing key (:func:`nbcache.store.signing.fingerprint`, which reveals
+nothing of the key): people who share a folder with different keys each keep their own index, so
+an entry one of them wrote is never listed as usable by another. When the database
 cannot be opened or written (a read-only folder, a full disk) nbcache carries on with an index
 in memory: the index is never a reason for a cell to fail.
 """
@@ -27,9 +30,8 @@ from .usage import EntryStats
 if TYPE_CHECKING:
     from .manifest import Entry
 
-__all__ = ["INDEX_FILE", "EntryStats", "ForeignRow", "Index", "IndexRow", "remote_index_path"]
+__all__ = ["EntryStats", "ForeignRow", "Index", "IndexRow", "index_file", "remote_index_path"]
 
-INDEX_FILE = "index.sqlite"
 # Bump when the tables change: an index of another version is dropped and rebuilt.
 # 2: entries.names and entries.stamp (incremental sync), the foreign table.
 INDEX_VERSION = 2
@@ -146,9 +148,14 @@ class ForeignRow:
     stamp: str
 
 
-def remote_index_path(url: str) -> str:
+def index_file(key_fingerprint: str) -> str:
+    """The index's file name for the signing key with ``key_fingerprint``."""
+    return f"index-{key_fingerprint}.sqlite"
+
+
+def remote_index_path(url: str, key_fingerprint: str) -> str:
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "nbcache", xxhash.xxh3_64_hexdigest(url.encode()), INDEX_FILE)
+    return os.path.join(base, "nbcache", xxhash.xxh3_64_hexdigest(url.encode()), index_file(key_fingerprint))
 
 
 class Index:
@@ -340,6 +347,17 @@ class Index:
             "SELECT COALESCE(SUM(hits), 0), COALESCE(SUM(misses), 0), COALESCE(SUM(time_saved), 0) FROM usage"
         )[0]
         return int(hits), int(misses), float(saved)
+
+    def blobs_of_entries(self) -> list[tuple[str, str, str]]:
+        """Every entry's key, values blob and outputs blob."""
+        return [(str(k), str(v), str(o)) for k, v, o in self._read("SELECT key, values_blob, outputs_blob FROM entries")]
+
+    def health(self) -> str:
+        """SQLite's quick check of the database: "ok", or what is wrong."""
+        try:
+            return str(self._read("PRAGMA quick_check")[0][0])
+        except sqlite3.Error as exc:
+            return str(exc)
 
     def blob_users(self, blob: str) -> int:
         """How many entries, usable or foreign, name ``blob``."""
