@@ -66,28 +66,17 @@ def _explain(outcome: Outcome) -> str:
     return f"The cell raised {outcome.reason or 'an error'}; nothing was stored."
 
 
-def _usage(cache: Any) -> dict[str, tuple[int, float]]:
-    """Hits and seconds saved per key from the cache's own usage counters, when it keeps them."""
-    stats = getattr(cache, "stats", None)
-    if not callable(stats):
-        return {}
-    try:
-        return {
-            row.key: (int(row.hits), time_saved(row)) for row in stats()
-        }
-    except Exception:  # noqa: BLE001 - counters are a nicety: fall back to this session's
-        return {}
-
-
-def entries_message(cache: Any, hits: dict[str, list[float]]) -> dict[str, Any]:
+def entries_message(cache: Any, hits: dict[str, list[float]], *, sync: bool = False) -> dict[str, Any]:
     """The ``entries`` message: every entry in ``cache`` with its hits and time saved (the cache's
-    usage counters where it keeps them, else this kernel session's)."""
-    usage = _usage(cache)
+    usage counters, or this kernel session's where they count more). The rows come from the
+    cache's index (``cache.listing()``), never from reading every manifest: after each cell the
+    list costs one query, whatever the size of the store. ``sync`` first picks up entries that
+    other kernels and machines wrote (on open and on the panel's refresh)."""
     rows = []
-    for entry in cache.entries():
+    for entry in cache.listing(sync=sync):
         count, saved = hits.get(entry.key, (0, 0.0))
-        if entry.key in usage and usage[entry.key][0] >= count:
-            count, saved = usage[entry.key]
+        if entry.hits >= count:
+            count, saved = entry.hits, time_saved(entry)
         first = next((line.strip() for line in entry.source.splitlines() if _is_code(line)), "")
         rows.append(
             {
@@ -151,7 +140,7 @@ class KernelBridge:
             count[1] += outcome.saved
         self._broadcast(message)
         if outcome.status in ("hit", "stored") and self.comms:
-            self._broadcast(self._entries())
+            self._broadcast(self._entries())  # this kernel's own writes and hits: in the index
 
     # -- comm side -----------------------------------------------------------------------------
     def on_open(self, comm: Any, msg: Any) -> None:
@@ -160,13 +149,13 @@ class KernelBridge:
         comm.on_close(lambda _msg, comm_id=comm.comm_id: self.comms.pop(comm_id, None))
         for message in list(self.statuses.values()):
             comm.send(message)
-        comm.send(self._entries())
+        comm.send(self._entries(sync=True))
 
     def _on_msg(self, msg: Any) -> None:
         data = (msg.get("content") or {}).get("data") or {}
         kind = data.get("type")
         if kind == "refresh":
-            self._broadcast(self._entries())
+            self._broadcast(self._entries(sync=True))
         elif kind == "invalidate" and isinstance(data.get("key"), str):
             try:
                 self.open_cache().delete(data["key"])
@@ -175,9 +164,9 @@ class KernelBridge:
             self.hits.pop(data["key"], None)
             self._broadcast(self._entries())
 
-    def _entries(self) -> dict[str, Any]:
+    def _entries(self, sync: bool = False) -> dict[str, Any]:
         try:
-            return entries_message(self.open_cache(), self.hits)
+            return entries_message(self.open_cache(), self.hits, sync=sync)
         except Exception as exc:  # noqa: BLE001 - an unreadable cache shows as an empty list
             message = entries_message(_NoEntries(), {})
             message["error"] = str(exc)
@@ -222,7 +211,7 @@ class KernelBridge:
 
 
 class _NoEntries:
-    def entries(self) -> list[Any]:
+    def listing(self, sync: bool = False) -> list[Any]:
         return []
 
 

@@ -44,7 +44,7 @@ from .manifest import (
 )
 from .outage import Outage
 from .upkeep import Problem, Progress
-from .usage import EntryStats, Totals
+from .usage import EntryStats, ListingRow, Totals
 from ..errors import CorruptEntryError, StoreFormatError
 
 __all__ = [
@@ -253,6 +253,16 @@ class Cache:
         """Every entry with its usage on this machine, oldest first."""
         self.ensure_synced()
         return self.index.stats()
+
+    def listing(self, sync: bool = False) -> list[ListingRow]:
+        """Every entry for the JupyterLab panel, newest first, from the index (``sync`` first
+        picks up what other kernels and machines wrote: one listing of the store)."""
+        if sync:
+            self.ensure_synced()
+        return [
+            ListingRow(key, label, cell, source, size, runtime, created, tuple(json.loads(names)), hits, restore)
+            for key, label, cell, source, size, runtime, created, names, hits, restore in self.index.listing()
+        ]
 
     def totals(self) -> Totals:
         self.ensure_synced()

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from .cache import Cache
 
 __all__ = [
-    "COLUMNS", "EntryStats", "Totals", "collect", "hit_rate", "speedup", "time_saved", "title",
+    "COLUMNS", "EntryStats", "ListingRow", "Totals", "collect", "hit_rate", "speedup", "time_saved", "title",
     "to_frame", "value",
 ]
 
@@ -40,6 +40,24 @@ class EntryStats:
     created: float
     last_used: float
     """When it was last written or restored (on this machine)."""
+
+
+@dataclass(frozen=True)
+class ListingRow:
+    """One entry as the JupyterLab panel lists it (the rows of ``Cache.listing()``), from the
+    index: no manifest is read."""
+
+    key: str
+    label: str | None
+    cell: str
+    source: str
+    size: int
+    """Bytes of content (values and outputs)."""
+    runtime: float
+    created: float
+    names: tuple[str, ...]
+    hits: int
+    restore_time: float | None
 
 
 @dataclass(frozen=True)
