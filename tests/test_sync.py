@@ -1,0 +1,114 @@
+"""The index's incremental sync (nbcache.store.sync), at a small scale: a lookup never syncs, and a
+sync reads only the manifests that are new or changed since the last one. The 100,000-entry
+figures are in benchmarks/bench_store.py."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import write_entry
+from nbcache.store.backends import BlobStore, LocalFolderStore, open_store
+from nbcache.store.cache import Cache
+
+
+class Counting:
+    """Wraps a real store's ``get`` to record which manifests are read."""
+
+    def __init__(self, store: BlobStore):
+        self.reads: list[str] = []
+        real = store.get
+
+        def get(name: str, limit: Any = None) -> bytes:
+            if name.startswith("manifests/"):
+                self.reads.append(name[len("manifests/") : -len(".json")])
+            return real(name, limit)
+
+        store.get = get  # type: ignore[method-assign]
+
+
+def machine(store: BlobStore, tmp_path: Path, name: str, key: str = "team") -> Cache:
+    """A Cache with an index of its own, as on another machine sharing ``store``."""
+    return Cache(store, key=key, size_limit=None, index_path=str(tmp_path / f"index-{name}.sqlite"))
+
+
+@pytest.fixture(params=["local", "memory"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> BlobStore:
+    if request.param == "local":
+        return LocalFolderStore(str(tmp_path / "store"))
+    return open_store(f"memory://sync-{uuid.uuid4().hex}")
+
+
+def test_a_lookup_on_a_machine_with_no_index_reads_one_manifest(store: BlobStore, tmp_path: Path) -> None:
+    writer = machine(store, tmp_path, "a")
+    keys = [write_entry(writer, value=i).key for i in range(30)]
+    fresh = machine(store, tmp_path, "b")
+    counter = Counting(store)
+    assert fresh.index.fresh
+    assert fresh.lookup(keys[7]) is not None
+    assert counter.reads == [keys[7]]  # no sync on the hit path
+    assert fresh.lookup("0" * 32) is None and counter.reads == [keys[7], "0" * 32]
+    assert fresh.index.keys() == {keys[7]}
+
+
+def test_a_sync_reads_only_what_changed(store: BlobStore, tmp_path: Path) -> None:
+    a, b = machine(store, tmp_path, "a"), machine(store, tmp_path, "b")
+    first = [write_entry(a, value=i).key for i in range(10)]
+    counter = Counting(store)
+    report = b.sync()
+    assert (report.listed, report.read, report.removed) == (10, 10, 0) and sorted(counter.reads) == sorted(first)
+    assert b.sync().read == 0  # nothing changed: one listing, no read
+    # Machine a writes three more, writes one again and deletes one.
+    more = [write_entry(a, value=i).key for i in range(3)]
+    time.sleep(0.01)  # a later modification time (or tag) for the rewritten manifest
+    write_entry(a, first[0], value="again", runtime=7.0)
+    a.delete(first[1])
+    counter.reads.clear()
+    report = b.sync()
+    assert (report.listed, report.read, report.removed) == (12, 4, 1)
+    assert sorted(counter.reads) == sorted(more + [first[0]])
+    assert {s.key: s.runtime for s in b.stats()}[first[0]] == 7.0
+    assert b.index.keys() == set(first[2:] + more + [first[0]])
+
+
+def test_entries_written_or_found_here_are_not_read_again(store: BlobStore, tmp_path: Path) -> None:
+    a = machine(store, tmp_path, "a")
+    keys = [write_entry(a, value=i).key for i in range(5)]
+    counter = Counting(store)
+    assert a.sync().read == 0 and counter.reads == []  # rows from its own writes adopt the listed stamps
+    assert a.sync().read == 0
+
+
+def test_foreign_manifests_are_indexed_once_and_not_read_again(store: BlobStore, tmp_path: Path) -> None:
+    ours = machine(store, tmp_path, "a")
+    theirs = machine(store, tmp_path, "b", key="another key")
+    mine = write_entry(ours, value=1).key
+    stranger = write_entry(theirs, value=2).key
+    reader = machine(store, tmp_path, "c")
+    report = reader.sync()
+    assert (report.read, report.foreign) == (2, 1)
+    assert [s.key for s in reader.stats()] == [mine]
+    assert [(f.key, f.reason) for f in reader.index.foreign()] == [(stranger, "signed with another key")]
+    counter = Counting(store)
+    assert reader.sync().read == 0 and counter.reads == []
+    # Their entry replaced by one signed with our key: read again, and now usable.
+    time.sleep(0.01)
+    write_entry(ours, stranger, value=3)
+    assert reader.sync().read == 1
+    assert sorted(s.key for s in reader.stats()) == sorted([mine, stranger]) and reader.index.foreign() == []
+
+
+def test_listings_sync_once_per_cache(store: BlobStore, tmp_path: Path) -> None:
+    a = machine(store, tmp_path, "a")
+    write_entry(a, value=1)
+    b = machine(store, tmp_path, "b")
+    assert len(b.stats()) == 1  # the first listing syncs
+    write_entry(a, value=2)
+    assert len(b.stats()) == 1  # later ones use the index as it is
+    assert len(b.listing(sync=False)) == 1
+    b.sync()
+    assert len(b.stats()) == 2 and [r.names for r in b.listing()] == [("x",), ("x",)]
