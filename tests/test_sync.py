@@ -112,3 +112,37 @@ def test_listings_sync_once_per_cache(store: BlobStore, tmp_path: Path) -> None:
     assert len(b.listing(sync=False)) == 1
     b.sync()
     assert len(b.stats()) == 2 and [r.names for r in b.listing()] == [("x",), ("x",)]
+
+
+def test_a_remote_store_s_lookups_are_answered_by_the_kept_manifest(tmp_path: Path) -> None:
+    store = open_store(f"memory://sync-{uuid.uuid4().hex}")
+    a = machine(store, tmp_path, "a")
+    key = write_entry(a, value=1).key
+    b = machine(store, tmp_path, "b")
+    counter = Counting(store)
+    first = b.lookup(key)
+    assert first is not None and counter.reads == [key]
+    assert b.lookup(key) == first and counter.reads == [key]  # no request: the index keeps it
+    # A kept manifest is verified again: one altered in the index is dropped and read anew.
+    b.index._write("UPDATE entries SET manifest = replace(manifest, 'x', 'y') WHERE key = ?", (key,))
+    assert b.lookup(key) == first and counter.reads == [key, key]
+    # A local store reads the manifest each time (cheaper than keeping it), and keeps none.
+    local = machine(LocalFolderStore(str(tmp_path / "local")), tmp_path, "c")
+    lkey = write_entry(local, value=1).key
+    assert local.index.manifest(lkey) is None
+
+
+def test_a_remote_index_synced_moments_ago_is_not_listed_again(tmp_path: Path) -> None:
+    store = open_store(f"memory://sync-{uuid.uuid4().hex}")
+    write_entry(machine(store, tmp_path, "a"), value=1)
+    first = machine(store, tmp_path, "b")
+    assert len(first.stats()) == 1
+    write_entry(machine(store, tmp_path, "a"), value=2)
+    again = machine(store, tmp_path, "b")  # another process with the same index, moments later
+    assert len(again.stats()) == 1
+    assert len(again.listing(sync=True)) == 2  # an explicit refresh always syncs
+    # Older than REMOTE_SYNC_MAX_AGE: the next listing syncs.
+    write_entry(machine(store, tmp_path, "a"), value=3)
+    later = machine(store, tmp_path, "b")
+    later.index.set_meta("synced_at", repr(time.time() - 3600))
+    assert len(later.stats()) == 3

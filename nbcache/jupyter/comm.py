@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from typing import Any, Callable
+from typing import Any, Callable, Literal
 
 from ..run.engine import Engine, Outcome
 from ..store.cache import Cache
@@ -66,7 +66,7 @@ def _explain(outcome: Outcome) -> str:
     return f"The cell raised {outcome.reason or 'an error'}; nothing was stored."
 
 
-def entries_message(cache: Any, hits: dict[str, list[float]], *, sync: bool = False) -> dict[str, Any]:
+def entries_message(cache: Any, hits: dict[str, list[float]], *, sync: bool | Literal["if stale"] = False) -> dict[str, Any]:
     """The ``entries`` message: every entry in ``cache`` with its hits and time saved (the cache's
     usage counters, or this kernel session's where they count more). The rows come from the
     cache's index (``cache.listing()``), never from reading every manifest: after each cell the
@@ -149,7 +149,7 @@ class KernelBridge:
         comm.on_close(lambda _msg, comm_id=comm.comm_id: self.comms.pop(comm_id, None))
         for message in list(self.statuses.values()):
             comm.send(message)
-        comm.send(self._entries(sync=True))
+        comm.send(self._entries(sync="if stale"))
 
     def _on_msg(self, msg: Any) -> None:
         data = (msg.get("content") or {}).get("data") or {}
@@ -164,7 +164,7 @@ class KernelBridge:
             self.hits.pop(data["key"], None)
             self._broadcast(self._entries())
 
-    def _entries(self, sync: bool = False) -> dict[str, Any]:
+    def _entries(self, sync: bool | Literal["if stale"] = False) -> dict[str, Any]:
         try:
             return entries_message(self.open_cache(), self.hits, sync=sync)
         except Exception as exc:  # noqa: BLE001 - an unreadable cache shows as an empty list
@@ -211,7 +211,7 @@ class KernelBridge:
 
 
 class _NoEntries:
-    def listing(self, sync: bool = False) -> list[Any]:
+    def listing(self, sync: Any = False) -> list[Any]:
         return []
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import functools
 import sys
 import traceback
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, Literal, TypeVar
 
 import ipywidgets as widgets
 from traitlets import Bool, Enum, Int, Unicode, observe
@@ -108,7 +108,7 @@ class Dashboard(widgets.VBox):
         )
         self.add_class("nbcache-dashboard")
         self._ready = True
-        self.refresh(sync=True)  # on open: entries other kernels wrote too
+        self.refresh(sync="if stale")  # on open: entries other kernels wrote too
         if shell is not None:
             shell.events.register("post_run_cell", self._after_cell)
 
@@ -141,7 +141,7 @@ class Dashboard(widgets.VBox):
         self._guard(lambda: self.refresh())()
 
     # -- actions ---------------------------------------------------------------------------------
-    def refresh(self, sync: bool = False) -> None:
+    def refresh(self, sync: bool | Literal["if stale"] = False) -> None:
         """Read the cache's numbers again and show them; ``sync`` also picks up entries other
         kernels or machines wrote (on open and on the Refresh button, not after every cell)."""
         self._rows, self._totals = collect(self._cache(), sync=sync)

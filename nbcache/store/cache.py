@@ -30,7 +30,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any, Callable, Iterator, Literal, Mapping
 
 from . import signing, sync as syncing, upkeep
 from .backends import BlobStore
@@ -110,6 +110,11 @@ class Cache:
             self._index = Index(path)
         return self._index
 
+    @property
+    def remote(self) -> bool:
+        """Whether the store is not on the local disk (each read is a request)."""
+        return getattr(self.store, "local_path", None) is None
+
     def close(self) -> None:
         if self._index is not None:
             self._index.close()
@@ -175,6 +180,9 @@ class Cache:
         ``count_miss`` is false: a probe for an optional variant). Raises CorruptEntryError (a bad
         signature is a :class:`SignatureError`) and StoreError."""
         self.ensure_layout()
+        kept = self._kept_manifest(key)
+        if kept is not None:
+            return kept
         self.outage.guard("read")
         try:
             raw = self.store.get(manifest_name(key))
@@ -191,13 +199,27 @@ class Cache:
         except CorruptEntryError:
             self._count_miss(key)
             raise
-        self._safely(lambda: self._index_seen(entry))
+        self._safely(lambda: self._index_seen(entry, raw))
         return entry
 
-    def _index_seen(self, entry: Entry) -> None:
+    def _kept_manifest(self, key: str) -> Entry | None:
+        """A remote store's entry from the manifest the index keeps, verified again (None: ask
+        the store; a kept manifest that no longer verifies is dropped)."""
+        if not self.remote:
+            return None
+        raw = self._safely(lambda: self.index.manifest(key))
+        if raw is None:
+            return None
+        try:
+            return parse_manifest(raw, key, self.secret)
+        except CorruptEntryError:
+            self._safely(lambda: self.index.remove([key]))
+            return None
+
+    def _index_seen(self, entry: Entry, raw: bytes) -> None:
         # A lookup is on the path of every cell: write to the index only when it lacks the entry.
         if self.index.row(entry.key) is None:
-            self.index.upsert([IndexRow.from_entry(entry)])
+            self.index.upsert([IndexRow.from_entry(entry, manifest=raw if self.remote else None)])
 
     def record_miss(self, key: str) -> None:
         """A lookup of ``key`` found no entry (for callers that probed with ``count_miss=False``)."""
@@ -244,21 +266,34 @@ class Cache:
         return syncing.sync(self, progress)
 
     def ensure_synced(self) -> None:
-        """Sync the index with the store, once in the life of this object."""
+        """Sync the index with the store, once in the life of this object (for a remote store,
+        unless the index was synced moments ago: see :mod:`~nbcache.store.sync`)."""
         self.ensure_layout()
         if not self._synced:
-            self.sync()
+            self.sync_if_stale()
+
+    def sync_if_stale(self) -> None:
+        """Sync, unless the store is remote and its index was synced less than
+        ``REMOTE_SYNC_MAX_AGE`` seconds ago (by this process or another)."""
+        self.ensure_layout()
+        if self.remote and syncing.synced_within(self, syncing.REMOTE_SYNC_MAX_AGE):
+            self._synced = True
+            return
+        self.sync()
 
     def stats(self) -> list[EntryStats]:
         """Every entry with its usage on this machine, oldest first."""
         self.ensure_synced()
         return self.index.stats()
 
-    def listing(self, sync: bool = False) -> list[ListingRow]:
+    def listing(self, sync: bool | Literal["if stale"] = False) -> list[ListingRow]:
         """Every entry for the JupyterLab panel, newest first, from the index (``sync`` first
-        picks up what other kernels and machines wrote: one listing of the store)."""
-        if sync:
-            self.ensure_synced()
+        picks up what other kernels and machines wrote: one listing of the store; ``"if stale"``
+        only when :meth:`sync_if_stale` would)."""
+        if sync == "if stale":
+            self.sync_if_stale()
+        elif sync:
+            self.sync()
         return [
             ListingRow(key, label, cell, source, size, runtime, created, tuple(json.loads(names)), hits, restore)
             for key, label, cell, source, size, runtime, created, names, hits, restore in self.index.listing()
@@ -295,12 +330,13 @@ class Cache:
             values_ref = self.put_blob(frames.chunks())
             outputs_ref = self.put_blob([outputs])
             entry = Entry(values=values_ref, outputs=outputs_ref, **fields)
-            self.store.put(manifest_name(entry.key), [sign_manifest(entry, self.secret)])
+            manifest = sign_manifest(entry, self.secret)
+            self.store.put(manifest_name(entry.key), [manifest])
         except OSError as exc:
             raise self.outage.fail("write", exc) from exc
         self.outage.ok("write")
         # last_used is max(created, last restore): the write itself counts as a use.
-        self._safely(lambda: self.index.upsert([IndexRow.from_entry(entry)]))
+        self._safely(lambda: self.index.upsert([IndexRow.from_entry(entry, manifest=manifest if self.remote else None)]))
         self.enforce_limit(keep=entry.key)
         return entry
 

@@ -33,7 +33,8 @@ if TYPE_CHECKING:
 __all__ = ["EntryStats", "ForeignRow", "Index", "IndexRow", "index_file", "remote_index_path"]
 
 # Bump when the tables change: an index of another version is dropped and rebuilt.
-# 2: entries.names and entries.stamp (incremental sync), the foreign table.
+# 2: entries.names, entries.stamp (incremental sync) and entries.manifest (lookups of a remote
+#    store answered here), the foreign table, meta.synced_at.
 INDEX_VERSION = 2
 
 _SCHEMA = """
@@ -55,7 +56,8 @@ CREATE TABLE IF NOT EXISTS entries (
     python TEXT NOT NULL,
     packages TEXT NOT NULL,
     names TEXT NOT NULL DEFAULT '[]',
-    stamp TEXT NOT NULL DEFAULT ''
+    stamp TEXT NOT NULL DEFAULT '',
+    manifest BLOB
 );
 CREATE INDEX IF NOT EXISTS entries_label ON entries(label);
 CREATE INDEX IF NOT EXISTS entries_cell ON entries(cell);
@@ -108,9 +110,12 @@ class IndexRow:
     stamp: str = ""
     """The manifest's stamp in the store's listing when the row was read from it ("" when the
     row came from a write or a lookup here: the next sync adopts the listed stamp unread)."""
+    manifest: bytes | None = None
+    """The signed manifest itself, kept for remote stores: a lookup verifies it again and needs
+    no request (None for local stores, where reading the manifest costs less than a query)."""
 
     @classmethod
-    def from_entry(cls, entry: Entry, stamp: str = "") -> IndexRow:
+    def from_entry(cls, entry: Entry, stamp: str = "", manifest: bytes | None = None) -> IndexRow:
         return cls(
             key=entry.key,
             label=entry.label,
@@ -129,6 +134,7 @@ class IndexRow:
             packages=dict(entry.packages),
             names=tuple(entry.names),
             stamp=stamp,
+            manifest=manifest,
         )
 
 
@@ -274,6 +280,18 @@ class Index:
 
     def keys(self) -> set[str]:
         return {k for (k,) in self._read("SELECT key FROM entries")}
+
+    def manifest(self, key: str) -> bytes | None:
+        """The signed manifest of ``key`` kept here, if any (see :attr:`IndexRow.manifest`)."""
+        rows = self._read("SELECT manifest FROM entries WHERE key = ?", (key,))
+        return bytes(rows[0][0]) if rows and rows[0][0] is not None else None
+
+    def meta(self, name: str) -> str | None:
+        rows = self._read("SELECT value FROM meta WHERE name = ?", (name,))
+        return str(rows[0][0]) if rows else None
+
+    def set_meta(self, name: str, value: str) -> None:
+        self._write("INSERT OR REPLACE INTO meta VALUES (?, ?)", (name, value))
 
     def keys_of_cell(self, cell: str) -> list[str]:
         return [k for (k,) in self._read("SELECT key FROM entries WHERE cell = ? ORDER BY created", (cell,))]

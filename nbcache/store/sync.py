@@ -9,13 +9,18 @@ unreadable) as *foreign*, so that they are listed (``nbcache ls --all``), cleare
 has no stamp yet: the next sync adopts the listed one without reading the manifest (the row came
 from those very bytes, or from a later write of the same key, which holds the same inputs).
 
-Lookups never sync: a hit reads its one manifest, whatever the size of the store. Listings,
-statistics and eviction sync first (once in the life of a :class:`Cache`).
+Lookups never sync: a hit reads its one manifest, whatever the size of the store (for a remote
+store the index keeps the signed manifests it saw, so a hit there needs no request for it; the
+signature is checked again each time). Listings, statistics and eviction sync first, once in the
+life of a :class:`Cache`; for a remote store, whose listing costs a request per 1,000 entries,
+not when any process synced that index less than ``REMOTE_SYNC_MAX_AGE`` seconds ago (the
+dashboard's Refresh button, the panel's refresh and the CLI's maintenance commands always sync).
 """
 
 from __future__ import annotations
 
 import concurrent.futures
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
@@ -27,7 +32,9 @@ if TYPE_CHECKING:
     from .backends import BlobStore
     from .cache import Cache
 
-__all__ = ["SyncReport", "manifest_stamps", "read_row", "sync"]
+__all__ = ["REMOTE_SYNC_MAX_AGE", "SyncReport", "manifest_stamps", "read_row", "sync", "synced_within"]
+
+REMOTE_SYNC_MAX_AGE = 60.0
 
 # Manifests read at once from a remote store (each is a request); local reads gain little.
 _REMOTE_READERS = 16
@@ -54,14 +61,15 @@ def manifest_stamps(store: BlobStore) -> dict[str, str]:
     return found
 
 
-def read_row(store: BlobStore, secret: bytes, key: str, stamp: str) -> IndexRow | ForeignRow | None:
-    """The index's row for the manifest ``key`` (None when it is gone meanwhile)."""
+def read_row(store: BlobStore, secret: bytes, key: str, stamp: str, keep: bool = False) -> IndexRow | ForeignRow | None:
+    """The index's row for the manifest ``key`` (None when it is gone meanwhile); ``keep`` keeps
+    the signed manifest in the row (remote stores)."""
     try:
         raw = store.get(manifest_name(key))
     except FileNotFoundError:
         return None
     try:
-        return IndexRow.from_entry(parse_manifest(raw, key, secret), stamp)
+        return IndexRow.from_entry(parse_manifest(raw, key, secret), stamp, raw if keep else None)
     except SignatureError:
         reason = "signed with another key"
     except OutdatedEntryError:
@@ -78,6 +86,7 @@ def read_row(store: BlobStore, secret: bytes, key: str, stamp: str) -> IndexRow 
 def sync(cache: Cache, progress: Callable[[int, int], None] | None = None) -> SyncReport:
     """Bring the index of ``cache`` up to date with the manifests in its store."""
     index = cache.index
+    started = time.time()
     listing = manifest_stamps(cache.store)
     known = index.stamps()
     gone = known.keys() - listing.keys()
@@ -90,9 +99,10 @@ def sync(cache: Cache, progress: Callable[[int, int], None] | None = None) -> Sy
     secret = cache.secret
     rows: list[IndexRow] = []
     foreign: list[ForeignRow] = []
-    readers = _LOCAL_READERS if getattr(cache.store, "local_path", None) else _REMOTE_READERS
+    remote = cache.remote
+    readers = _REMOTE_READERS if remote else _LOCAL_READERS
     with concurrent.futures.ThreadPoolExecutor(max_workers=readers) as pool:
-        found = pool.map(lambda key: read_row(cache.store, secret, key, listing[key]), todo)
+        found = pool.map(lambda key: read_row(cache.store, secret, key, listing[key], keep=remote), todo)
         for i, row in enumerate(found):
             if isinstance(row, IndexRow):
                 rows.append(row)
@@ -102,5 +112,15 @@ def sync(cache: Cache, progress: Callable[[int, int], None] | None = None) -> Sy
                 progress(i + 1, len(todo))
     cache._safely(lambda: index.upsert(rows))
     cache._safely(lambda: index.upsert_foreign(foreign))
+    cache._safely(lambda: index.set_meta("synced_at", repr(started)))
     cache._synced = True
     return SyncReport(listed=len(listing), read=len(todo), removed=len(gone), foreign=len(foreign))
+
+
+def synced_within(cache: Cache, seconds: float) -> bool:
+    """Whether any process synced the index of ``cache`` less than ``seconds`` ago."""
+    try:
+        when = cache.index.meta("synced_at")
+        return when is not None and 0 <= time.time() - float(when) < seconds
+    except Exception:  # noqa: BLE001 - an unreadable index: sync
+        return False

@@ -76,7 +76,7 @@ def clear(
 def clear_foreign(cache: Cache, progress: Progress | None = None) -> list[str]:
     """Delete the manifests this cache cannot use (signed with another key, of an older store
     format, unreadable) and the blobs that no other entry names. Returns the keys deleted."""
-    cache.ensure_synced()
+    cache.sync()
     rows = cache.index.foreign()
     for i, row in enumerate(rows):
         cache.store.delete(manifest_name(row.key))

@@ -9,7 +9,7 @@ index is local (see :mod:`nbcache.store.index`). Plain Python: pandas is importe
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Iterable, Literal, Mapping
 
 if TYPE_CHECKING:
     import pandas
@@ -104,11 +104,14 @@ def title(row: EntryStats) -> str:
     return row.label or row.cell or row.key[:12]
 
 
-def collect(cache: Cache, *, sync: bool = False) -> tuple[list[EntryStats], Totals]:
+def collect(cache: Cache, *, sync: bool | Literal["if stale"] = False) -> tuple[list[EntryStats], Totals]:
     """The rows and totals of ``cache``, from its index. ``sync`` first brings the index up to
     date with the store (entries written by other kernels or machines): a listing of the
-    manifests, reading only new ones; without it nothing but the local index is read."""
-    if sync:
+    manifests, reading only new ones (``"if stale"``: unless a remote store's index was synced
+    moments ago); without it nothing but the local index is read."""
+    if sync == "if stale":
+        cache.sync_if_stale()
+    elif sync:
         cache.sync()
     return list(cache.stats()), _as_totals(cache.totals())
 
