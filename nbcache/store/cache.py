@@ -37,7 +37,7 @@ from .backends import BlobStore
 from .blobs import Blobs
 from .compression import Compression
 from .frames import Frames
-from .index import Index, IndexRow, index_file, remote_index_path
+from .index import Index, IndexRow, born, index_file, remote_index_path
 from .manifest import (
     LAYOUT_FORMATS, STORE_FORMAT, BlobRef, Entry, blob_names, manifest_keys, manifest_name, package_versions,
     parse_manifest, sign_manifest,
@@ -219,7 +219,8 @@ class Cache:
     def _index_seen(self, entry: Entry, raw: bytes) -> None:
         # A lookup is on the path of every cell: write to the index only when it lacks the entry.
         if self.index.row(entry.key) is None:
-            self.index.upsert([IndexRow.from_entry(entry, manifest=raw if self.remote else None)])
+            when = born(entry.created, time.time(), syncing.synced_at(self))
+            self.index.upsert([IndexRow.from_entry(entry, manifest=raw if self.remote else None, born=when)])
 
     def record_miss(self, key: str) -> None:
         """A lookup of ``key`` found no entry (for callers that probed with ``count_miss=False``)."""
@@ -336,7 +337,10 @@ class Cache:
             raise self.outage.fail("write", exc) from exc
         self.outage.ok("write")
         # last_used is max(created, last restore): the write itself counts as a use.
-        self._safely(lambda: self.index.upsert([IndexRow.from_entry(entry, manifest=manifest if self.remote else None)]))
+        written = born(entry.created, time.time(), None)  # our clock wrote ``created``: at most now
+        self._safely(
+            lambda: self.index.upsert([IndexRow.from_entry(entry, manifest=manifest if self.remote else None, born=written)])
+        )
         self.enforce_limit(keep=entry.key)
         return entry
 

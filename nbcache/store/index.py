@@ -30,11 +30,12 @@ from .usage import EntryStats
 if TYPE_CHECKING:
     from .manifest import Entry
 
-__all__ = ["EntryStats", "ForeignRow", "Index", "IndexRow", "index_file", "remote_index_path"]
+__all__ = ["EntryStats", "ForeignRow", "Index", "IndexRow", "born", "index_file", "remote_index_path"]
 
 # Bump when the tables change: an index of another version is dropped and rebuilt.
 # 2: entries.names, entries.stamp (incremental sync) and entries.manifest (lookups of a remote
-#    store answered here), the foreign table, meta.synced_at.
+#    store answered here), entries.born (ages on this machine's clock), the foreign table,
+#    meta.synced_at.
 INDEX_VERSION = 2
 
 _SCHEMA = """
@@ -57,7 +58,8 @@ CREATE TABLE IF NOT EXISTS entries (
     packages TEXT NOT NULL,
     names TEXT NOT NULL DEFAULT '[]',
     stamp TEXT NOT NULL DEFAULT '',
-    manifest BLOB
+    manifest BLOB,
+    born REAL
 );
 CREATE INDEX IF NOT EXISTS entries_label ON entries(label);
 CREATE INDEX IF NOT EXISTS entries_cell ON entries(cell);
@@ -113,9 +115,15 @@ class IndexRow:
     manifest: bytes | None = None
     """The signed manifest itself, kept for remote stores: a lookup verifies it again and needs
     no request (None for local stores, where reading the manifest costs less than a query)."""
+    born: float | None = None
+    """When the entry came to be, on *this* machine's clock (None: ``created``): ages, LRU and
+    ``--older-than`` use it, so that a writer whose clock is off cannot make an entry look
+    newer or older than it is. See :func:`born`."""
 
     @classmethod
-    def from_entry(cls, entry: Entry, stamp: str = "", manifest: bytes | None = None) -> IndexRow:
+    def from_entry(
+        cls, entry: Entry, stamp: str = "", manifest: bytes | None = None, born: float | None = None
+    ) -> IndexRow:
         return cls(
             key=entry.key,
             label=entry.label,
@@ -135,7 +143,20 @@ class IndexRow:
             names=tuple(entry.names),
             stamp=stamp,
             manifest=manifest,
+            born=born,
         )
+
+
+def born(created: float, seen: float, previous_sync: float | None) -> float:
+    """When an entry whose writer says ``created`` came to be, on this machine's clock.
+
+    It was not in the store at the ``previous_sync`` (None: this machine never looked) and it is
+    at ``seen``: it came to be in between, whatever the writer's clock says. A writer a day ahead
+    would otherwise make its entries the most recently used for a day (never evicted, never
+    cleared by ``--older-than``); a day behind, the oldest (evicted first, cleared too soon).
+    """
+    low = float("-inf") if previous_sync is None else previous_sync
+    return min(max(created, low), seen)
 
 
 @dataclass(frozen=True)
@@ -336,7 +357,7 @@ class Index:
     _STATS = (
         "SELECT e.key, e.label, e.cell, e.stored, COALESCE(u.hits, 0), COALESCE(u.misses, 0), e.runtime, "
         "CASE WHEN u.hits > 0 THEN NULLIF(u.restore_time, 0) END, e.created, "
-        "MAX(e.created, COALESCE(u.last_used, 0)) "
+        "MAX(COALESCE(e.born, e.created), COALESCE(u.last_used, 0)) "
         "FROM entries e LEFT JOIN usage u ON u.key = e.key"
     )
 
@@ -345,7 +366,7 @@ class Index:
 
     def lru(self) -> list[EntryStats]:
         """Entries, least recently used first."""
-        return self.stats(order="MAX(e.created, COALESCE(u.last_used, 0)), e.key")
+        return self.stats(order="MAX(COALESCE(e.born, e.created), COALESCE(u.last_used, 0)), e.key")
 
     def stored_bytes(self) -> int:
         """Bytes the indexed entries take, counting blobs they share once."""

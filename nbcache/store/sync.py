@@ -25,14 +25,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
 from ..errors import CorruptEntryError, OutdatedEntryError, SignatureError
-from .index import ForeignRow, IndexRow
+from .index import ForeignRow, IndexRow, born
 from .manifest import manifest_name, parse_manifest, peek
 
 if TYPE_CHECKING:
     from .backends import BlobStore
     from .cache import Cache
 
-__all__ = ["REMOTE_SYNC_MAX_AGE", "SyncReport", "manifest_stamps", "read_row", "sync", "synced_within"]
+__all__ = ["REMOTE_SYNC_MAX_AGE", "SyncReport", "manifest_stamps", "read_row", "sync", "synced_at", "synced_within"]
 
 REMOTE_SYNC_MAX_AGE = 60.0
 
@@ -61,15 +61,21 @@ def manifest_stamps(store: BlobStore) -> dict[str, str]:
     return found
 
 
-def read_row(store: BlobStore, secret: bytes, key: str, stamp: str, keep: bool = False) -> IndexRow | ForeignRow | None:
+def read_row(
+    store: BlobStore, secret: bytes, key: str, stamp: str, *, keep: bool = False, seen: float | None = None,
+    previous_sync: float | None = None,
+) -> IndexRow | ForeignRow | None:
     """The index's row for the manifest ``key`` (None when it is gone meanwhile); ``keep`` keeps
-    the signed manifest in the row (remote stores)."""
+    the signed manifest in the row (remote stores); ``seen`` and ``previous_sync`` bound when it
+    came to be on this machine's clock (:func:`~nbcache.store.index.born`)."""
     try:
         raw = store.get(manifest_name(key))
     except FileNotFoundError:
         return None
     try:
-        return IndexRow.from_entry(parse_manifest(raw, key, secret), stamp, raw if keep else None)
+        entry = parse_manifest(raw, key, secret)
+        when = born(entry.created, time.time() if seen is None else seen, previous_sync)
+        return IndexRow.from_entry(entry, stamp, raw if keep else None, when)
     except SignatureError:
         reason = "signed with another key"
     except OutdatedEntryError:
@@ -87,6 +93,7 @@ def sync(cache: Cache, progress: Callable[[int, int], None] | None = None) -> Sy
     """Bring the index of ``cache`` up to date with the manifests in its store."""
     index = cache.index
     started = time.time()
+    previous = synced_at(cache)
     listing = manifest_stamps(cache.store)
     known = index.stamps()
     gone = known.keys() - listing.keys()
@@ -102,7 +109,10 @@ def sync(cache: Cache, progress: Callable[[int, int], None] | None = None) -> Sy
     remote = cache.remote
     readers = _REMOTE_READERS if remote else _LOCAL_READERS
     with concurrent.futures.ThreadPoolExecutor(max_workers=readers) as pool:
-        found = pool.map(lambda key: read_row(cache.store, secret, key, listing[key], keep=remote), todo)
+        found = pool.map(
+            lambda key: read_row(cache.store, secret, key, listing[key], keep=remote, seen=started, previous_sync=previous),
+            todo,
+        )
         for i, row in enumerate(found):
             if isinstance(row, IndexRow):
                 rows.append(row)
@@ -119,8 +129,14 @@ def sync(cache: Cache, progress: Callable[[int, int], None] | None = None) -> Sy
 
 def synced_within(cache: Cache, seconds: float) -> bool:
     """Whether any process synced the index of ``cache`` less than ``seconds`` ago."""
+    when = synced_at(cache)
+    return when is not None and 0 <= time.time() - when < seconds
+
+
+def synced_at(cache: Cache) -> float | None:
+    """When the index of ``cache`` was last synced (this machine's clock), None if never."""
     try:
         when = cache.index.meta("synced_at")
-        return when is not None and 0 <= time.time() - float(when) < seconds
-    except Exception:  # noqa: BLE001 - an unreadable index: sync
-        return False
+        return None if when is None else float(when)
+    except Exception:  # noqa: BLE001 - an unreadable index: as if never synced
+        return None
