@@ -173,3 +173,26 @@ def test_the_entry_list_after_a_cell_reads_no_manifest(shell: Any, tmp_path: Any
     # The cell's own lookup probes its key (and its variants); the list after it reads no manifest.
     others = {f"manifests/{i:032x}.json" for i in range(20)}
     assert reads and not others & set(reads)
+
+
+def test_the_list_after_a_cell_is_the_full_list_updated(shell: Any) -> None:
+    from conftest import write_entry
+
+    comm = FakeComm()
+    shell.kernel.comm_manager.targets[nbcomm.TARGET](comm, {})
+    shell.run_cell("%%cache\nvalue = 6 * 7\n")
+    shell.run_cell("%%cache\nvalue = 6 * 7\n")  # a hit: its row's count goes up
+    last = [m for m in comm.sent if m["type"] == "entries"][-1]
+    assert [(e["names"], e["hits"]) for e in last["entries"]] == [(["value"], 1)]
+    # Another kernel writes an entry: the next cell's list has all three, as a full rebuild would.
+    cache = session(shell).magics.open_cache()
+    other = write_entry(cache, value=1)
+    shell.run_cell("%%cache\nother = 1\n")
+    last = [m for m in comm.sent if m["type"] == "entries"][-1]
+    assert last == nbcomm.entries_message(cache, session(shell).bridge.hits)
+    assert {e["key"] for e in last["entries"]} >= {other.key} and last["totals"]["count"] == 3
+    # An entry removed behind the panel's back (an eviction): the list follows.
+    cache.delete(other.key)
+    shell.run_cell("%%cache\nvalue = 6 * 7\n")
+    last = [m for m in comm.sent if m["type"] == "entries"][-1]
+    assert last["totals"]["count"] == 2 and other.key not in {e["key"] for e in last["entries"]}

@@ -146,3 +146,48 @@ def test_a_remote_index_synced_moments_ago_is_not_listed_again(tmp_path: Path) -
     later = machine(store, tmp_path, "b")
     later.index.set_meta("synced_at", repr(time.time() - 3600))
     assert len(later.stats()) == 3
+
+
+def test_a_fresh_index_starts_from_the_store_s_snapshot(store: BlobStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from nbcache.store import catalog
+
+    monkeypatch.setattr(catalog, "MIN_READS", 5)  # the threshold, not the logic: 5 entries stand for thousands
+    a = machine(store, tmp_path, "a")
+    first = [write_entry(a, value=i, label="l").key for i in range(8)]
+    b = machine(store, tmp_path, "b")
+    assert b.sync().read == 8  # read them all, and left a snapshot of what it learnt
+    snapshots = [n for n in store.list("catalog")]
+    assert len(snapshots) == 1
+    counter = Counting(store)
+    c = machine(store, tmp_path, "c")
+    report = c.sync()
+    assert (report.from_snapshot, report.read) == (8, 0) and counter.reads == []  # no manifest read
+    assert sorted(s.key for s in c.stats()) == sorted(first) and {s.label for s in c.stats()} == {"l"}
+    assert c.lookup(first[3]) == a.lookup(first[3])  # a lookup still reads and verifies the manifest
+    # Entries written since the snapshot, and one deleted: read and dropped as in any sync.
+    more = [write_entry(a, value=i).key for i in range(2)]
+    a.delete(first[0])
+    counter.reads.clear()
+    report = machine(store, tmp_path, "d").sync()
+    assert (report.from_snapshot, report.read, report.removed) == (8, 2, 1) and sorted(counter.reads) == sorted(more)
+
+
+def test_a_snapshot_of_another_key_or_tampered_with_is_ignored(store: BlobStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from nbcache.store import catalog
+
+    monkeypatch.setattr(catalog, "MIN_READS", 5)
+    a = machine(store, tmp_path, "a")
+    keys = [write_entry(a, value=i).key for i in range(6)]
+    machine(store, tmp_path, "b").sync()
+    # Someone with another key: the snapshot does not verify, the manifests are read (and are foreign).
+    stranger = machine(store, tmp_path, "s", key="another key")
+    report = stranger.sync()
+    assert (report.from_snapshot, report.read, report.foreign) == (0, 6, 6) and stranger.stats() == []
+    # A snapshot altered in the store (a row added that no manifest backs, say): ignored too.
+    (name,) = [n for n in store.list("catalog")]
+    raw = bytearray(store.get(name))
+    raw[-1] ^= 1
+    store.put(name, [bytes(raw)])
+    report = machine(store, tmp_path, "c").sync()
+    assert (report.from_snapshot, report.read) == (0, 6)
+    assert sorted(s.key for s in machine(store, tmp_path, "c").stats()) == sorted(keys)

@@ -69,29 +69,31 @@ def _explain(outcome: Outcome) -> str:
 def entries_message(cache: Any, hits: dict[str, list[float]], *, sync: bool | Literal["if stale"] = False) -> dict[str, Any]:
     """The ``entries`` message: every entry in ``cache`` with its hits and time saved (the cache's
     usage counters, or this kernel session's where they count more). The rows come from the
-    cache's index (``cache.listing()``), never from reading every manifest: after each cell the
-    list costs one query, whatever the size of the store. ``sync`` first picks up entries that
-    other kernels and machines wrote (on open and on the panel's refresh)."""
-    rows = []
-    for entry in cache.listing(sync=sync):
-        count, saved = hits.get(entry.key, (0, 0.0))
-        if entry.hits >= count:
-            count, saved = entry.hits, time_saved(entry)
-        first = next((line.strip() for line in entry.source.splitlines() if _is_code(line)), "")
-        rows.append(
-            {
-                "key": entry.key,
-                "label": entry.label,
-                "cell": entry.cell,
-                "first_line": first[:120],
-                "size": entry.size,
-                "runtime": entry.runtime,
-                "created": entry.created,
-                "names": list(entry.names),
-                "hits": int(count),
-                "saved": float(saved),
-            }
-        )
+    cache's index (``cache.listing()``), never from reading every manifest. ``sync`` first picks
+    up entries that other kernels and machines wrote (on open and on the panel's refresh)."""
+    return _message([_panel_row(entry, hits) for entry in cache.listing(sync=sync)])
+
+
+def _panel_row(entry: Any, hits: dict[str, list[float]]) -> dict[str, Any]:
+    count, saved = hits.get(entry.key, (0, 0.0))
+    if entry.hits >= count:
+        count, saved = entry.hits, time_saved(entry)
+    first = next((line.strip() for line in entry.source.splitlines() if _is_code(line)), "")
+    return {
+        "key": entry.key,
+        "label": entry.label,
+        "cell": entry.cell,
+        "first_line": first[:120],
+        "size": entry.size,
+        "runtime": entry.runtime,
+        "created": entry.created,
+        "names": list(entry.names),
+        "hits": int(count),
+        "saved": float(saved),
+    }
+
+
+def _message(rows: list[dict[str, Any]]) -> dict[str, Any]:
     rows.sort(key=lambda row: row["created"], reverse=True)
     totals = {
         "count": len(rows),
@@ -118,6 +120,8 @@ class KernelBridge:
         self.comms: dict[str, Any] = {}
         self.statuses: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self.hits: dict[str, list[float]] = {}
+        self._rows: dict[str, dict[str, Any]] | None = None
+        """The panel's rows by key, as last sent (see :meth:`_entries`)."""
 
     # -- engine side ---------------------------------------------------------------------------
     def on_outcome(self, outcome: Outcome) -> None:
@@ -140,7 +144,7 @@ class KernelBridge:
             count[1] += outcome.saved
         self._broadcast(message)
         if outcome.status in ("hit", "stored") and self.comms:
-            self._broadcast(self._entries())  # this kernel's own writes and hits: in the index
+            self._broadcast(self._entries(changed=outcome.key))
 
     # -- comm side -----------------------------------------------------------------------------
     def on_open(self, comm: Any, msg: Any) -> None:
@@ -164,9 +168,19 @@ class KernelBridge:
             self.hits.pop(data["key"], None)
             self._broadcast(self._entries())
 
-    def _entries(self, sync: bool | Literal["if stale"] = False) -> dict[str, Any]:
+    def _entries(self, sync: bool | Literal["if stale"] = False, changed: str | None = None) -> dict[str, Any]:
+        """The entries message. After a cell (``changed``: the key it hit or stored) only that
+        entry's row is read from the index again, unless the index holds another number of
+        entries than the rows kept (an eviction, another kernel's writes): then all of them."""
         try:
-            return entries_message(self.open_cache(), self.hits, sync=sync)
+            cache = self.open_cache()
+            if changed is not None and self._rows is not None and cache.index.count() == len(self._rows | {changed: {}}):
+                for entry in cache.listing(key=changed):
+                    self._rows[changed] = _panel_row(entry, self.hits)
+                return _message(list(self._rows.values()))
+            message = entries_message(cache, self.hits, sync=sync)
+            self._rows = {row["key"]: row for row in message["entries"]}
+            return message
         except Exception as exc:  # noqa: BLE001 - an unreadable cache shows as an empty list
             message = entries_message(_NoEntries(), {})
             message["error"] = str(exc)

@@ -287,17 +287,17 @@ class Cache:
         self.ensure_synced()
         return self.index.stats()
 
-    def listing(self, sync: bool | Literal["if stale"] = False) -> list[ListingRow]:
+    def listing(self, sync: bool | Literal["if stale"] = False, key: str | None = None) -> list[ListingRow]:
         """Every entry for the JupyterLab panel, newest first, from the index (``sync`` first
         picks up what other kernels and machines wrote: one listing of the store; ``"if stale"``
-        only when :meth:`sync_if_stale` would)."""
+        only when :meth:`sync_if_stale` would). With ``key``, that entry only (if indexed)."""
         if sync == "if stale":
             self.sync_if_stale()
         elif sync:
             self.sync()
         return [
-            ListingRow(key, label, cell, source, size, runtime, created, tuple(json.loads(names)), hits, restore)
-            for key, label, cell, source, size, runtime, created, names, hits, restore in self.index.listing()
+            ListingRow(k, label, cell, source, size, runtime, created, tuple(json.loads(names)), hits, restore)
+            for k, label, cell, source, size, runtime, created, names, hits, restore in self.index.listing(key)
         ]
 
     def totals(self) -> Totals:

@@ -21,7 +21,7 @@ import os
 import sqlite3
 import threading
 from dataclasses import dataclass, fields
-from typing import TYPE_CHECKING, Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
 import xxhash
 
@@ -30,7 +30,7 @@ from .usage import EntryStats
 if TYPE_CHECKING:
     from .manifest import Entry
 
-__all__ = ["EntryStats", "ForeignRow", "Index", "IndexRow", "born", "index_file", "remote_index_path"]
+__all__ = ["SHARED_COLUMNS", "EntryStats", "ForeignRow", "Index", "IndexRow", "born", "index_file", "remote_index_path"]
 
 # Bump when the tables change: an index of another version is dropped and rebuilt.
 # 2: entries.names, entries.stamp (incremental sync) and entries.manifest (lookups of a remote
@@ -270,6 +270,25 @@ class Index:
         )
         self._many("DELETE FROM entries WHERE key = ?", ((r.key,) for r in rows))
 
+    def export_shared(self) -> list[tuple[Any, ...]]:
+        """Every stamped entry's :data:`SHARED_COLUMNS`, as stored (JSON columns as text)."""
+        return self._read(f"SELECT {', '.join(SHARED_COLUMNS)} FROM entries WHERE stamp != ''")
+
+    def import_shared(self, columns: Iterable[str], rows: Iterable[Sequence[Any]], born: float) -> int:
+        """Add rows exported by :meth:`export_shared` (perhaps on another machine) whose keys
+        the index lacks; ``born`` bounds their ``born`` from above. Returns how many."""
+        columns = tuple(columns)
+        if not set(columns) <= set(_COLUMNS) or "key" not in columns or "created" not in columns:
+            raise ValueError("a snapshot of the index with unknown columns")
+        created = columns.index("created")
+        batch = [(*row, min(float(row[created]), born)) for row in rows]
+        before = self.count()
+        self._many(
+            f"INSERT OR IGNORE INTO entries ({', '.join(columns)}, born) VALUES ({', '.join('?' * (len(columns) + 1))})",
+            batch,
+        )
+        return self.count() - before
+
     def adopt_stamps(self, stamps: Mapping[str, str]) -> None:
         """Record the listed stamps of entries indexed without one (see :attr:`IndexRow.stamp`)."""
         self._many("UPDATE entries SET stamp = ? WHERE key = ? AND stamp = ''", ((v, k) for k, v in stamps.items()))
@@ -339,13 +358,16 @@ class Index:
             )
         ]
 
-    def listing(self) -> list[tuple[Any, ...]]:
+    def listing(self, key: str | None = None) -> list[tuple[Any, ...]]:
         """What the frontend's entry list shows, newest first, in one query: key, label, cell,
-        source, size, runtime, created, names (JSON), hits, restore_time (None until a hit)."""
+        source, size, runtime, created, names (JSON), hits, restore_time (None until a hit).
+        With ``key``, that entry's row only."""
+        where, params = ("WHERE e.key = ? ", (key,)) if key is not None else ("", ())
         return self._read(
             "SELECT e.key, e.label, e.cell, e.source, e.size, e.runtime, e.created, e.names, "
             "COALESCE(u.hits, 0), CASE WHEN u.hits > 0 THEN NULLIF(u.restore_time, 0) END "
-            "FROM entries e LEFT JOIN usage u ON u.key = e.key ORDER BY e.created DESC"
+            f"FROM entries e LEFT JOIN usage u ON u.key = e.key {where}ORDER BY e.created DESC",
+            params,
         )
 
     def match(self, prefix: str) -> list[str]:
@@ -414,11 +436,23 @@ _COLUMNS = tuple(f.name for f in fields(IndexRow))
 _JSON_COLUMNS = {"packages": dict, "names": tuple}
 
 
+_ENCODERS = tuple(
+    (lambda v: json.dumps(list(v))) if name == "names" else (lambda v: json.dumps(dict(v), sort_keys=True))
+    if name in _JSON_COLUMNS else None
+    for name in _COLUMNS
+)
+# Columns a snapshot of the index carries (see nbcache.store.catalog): what every machine may
+# share, not what is this machine's own (the kept manifest, the local clock's ``born``).
+SHARED_COLUMNS = tuple(name for name in _COLUMNS if name not in ("manifest", "born"))
+
+
 def _params(r: IndexRow) -> tuple[Any, ...]:
-    return tuple(
-        json.dumps(list(v) if isinstance(v, tuple) else dict(v), sort_keys=True) if name in _JSON_COLUMNS else v
-        for name, v in ((name, getattr(r, name)) for name in _COLUMNS)
-    )
+    values = _values(r)
+    return tuple(v if encode is None else encode(v) for v, encode in zip(values, _ENCODERS))
+
+
+def _values(r: IndexRow) -> tuple[Any, ...]:
+    return tuple(getattr(r, name) for name in _COLUMNS)
 
 
 def _row(r: Any) -> IndexRow:

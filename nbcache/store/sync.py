@@ -9,7 +9,8 @@ unreadable) as *foreign*, so that they are listed (``nbcache ls --all``), cleare
 has no stamp yet: the next sync adopts the listed one without reading the manifest (the row came
 from those very bytes, or from a later write of the same key, which holds the same inputs).
 
-Lookups never sync: a hit reads its one manifest, whatever the size of the store (for a remote
+A machine whose index was never synced first loads the store's snapshot of the index, when
+there is one (:mod:`~nbcache.store.catalog`): one read instead of one per manifest. Lookups never sync: a hit reads its one manifest, whatever the size of the store (for a remote
 store the index keeps the signed manifests it saw, so a hit there needs no request for it; the
 signature is checked again each time). Listings, statistics and eviction sync first, once in the
 life of a :class:`Cache`; for a remote store, whose listing costs a request per 1,000 entries,
@@ -25,6 +26,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
 from ..errors import CorruptEntryError, OutdatedEntryError, SignatureError
+from . import catalog
 from .index import ForeignRow, IndexRow, born
 from .manifest import manifest_name, parse_manifest, peek
 
@@ -36,9 +38,8 @@ __all__ = ["REMOTE_SYNC_MAX_AGE", "SyncReport", "manifest_stamps", "read_row", "
 
 REMOTE_SYNC_MAX_AGE = 60.0
 
-# Manifests read at once from a remote store (each is a request); local reads gain little.
+# Manifests read at once from a remote store (each is a request).
 _REMOTE_READERS = 16
-_LOCAL_READERS = 2
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,8 @@ class SyncReport:
     removed: int
     foreign: int
     """Manifests, among those read, that this cache cannot use."""
+    from_snapshot: int = 0
+    """Rows a fresh index took from the store's snapshot (see :mod:`~nbcache.store.catalog`)."""
 
 
 def manifest_stamps(store: BlobStore) -> dict[str, str]:
@@ -95,6 +98,10 @@ def sync(cache: Cache, progress: Callable[[int, int], None] | None = None) -> Sy
     started = time.time()
     previous = synced_at(cache)
     listing = manifest_stamps(cache.store)
+    from_snapshot = 0
+    if previous is None and len(listing) >= catalog.MIN_READS:
+        # Never synced: start from the store's snapshot of the index, if one verifies.
+        from_snapshot = cache._safely(lambda: catalog.load(cache, born=started)) or 0
     known = index.stamps()
     gone = known.keys() - listing.keys()
     if gone:
@@ -107,12 +114,14 @@ def sync(cache: Cache, progress: Callable[[int, int], None] | None = None) -> Sy
     rows: list[IndexRow] = []
     foreign: list[ForeignRow] = []
     remote = cache.remote
-    readers = _REMOTE_READERS if remote else _LOCAL_READERS
-    with concurrent.futures.ThreadPoolExecutor(max_workers=readers) as pool:
-        found = pool.map(
-            lambda key: read_row(cache.store, secret, key, listing[key], keep=remote, seen=started, previous_sync=previous),
-            todo,
-        )
+
+    def read(key: str) -> IndexRow | ForeignRow | None:
+        return read_row(cache.store, secret, key, listing[key], keep=remote, seen=started, previous_sync=previous)
+
+    # Remote reads wait on the network: many at once. Local ones are mostly Python: threads
+    # would only contend for the interpreter.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=_REMOTE_READERS if remote else 1) as pool:
+        found = pool.map(read, todo) if remote else map(read, todo)
         for i, row in enumerate(found):
             if isinstance(row, IndexRow):
                 rows.append(row)
@@ -124,7 +133,11 @@ def sync(cache: Cache, progress: Callable[[int, int], None] | None = None) -> Sy
     cache._safely(lambda: index.upsert_foreign(foreign))
     cache._safely(lambda: index.set_meta("synced_at", repr(started)))
     cache._synced = True
-    return SyncReport(listed=len(listing), read=len(todo), removed=len(gone), foreign=len(foreign))
+    if len(todo) >= catalog.MIN_READS:
+        cache._safely(lambda: catalog.write(cache))  # the next machine with no index reads that
+    return SyncReport(
+        listed=len(listing), read=len(todo), removed=len(gone), foreign=len(foreign), from_snapshot=from_snapshot
+    )
 
 
 def synced_within(cache: Cache, seconds: float) -> bool:
