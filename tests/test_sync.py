@@ -191,3 +191,37 @@ def test_a_snapshot_of_another_key_or_tampered_with_is_ignored(store: BlobStore,
     report = machine(store, tmp_path, "c").sync()
     assert (report.from_snapshot, report.read) == (0, 6)
     assert sorted(s.key for s in machine(store, tmp_path, "c").stats()) == sorted(keys)
+
+
+def test_rows_from_a_snapshot_keep_the_manifest_after_the_first_remote_lookup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from nbcache.store import catalog
+
+    monkeypatch.setattr(catalog, "MIN_READS", 5)
+    store = open_store(f"memory://sync-{uuid.uuid4().hex}")
+    keys = [write_entry(machine(store, tmp_path, "a"), value=i).key for i in range(6)]
+    machine(store, tmp_path, "b").sync()
+    c = machine(store, tmp_path, "c")
+    assert c.sync().from_snapshot == 6 and c.index.manifest(keys[0]) is None  # a snapshot carries no manifest
+    counter = Counting(store)
+    assert c.lookup(keys[0]) is not None and c.lookup(keys[0]) is not None
+    assert counter.reads == [keys[0]]  # asked the store once, then the index's copy
+
+
+def test_an_unchanged_local_folder_of_manifests_is_not_listed_again(tmp_path: Path) -> None:
+    import os
+
+    store = LocalFolderStore(str(tmp_path / "store"))
+    a = machine(store, tmp_path, "a")
+    keys = [write_entry(a, value=i).key for i in range(4)]
+    folder = tmp_path / "store" / "manifests"
+    past = time.time_ns() - 60 * 10**9
+    os.utime(folder, ns=(past, past))  # written a minute ago: a stamp old enough to trust
+    b = machine(store, tmp_path, "b")
+    assert b.sync().listed == 4
+    assert b.sync().listed == -1  # the folder's stamp is unchanged: no listing at all
+    assert b.sync(full=True).listed == 4
+    write_entry(a, value=99)  # renamed into the folder: its stamp changes
+    report = b.sync()
+    assert (report.listed, report.read) == (5, 1)
+    a.delete(keys[0])
+    assert b.sync().removed == 1

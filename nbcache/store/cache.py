@@ -27,6 +27,7 @@ listings sync it incrementally first (see :mod:`~nbcache.store.sync`).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import time
@@ -217,10 +218,14 @@ class Cache:
             return None
 
     def _index_seen(self, entry: Entry, raw: bytes) -> None:
-        # A lookup is on the path of every cell: write to the index only when it lacks the entry.
-        if self.index.row(entry.key) is None:
+        # A lookup is on the path of every cell: write to the index only when it lacks the entry
+        # (or, for a remote store, its manifest: this lookup asked the store, the next need not).
+        row = self.index.row(entry.key)
+        if row is None:
             when = born(entry.created, time.time(), syncing.synced_at(self))
             self.index.upsert([IndexRow.from_entry(entry, manifest=raw if self.remote else None, born=when)])
+        elif self.remote and row.manifest is None:
+            self.index.upsert([dataclasses.replace(row, manifest=raw)])
 
     def record_miss(self, key: str) -> None:
         """A lookup of ``key`` found no entry (for callers that probed with ``count_miss=False``)."""
@@ -260,11 +265,12 @@ class Cache:
                 continue
 
     # -- the index -----------------------------------------------------------------------------
-    def sync(self, progress: Progress | None = None) -> syncing.SyncReport:
+    def sync(self, progress: Progress | None = None, *, full: bool = False) -> syncing.SyncReport:
         """Bring the index up to date with the manifests in the store: one listing, and a read of
-        each manifest that is new or changed (see :mod:`~nbcache.store.sync`)."""
+        each manifest that is new or changed (see :mod:`~nbcache.store.sync`; ``full``: list
+        even a folder whose stamp says nothing changed)."""
         self.ensure_layout()
-        return syncing.sync(self, progress)
+        return syncing.sync(self, progress, full=full)
 
     def ensure_synced(self) -> None:
         """Sync the index with the store, once in the life of this object (for a remote store,
@@ -304,7 +310,7 @@ class Cache:
         self.ensure_synced()
         hits, misses, saved = self.index.usage_totals()
         return Totals(
-            entries=len(self.index.keys()),
+            entries=self.index.count(),
             size=self.index.stored_bytes(),
             size_limit=self.size_limit,
             hits=hits,

@@ -99,7 +99,7 @@ def _key(cache: Cache, key: str | bytes | None) -> list[Finding]:
             findings.append(
                 Finding("key file", "warn", f"{path} has mode {mode:o}: others may read your key", f"chmod 600 {path}")
             )
-    cache.sync()
+    cache.sync(full=True)
     signed = cache.index.count()
     foreign = [row for row in cache.index.foreign() if row.reason == "signed with another key"]
     if foreign:
@@ -164,7 +164,7 @@ def _index(cache: Cache) -> list[Finding]:
             findings.append(Finding("index", "fail", f"the index is damaged ({health})", f"delete {index.path}: it is rebuilt"))
         else:
             findings.append(Finding("index", "ok", f"{index.path}: healthy"))
-    report = cache.sync()
+    report = cache.sync(full=True)
     listed = report.listed
     indexed = index.count() + len(index.foreign())
     if indexed != listed:

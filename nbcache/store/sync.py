@@ -9,7 +9,9 @@ unreadable) as *foreign*, so that they are listed (``nbcache ls --all``), cleare
 has no stamp yet: the next sync adopts the listed one without reading the manifest (the row came
 from those very bytes, or from a later write of the same key, which holds the same inputs).
 
-A machine whose index was never synced first loads the store's snapshot of the index, when
+A local store's folder of manifests has a stamp of its own (inode and modification time, which
+every manifest written, replaced or removed changes): when it is what the last sync saw, the
+sync is over without a listing. A machine whose index was never synced first loads the store's snapshot of the index, when
 there is one (:mod:`~nbcache.store.catalog`): one read instead of one per manifest. Lookups never sync: a hit reads its one manifest, whatever the size of the store (for a remote
 store the index keeps the signed manifests it saw, so a hit there needs no request for it; the
 signature is checked again each time). Listings, statistics and eviction sync first, once in the
@@ -45,6 +47,7 @@ _REMOTE_READERS = 16
 @dataclass(frozen=True)
 class SyncReport:
     listed: int
+    """Manifests in the store's listing (-1: not listed, the folder being unchanged)."""
     read: int
     """Manifests read (new or changed since the last sync)."""
     removed: int
@@ -92,11 +95,17 @@ def read_row(
     )
 
 
-def sync(cache: Cache, progress: Callable[[int, int], None] | None = None) -> SyncReport:
-    """Bring the index of ``cache`` up to date with the manifests in its store."""
+def sync(cache: Cache, progress: Callable[[int, int], None] | None = None, *, full: bool = False) -> SyncReport:
+    """Bring the index of ``cache`` up to date with the manifests in its store (``full``: list
+    them even when the folder's stamp says nothing changed)."""
     index = cache.index
     started = time.time()
     previous = synced_at(cache)
+    folder = cache.store.folder_stamp("manifests")
+    if not full and folder is not None and previous is not None and folder == cache._safely(lambda: index.meta("manifests_folder")):
+        # Nothing was added, replaced or removed in manifests/ since the last sync: no listing.
+        cache._synced = True
+        return SyncReport(listed=-1, read=0, removed=0, foreign=0)
     listing = manifest_stamps(cache.store)
     from_snapshot = 0
     if previous is None and len(listing) >= catalog.MIN_READS:
@@ -132,6 +141,7 @@ def sync(cache: Cache, progress: Callable[[int, int], None] | None = None) -> Sy
     cache._safely(lambda: index.upsert(rows))
     cache._safely(lambda: index.upsert_foreign(foreign))
     cache._safely(lambda: index.set_meta("synced_at", repr(started)))
+    cache._safely(lambda: index.set_meta("manifests_folder", folder or ""))  # as it was before the listing
     cache._synced = True
     if len(todo) >= catalog.MIN_READS:
         cache._safely(lambda: catalog.write(cache))  # the next machine with no index reads that

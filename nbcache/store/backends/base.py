@@ -63,6 +63,11 @@ class BlobStore(abc.ABC):
         "now", so nothing is ever taken for a stale leftover by mistake."""
         return time.time()
 
+    def folder_stamp(self, prefix: str) -> str | None:
+        """A stamp of the folder ``prefix`` that changes whenever a name in it is added, removed
+        or replaced (None: the backend cannot tell, so every sync lists the folder)."""
+        return None
+
     def sweep(self, older_than: float) -> int:
         """Remove leftovers of writers that died (temporary files); returns how many."""
         return 0

@@ -18,6 +18,8 @@ __all__ = ["LocalFolderStore"]
 
 # Temporary files older than this belong to writers that died; younger ones may be in use.
 _STALE_TMP_SECONDS = 3600.0
+# Some file systems keep modification times to the second (or two): only older ones are trusted.
+_COARSE_CLOCK_NS = 2_000_000_000
 
 
 class LocalFolderStore(BlobStore):
@@ -93,6 +95,18 @@ class LocalFolderStore(BlobStore):
                 except FileNotFoundError:
                     continue
                 yield (item.name if rel == "." else f"{rel}/{item.name}"), f"{st.st_size}:{st.st_mtime_ns}"
+
+    def folder_stamp(self, prefix: str) -> str | None:
+        """The folder's inode and modification time: every name written (renamed into place),
+        replaced or removed in it changes them. None while the time is too recent to trust on a
+        file system with coarse timestamps (a change later in the same tick would not show)."""
+        try:
+            st = os.stat(self._path(prefix))
+        except FileNotFoundError:
+            return None
+        if time.time_ns() - st.st_mtime_ns < _COARSE_CLOCK_NS:
+            return None
+        return f"{st.st_ino}:{st.st_mtime_ns}"
 
     def size(self, name: str) -> int:
         return os.path.getsize(self._path(name))
