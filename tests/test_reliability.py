@@ -288,7 +288,7 @@ def test_kill_9_during_restores(tmp_path: Path) -> None:
     assert "0 failed" in run_cli("--dir", str(root), "doctor").stdout
 
 
-BIG_CELL = """%%cache
+LARGE_CELL = """%%cache
 import numpy as np
 big = np.random.default_rng({seed}).random({n})
 print("computed", round(float(big[:10].sum()), 6))
@@ -340,7 +340,7 @@ def test_s3_server_stopped_in_the_middle_of_a_multipart_upload(ip: Any, bucket: 
     fs = _s3_fs(swift)
     name = bucket[len("s3://") :].split("/")[0]
     stopped = _stop_when(swift, lambda: bool(fs.list_multipart_uploads(name)))
-    cell = BIG_CELL.format(seed=1, n=12_000_000)  # 96 MB: a multipart upload of several parts
+    cell = LARGE_CELL.format(seed=1, n=12_000_000)  # 96 MB: a multipart upload of several parts
     capfd.readouterr()
     try:
         result = ip.run_cell(cell)
@@ -367,7 +367,7 @@ def test_s3_server_stopped_in_the_middle_of_a_download(ip: Any, bucket: str, swi
 
     magics = nbcache_magics(ip)
     magics.directory, magics.key, magics.compression = bucket, "team", "none"
-    cell = BIG_CELL.format(seed=2, n=16_000_000)  # 128 MB
+    cell = LARGE_CELL.format(seed=2, n=16_000_000)  # 128 MB
     assert ip.run_cell(cell).success and magics.engine.last.status == "stored"
     entry = magics.engine.last.entry
     expected = ip.user_ns.pop("big")
