@@ -248,7 +248,6 @@ def test_kill_9_during_checkpoint_saves(tmp_path: Path, capfd: Any) -> None:
         # Nothing written before is lost (a save may have landed after its number was printed).
         assert state is not None and state["i"] >= last_saved
         assert (state["weights"] == float(state["i"])).all()  # one save's state, never a mix
-    assert not list((root / "tmp").glob("*")) or True  # stray temporaries are swept later
 
 
 RESTORER = """
@@ -384,7 +383,13 @@ def test_s3_server_stopped_in_the_middle_of_a_download(ip: Any, bucket: str, swi
         return fh
 
     FsspecStore.open = open_and_tell  # type: ignore[method-assign]
-    stopped = _stop_when(swift, lambda: reading.is_set() and (time.sleep(0.3) or True))
+    def mid_download() -> bool:
+        if not reading.is_set():
+            return False
+        time.sleep(0.3)  # some of the blob has arrived, most has not
+        return True
+
+    stopped = _stop_when(swift, mid_download)
     capfd.readouterr()
     try:
         result = ip.run_cell(cell)
