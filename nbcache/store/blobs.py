@@ -85,7 +85,7 @@ class Blobs:
             raise CorruptEntryError(f"blob {ref.id} is damaged ({exc})") from exc
         if digest.hexdigest([raw]) != ref.id:
             self._damaged(ref, owner)
-            raise CorruptEntryError(f"blob {ref.id} fails its checksum (BLAKE3)")
+            raise CorruptEntryError(f"blob {ref.id} fails its checksum")
         return raw
 
     def read_frames(self, ref: BlobRef, owner: str | None) -> Frames:
@@ -115,7 +115,7 @@ class Blobs:
             raise CorruptEntryError(f"values blob {ref.id} is damaged ({exc})") from exc
         if hasher.hexdigest() != ref.id:
             self._damaged(ref, owner)
-            raise CorruptEntryError(f"values blob {ref.id} fails its checksum (BLAKE3)")
+            raise CorruptEntryError(f"values blob {ref.id} fails its checksum")
         return frames
 
     def _map(self, ref: BlobRef) -> memoryview | None:
