@@ -11,7 +11,8 @@
     │   └── UnpicklableError(SerializationError, TypeError)
     └── StoreError(NbCacheError, OSError)            the store cannot be read or written
         ├── CorruptEntryError(StoreError)            checksum, format or structure is wrong
-        │   └── SignatureError(CorruptEntryError)     the manifest is not signed with our key
+        │   ├── SignatureError(CorruptEntryError)     the manifest is not signed with our key
+        │   └── OutdatedEntryError(CorruptEntryError) written in an older store format (a miss)
         └── StoreFormatError(StoreError)             the folder was written by another format
 
     NbCacheWarning(UserWarning)                      nbcache's own warnings (never an exception)
@@ -29,6 +30,7 @@ __all__ = [
     "FingerprintError",
     "NbCacheError",
     "NbCacheWarning",
+    "OutdatedEntryError",
     "SerializationError",
     "SettingError",
     "SignatureError",
@@ -91,6 +93,11 @@ class CorruptEntryError(StoreError):
 
 class SignatureError(CorruptEntryError):
     """An entry's signature does not verify: another key wrote it, or it was tampered with."""
+
+
+class OutdatedEntryError(CorruptEntryError):
+    """An entry written by an older nbcache in a store format this one no longer reads: a clean
+    miss (the cell runs and is stored again), never an unpickle."""
 
 
 class StoreFormatError(StoreError):

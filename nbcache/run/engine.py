@@ -185,7 +185,7 @@ class Engine:
         if not scan and last.hit is None and not last.invalid:
             return None
         try:
-            entries = [] if last.hit is not None or last.invalid else [e for e in self.cache.entries() if e.cell == last.cell]
+            entries = [] if last.hit is not None or last.invalid else list(self.cache.entries(cell=last.cell))
         except (NbCacheError, OSError):
             entries = []
         return explain(last.key, entries, hit=last.hit, invalid=last.invalid)
