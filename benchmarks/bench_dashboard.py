@@ -18,6 +18,7 @@ import time
 from nbcache import __version__
 from nbcache.store.cache import BlobRef, Cache, Entry
 from nbcache.store.backends import open_store
+from nbcache.store.manifest import sign_manifest
 
 
 def fill(cache: Cache, count: int) -> None:
@@ -33,7 +34,7 @@ def fill(cache: Cache, count: int) -> None:
             names=(f"result_{i}",), deleted=(), refs=(), inputs={"slow_step": "00" * 16}, components={},
             values=rng.choice(blobs), outputs=BlobRef(blobs[0].id, blobs[0].size), python="3.11", nbcache=__version__,
         )
-        cache.store.put(cache.manifest_name(entry.key), [cache._manifest(entry)])  # signed, as Cache.write does
+        cache.store.put(cache.manifest_name(entry.key), [sign_manifest(entry, cache.secret)])  # signed, as Cache.write does
 
 
 def main() -> None:
@@ -66,7 +67,7 @@ def main() -> None:
         dash.refresh()
         print(f"refresh after a cell (nothing new): {time.perf_counter() - start:.3f} s")
         one = next(iter(cache.entries()))
-        cache.store.put(cache.manifest_name("f" * 32), [cache._manifest(Entry(**{**one.__dict__, "key": "f" * 32}))])
+        cache.store.put(cache.manifest_name("f" * 32), [sign_manifest(Entry(**{**one.__dict__, "key": "f" * 32}), cache.secret)])
         start = time.perf_counter()
         dash.refresh(sync=True)
         print(f"refresh with the Refresh button (one new entry from another kernel): {time.perf_counter() - start:.3f} s")

@@ -2,16 +2,20 @@
 
 ::
 
-    nbcache ls [--json]                 entries, newest last
+    nbcache ls [--json] [--all]         entries, newest last (--all: foreign ones too, marked)
     nbcache show KEY                    one entry (a unique prefix of its key is enough)
     nbcache stats [--json]              totals: entries, size, hits, misses, time saved
-    nbcache clear [KEY...] [--label L] [--older-than 30d] [--all]
+    nbcache clear [KEY...] [--label L] [--older-than 30d] [--all] [--foreign]
     nbcache gc                          enforce the size limit, remove orphan blobs
     nbcache verify                      check every signature and checksum (exit 1 on failure)
+    nbcache doctor                      check reachability, permissions, key, format, space, index, size
     nbcache run NOTEBOOK.ipynb          execute a notebook with automatic caching (see runner.py)
 
 The cache is ``--dir``, else ``$NBCACHE_DIR``, else ``.nbcache`` in the current folder; it may be
-any fsspec URL (``s3://bucket/prefix``). Exit codes: 0 done, 1 a check failed, 2 a usage error.
+any fsspec URL (``s3://bucket/prefix``). The signing key is read from ``--key FILE``, else
+``$NBCACHE_KEY``, else the per-user key file. *Foreign* entries are those this key cannot use:
+signed with another key, written in an older store format, or unreadable. Exit codes: 0 done,
+1 a check failed, 2 a usage error.
 """
 
 from __future__ import annotations
@@ -25,16 +29,16 @@ import time
 from dataclasses import asdict
 from typing import Callable, Sequence
 
-from .store.cache import DEFAULT_SIZE_LIMIT, Cache, Progress
 from .errors import NbCacheError
-from .store.backends import open_store
 from . import runner
+from .store import DEFAULT_SIZE_LIMIT, Cache, EntryStats, Progress, open_store
 from .units import format_size, parse_age, parse_size
 
 __all__ = ["main"]
 
 ENV_DIR = "NBCACHE_DIR"
 ENV_SIZE_LIMIT = "NBCACHE_SIZE_LIMIT"
+ENV_KEY = "NBCACHE_KEY"
 
 
 class _Usage(Exception):
@@ -71,11 +75,34 @@ def _open(args: argparse.Namespace) -> Cache:
         raise _Usage(str(exc)) from exc
     if "://" not in url and not os.path.isdir(url):
         raise _Usage(f"nbcache: no cache at {url} (give --dir or set {ENV_DIR})")
-    return Cache(open_store(url), size_limit=limit)
+    return Cache(open_store(url), key=_key(args), size_limit=limit)
+
+
+def _key(args: argparse.Namespace) -> bytes | None:
+    """The secret in ``--key FILE`` (None: ``$NBCACHE_KEY``, else the key file, as in a kernel)."""
+    path = args.key_file
+    if not path:
+        return None
+    try:
+        with open(path, "rb") as fh:
+            secret = fh.read().strip()
+    except OSError as exc:
+        raise _Usage(f"nbcache: cannot read the key file {path}: {exc.strerror or exc}") from exc
+    if not secret:
+        raise _Usage(f"nbcache: the key file {path} is empty")
+    return secret
+
+
+_MINUTES: dict[int, str] = {}
 
 
 def _when(ts: float) -> str:
-    return dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M")
+    # Listings show thousands of times to the minute: each minute is formatted once.
+    minute = int(ts // 60)
+    text = _MINUTES.get(minute)
+    if text is None:
+        text = _MINUTES[minute] = dt.datetime.fromtimestamp(minute * 60).strftime("%Y-%m-%d %H:%M")
+    return text
 
 
 def _seconds(value: float) -> str:
@@ -84,6 +111,11 @@ def _seconds(value: float) -> str:
     if value >= 1:
         return f"{value:.1f}s"
     return f"{value * 1000:.0f}ms"
+
+
+def _restore_time(stats: EntryStats) -> float:
+    # The JSON has always said 0 for an entry never restored here; scripts may compare with it.
+    return 0.0 if stats.restore_time is None else stats.restore_time
 
 
 def _resolve(cache: Cache, prefix: str) -> str:
@@ -98,8 +130,9 @@ def _resolve(cache: Cache, prefix: str) -> str:
 # -- commands ------------------------------------------------------------------------------------
 def cmd_ls(cache: Cache, args: argparse.Namespace) -> int:
     stats = cache.stats()
+    foreign = cache.index.foreign() if args.all else []
     if args.json:
-        rows = [
+        rows: list[dict[str, object]] = [
             {
                 "key": s.key,
                 "label": s.label,
@@ -108,36 +141,40 @@ def cmd_ls(cache: Cache, args: argparse.Namespace) -> int:
                 "hits": s.hits,
                 "misses": s.misses,
                 "runtime": s.runtime,
-                "restore_time": s.restore_time,
+                "restore_time": _restore_time(s),
                 "created": s.created,
                 "last_used": s.last_used,
             }
             for s in stats
         ]
+        rows += [
+            {"key": f.key, "label": f.label, "cell": f.cell, "size": f.size, "created": f.created, "foreign": f.reason}
+            for f in foreign
+        ]
         # One line, no indent: the C encoder is many times faster on 10,000 entries.
         sys.stdout.write(json.dumps(rows) + "\n")
         return 0
-    if not stats:
+    if not stats and not foreign:
         print(f"no entries in {cache.store.url}")
         return 0
     header = ("KEY", "LABEL", "SIZE", "HITS", "RUNTIME", "CREATED", "LAST USED", "CELL")
-    lines = [header] + [
-        (
-            s.key[:12],
-            s.label or "-",
-            format_size(s.size),
-            str(s.hits),
-            _seconds(s.runtime),
-            _when(s.created),
-            _when(s.last_used),
-            s.cell[:50],
-        )
-        for s in stats
+    # Column by column, each value formatted once (100,000 entries list in a fraction of a second).
+    sizes: dict[int, str] = {}
+    columns = [
+        [s.key[:12] for s in stats] + [f.key[:12] for f in foreign],
+        [s.label or "-" for s in stats] + [f.label or "-" for f in foreign],
+        [sizes.get(s.size) or sizes.setdefault(s.size, format_size(s.size)) for s in stats] + [format_size(f.size) for f in foreign],
+        [str(s.hits) for s in stats] + ["-"] * len(foreign),
+        [_seconds(s.runtime) for s in stats] + ["-"] * len(foreign),
+        [_when(s.created) for s in stats] + [_when(f.created) for f in foreign],
+        [_when(s.last_used) for s in stats] + ["-"] * len(foreign),
     ]
-    widths = [max(len(line[i]) for line in lines) for i in range(len(header) - 1)]
-    out = []
-    for line in lines:
-        out.append("  ".join(cell.ljust(w) for cell, w in zip(line, widths)) + "  " + line[-1])
+    # What a foreign manifest claims is unverified: shown, marked, never used.
+    cells = [s.cell[:50] for s in stats] + [f"[foreign: {f.reason}] {f.cell[:40]}" for f in foreign]
+    widths = [max(len(header[i]), *map(len, column)) for i, column in enumerate(columns)]
+    line = "  ".join(f"{{:<{w}}}" for w in widths) + "  {}"
+    out = [line.format(*header)]
+    out.extend(line.format(*row) for row in zip(*columns, cells))
     print("\n".join(out))
     return 0
 
@@ -150,7 +187,7 @@ def cmd_show(cache: Cache, args: argparse.Namespace) -> int:
     data = asdict(entry)
     usage = next((s for s in cache.stats() if s.key == key), None)
     if usage is not None:
-        data["usage"] = {"hits": usage.hits, "misses": usage.misses, "last_used": usage.last_used, "restore_time": usage.restore_time}
+        data["usage"] = {"hits": usage.hits, "misses": usage.misses, "last_used": usage.last_used, "restore_time": _restore_time(usage)}
     if args.json:
         json.dump(data, sys.stdout, indent=1, sort_keys=True)
         sys.stdout.write("\n")
@@ -190,15 +227,19 @@ def cmd_stats(cache: Cache, args: argparse.Namespace) -> int:
 
 
 def cmd_clear(cache: Cache, args: argparse.Namespace) -> int:
-    if not (args.keys or args.label or args.older_than or args.all):
-        raise _Usage("nbcache: say what to clear: KEY..., --label L, --older-than AGE or --all")
+    if not (args.keys or args.label or args.older_than or args.all or args.foreign):
+        raise _Usage("nbcache: say what to clear: KEY..., --label L, --older-than AGE, --all or --foreign")
     try:
         older = parse_age(args.older_than) if args.older_than else None
     except ValueError as exc:
         raise _Usage(str(exc)) from exc
     keys = [_resolve(cache, k) for k in args.keys]
-    done = cache.clear(keys, label=args.label, older_than=older, everything=args.all, progress=_progress("clearing"))
-    print(f"removed {len(done)} entr{'y' if len(done) == 1 else 'ies'}")
+    if keys or args.label or older is not None or args.all:
+        done = cache.clear(keys, label=args.label, older_than=older, everything=args.all, progress=_progress("clearing"))
+        print(f"removed {len(done)} entr{'y' if len(done) == 1 else 'ies'}")
+    if args.foreign:
+        gone = cache.clear_foreign(progress=_progress("clearing foreign"))
+        print(f"removed {len(gone)} foreign entr{'y' if len(gone) == 1 else 'ies'}")
     return 0
 
 
@@ -221,14 +262,33 @@ def cmd_verify(cache: Cache, args: argparse.Namespace) -> int:
     return 1
 
 
+def cmd_doctor(cache: Cache, args: argparse.Namespace) -> int:
+    from .store.doctor import diagnose
+
+    findings = diagnose(cache, key=_key(args))
+    width = max(len(f.check) for f in findings)
+    for f in findings:
+        print(f"{f.level:4s}  {f.check.ljust(width)}  {f.detail}")
+        if f.fix and f.level != "ok":
+            print(f"{'':4s}  {'':{width}}  fix: {f.fix}")
+    failed = sum(f.level == "fail" for f in findings)
+    warned = sum(f.level == "warn" for f in findings)
+    print(f"{failed} failed, {warned} warning{'' if warned == 1 else 's'}, {len(findings) - failed - warned} ok")
+    return 1 if failed else 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="nbcache", description="Inspect and maintain an nbcache cache.")
     parser.add_argument("--dir", help=f"the cache (a folder or an fsspec URL); default ${ENV_DIR}, else .nbcache")
     parser.add_argument("--size-limit", help=f"size limit for gc, like 20GB; default ${ENV_SIZE_LIMIT}, else 10GB")
+    parser.add_argument(
+        "--key", dest="key_file", metavar="KEYFILE", help=f"a file holding the signing key; default ${ENV_KEY}, else your key file"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     ls = sub.add_parser("ls", help="list entries")
     ls.add_argument("--json", action="store_true", help="a JSON list of entries")
+    ls.add_argument("--all", action="store_true", help="also entries this key cannot use, marked foreign")
     ls.set_defaults(run=cmd_ls)
 
     show = sub.add_parser("show", help="show one entry")
@@ -244,7 +304,10 @@ def _parser() -> argparse.ArgumentParser:
     clear.add_argument("keys", nargs="*", metavar="KEY", help="keys (or unique prefixes) to delete")
     clear.add_argument("--label", help="delete entries with this label")
     clear.add_argument("--older-than", metavar="AGE", help="delete entries not used for AGE (30d, 12h, 90min)")
-    clear.add_argument("--all", action="store_true", help="delete every entry")
+    clear.add_argument("--all", action="store_true", help="delete every entry signed with this key")
+    clear.add_argument(
+        "--foreign", action="store_true", help="delete entries this key cannot use (another key, an older format)"
+    )
     clear.set_defaults(run=cmd_clear)
 
     gc = sub.add_parser("gc", help="enforce the size limit and remove orphan blobs")
@@ -252,6 +315,9 @@ def _parser() -> argparse.ArgumentParser:
 
     verify = sub.add_parser("verify", help="check every signature and checksum")
     verify.set_defaults(run=cmd_verify)
+
+    doctor = sub.add_parser("doctor", help="check the store, the key and the index, and say what to fix")
+    doctor.set_defaults(run=cmd_doctor)
 
     runner.add_parser(sub)  # `nbcache run`: opens no cache itself (sets `main`)
     return parser

@@ -12,6 +12,7 @@ from nbcache.run.capture import decode_outputs, encode_outputs
 from nbcache.errors import CorruptEntryError, StoreFormatError
 from nbcache.run.serialize import dump_values
 from nbcache.store.backends import LocalFolderStore
+from nbcache.store.manifest import sign_manifest
 from nbcache.run.serialize import load_values
 
 
@@ -51,7 +52,7 @@ def test_other_format_is_refused(tmp_path: Path) -> None:
 def test_manifest_naming_another_key_is_corrupt(tmp_path: Path) -> None:
     cache = Cache(LocalFolderStore(str(tmp_path)))
     entry = cache.write(fields("k1"), dump_values({"x": 1}, namespace={}, refs={}), encode_outputs([]))
-    (tmp_path / "manifests" / "k2.json").write_bytes(cache._manifest(entry))  # a signed manifest of k1
+    (tmp_path / "manifests" / "k2.json").write_bytes(sign_manifest(entry, cache.secret))  # a signed manifest of k1
     with pytest.raises(CorruptEntryError):
         cache.lookup("k2")
 

@@ -3,20 +3,42 @@
 from __future__ import annotations
 
 import importlib
+import subprocess
+import sys
 
 import pytest
 
-MODULES = [
-    "nbcache.store.cache", "nbcache.cli", "nbcache.store.compression", "nbcache.errors", "nbcache.store.index",
-    "nbcache.store.signing", "nbcache.store.backends", "nbcache.store.backends.remote", "nbcache.units",
-]
+def _modules() -> list[str]:
+    import pkgutil
+
+    import nbcache
+
+    return sorted(m.name for m in pkgutil.walk_packages(nbcache.__path__, "nbcache.") if ".labextension" not in m.name)
+
+
+MODULES = _modules()
+
+
+def test_every_module_is_walked() -> None:
+    # The walk above must see the subpackages' modules, or the test below would check nothing.
+    assert {"nbcache.store.cache", "nbcache.key.fingerprint.registry", "nbcache.run.engine", "nbcache.jupyter.extension"} <= set(MODULES)
 
 
 @pytest.mark.parametrize("name", MODULES)
 def test_all_is_honest(name: str) -> None:
     module = importlib.import_module(name)
+    assert hasattr(module, "__all__"), f"{name} has no __all__"
     missing = [item for item in module.__all__ if not hasattr(module, item)]
     assert not missing
+
+
+def test_the_public_api_is_as_it_was() -> None:
+    import nbcache
+
+    assert sorted(nbcache.__all__) == [
+        "__version__", "_jupyter_labextension_paths", "checkpoint", "dashboard", "explain",
+        "load_ipython_extension", "stats", "unload_ipython_extension",
+    ]
 
 
 def test_dashboard_api_names() -> None:
@@ -29,3 +51,18 @@ def test_dashboard_api_names() -> None:
     ]
     assert [f.name for f in fields(Totals)] == ["entries", "size", "size_limit", "hits", "misses", "time_saved"]
     assert callable(Cache.stats) and callable(Cache.totals)
+
+
+def test_one_entry_stats_record() -> None:
+    import nbcache.store
+    from nbcache.store import cache, index, usage
+
+    assert nbcache.store.EntryStats is cache.EntryStats is index.EntryStats is usage.EntryStats
+    assert nbcache.store.Totals is cache.Totals is usage.Totals
+
+
+def test_store_import_stays_light() -> None:
+    heavy = ("numpy", "pandas", "matplotlib", "IPython", "ipywidgets", "zstandard", "fsspec")
+    code = f"import sys, nbcache.store, nbcache.cli; print(sorted(m for m in {heavy!r} if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

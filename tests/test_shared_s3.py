@@ -141,10 +141,10 @@ def test_server_stopped_while_the_notebook_uses_it(ip: Any, bucket: str, swift: 
     finally:
         swift.start_proxy()
     # Once the server is back (and the retry pause is over), the cache works again.
-    from nbcache import cache as cache_module
+    from nbcache.store import cache as cache_module
 
     cache = magics.engine.cache
-    cache._trouble.clear()
+    cache.outage.reset()
     del ip.user_ns["answer"]
     assert ip.run_cell(CELL).success and magics.engine.last.status == "hit"
     assert cache_module.Cache.verify(cache) == []

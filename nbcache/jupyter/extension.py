@@ -1,7 +1,7 @@
 """``%load_ext nbcache``: what it sets up in one shell, and the one way the rest of nbcache finds it.
 
 Per shell, one :class:`Session` holds the ``%%cache`` magic (its settings, the engine and the open
-cache), the bridge to the JupyterLab extension, and the dashboard's magic, as IPython's autoreload
+cache), automatic mode (``%cache_all``), the bridge to the JupyterLab extension, and the dashboard's magic, as IPython's autoreload
 keeps its state in one ``ModuleReloader``. :func:`load` and :func:`unload` are mirror images, and
 :func:`session` is the accessor. The modules this one wires (:mod:`~nbcache.jupyter.magic`,
 :mod:`~nbcache.jupyter.comm`, :mod:`~nbcache.jupyter.dashboard`) know nothing of each other or of
@@ -10,19 +10,21 @@ this module: each is handed the engine or the cache opener it needs.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Any
 
 from IPython.core.error import UsageError
 
-import os
-
+from ..key.modules import register_reloader, unregister_reloader
 from ..run.engine import Engine
 from ..store.cache import Cache
 from .auto import AutoMode
 from .comm import KernelBridge
 from .dashboard import DashboardMagics
+from .host import CellSyntaxErrors
 from .magic import ENV_AUTO, NbCache
+from .reloads import AutoreloadWatch
 
 __all__ = ["Session", "active", "load", "session", "unload"]
 
@@ -37,6 +39,8 @@ class Session:
     auto: AutoMode
     bridge: KernelBridge | None
     """None without a kernel (a plain IPython terminal): no frontend to talk to."""
+    autoreload: AutoreloadWatch
+    syntax_errors: CellSyntaxErrors
 
     @property
     def engine(self) -> Engine:
@@ -74,9 +78,23 @@ def load(shell: Any) -> None:
     dashboard = DashboardMagics(shell, magics.open_cache)  # %cache_dashboard
     shell.register_magics(dashboard)
     auto = AutoMode(shell, magics.engine, magics.open_cache, magics)  # %cache_all, NbCache.auto
-    # The JupyterLab extension's comm target; nothing without a kernel.
-    bridge = KernelBridge.attach(shell, magics.engine, magics.open_cache, auto=_AutoSwitch(magics, auto))
-    _sessions[id(shell)] = Session(shell, magics, dashboard, auto, bridge)
+    bridge: KernelBridge | None = None
+    autoreload: AutoreloadWatch | None = None
+    try:
+        # The JupyterLab extension's comm target; nothing without a kernel.
+        bridge = KernelBridge.attach(shell, magics.engine, magics.open_cache, auto=_AutoSwitch(magics, auto))
+        autoreload = AutoreloadWatch(shell)  # what %autoreload keeps current, for the module keys
+        register_reloader(autoreload)
+        syntax_errors = CellSyntaxErrors(shell)  # a syntax error in a cached cell shows as in any cell
+    except BaseException:
+        # Half a load would leave magics that no unload can find: undo it, and let the error show.
+        if bridge is not None:
+            bridge.detach()
+        if autoreload is not None:
+            unregister_reloader(autoreload)
+        _unregister_magics(shell, magics, dashboard)
+        raise
+    _sessions[id(shell)] = Session(shell, magics, dashboard, auto, bridge, autoreload, syntax_errors)
     magics.observe(_switch, names=["auto", "min_runtime"])
     if os.environ.get(ENV_AUTO, "").strip().lower() in ("1", "true", "yes", "on"):
         magics.auto = True
@@ -91,12 +109,9 @@ def unload(shell: Any) -> None:
         found.bridge.detach()
     found.magics.unobserve(_switch, names=["auto", "min_runtime"])
     found.auto.disable()
-    _unregister(shell, found.dashboard, "line", "cache_dashboard")
-    _unregister(shell, found.magics, "cell", "cache")
-    _unregister(shell, found.magics, "cell", "nocache")
-    _unregister(shell, found.magics, "line", "cache_all")
-    if found.magics in shell.configurables:
-        shell.configurables.remove(found.magics)
+    unregister_reloader(found.autoreload)
+    found.syntax_errors.remove()
+    _unregister_magics(shell, found.magics, found.dashboard)
     found.engine.listeners.clear()
 
 
@@ -137,9 +152,18 @@ class _AutoSwitch:
         self._magics.auto = on
 
 
+def _unregister_magics(shell: Any, magics: NbCache, dashboard: DashboardMagics) -> None:
+    _unregister(shell, dashboard, "line", "cache_dashboard")
+    _unregister(shell, magics, "cell", "cache")
+    _unregister(shell, magics, "cell", "nocache")
+    _unregister(shell, magics, "line", "cache_all")
+
+
 def _unregister(shell: Any, magics: Any, kind: str, name: str) -> None:
     """Undo ``shell.register_magics(magics)`` (IPython has no public call for it)."""
     manager = shell.magics_manager
     if getattr(manager.magics[kind].get(name), "__self__", None) is magics:
         del manager.magics[kind][name]
     manager.registry.pop(type(magics).__name__, None)
+    if magics in shell.configurables:  # Magics.__init__ put it there
+        shell.configurables.remove(magics)

@@ -24,7 +24,6 @@ import xxhash
 
 from ..errors import FingerprintError
 from .fingerprint import FINGERPRINT_VERSION, Fingerprinter
-from ..store.frames import VALUES_VERSION
 
 __all__ = ["KEY_VERSION", "CellKey", "compute_key"]
 
@@ -52,10 +51,13 @@ def compute_key(
     ignore: Callable[[str], bool] = lambda name: False,
     fingerprinter: Fingerprinter | None = None,
     extra: Mapping[str, str] | None = None,
+    values_version: int,
 ) -> CellKey:
     """Fingerprint the cell's inputs and combine them with its code into a key.
 
-    Raises :class:`FingerprintError` with ``name`` set when an input has no fingerprint.
+    ``values_version`` is the version of the stored values' layout (the run layer's, which the
+    key must not import): an entry of another layout never matches. Raises
+    :class:`FingerprintError` with ``name`` set when an input has no fingerprint.
     """
     fp = fingerprinter or Fingerprinter()
     inputs: dict[str, str] = {}
@@ -73,7 +75,7 @@ def compute_key(
     components = {
         "source": _hex(normalized_source),
         "python": f"{sys.version_info[0]}.{sys.version_info[1]}",
-        "format": f"key{KEY_VERSION}.fp{FINGERPRINT_VERSION}.values{VALUES_VERSION}",
+        "format": f"key{KEY_VERSION}.fp{FINGERPRINT_VERSION}.values{values_version}",
         **(extra or {}),
     }
     hasher = xxhash.xxh3_128()

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import io
 import pickle
+import sys
 import types
 from typing import Any, BinaryIO, Iterable, Mapping
 
@@ -31,8 +32,10 @@ from cloudpickle import cloudpickle as _cp
 
 from ..errors import CorruptEntryError, UnpicklableError
 from ..store.frames import Frames
+from . import reducers
 
 __all__ = ["dump_values", "load_values"]
+
 
 class _NamespaceRef:
     """Persistent id for an object found under a name in the namespace before the cell ran."""
@@ -45,6 +48,7 @@ class _ValuesPickler(cloudpickle.Pickler):
         self._refs = refs
         self._buffers = buffers
         self._stored_arrays: set[int] = set()
+        self._special = reducers.loaded_bases()
         # Functions whose globals are the namespace get the namespace itself as their globals
         # (a persistent reference), not cloudpickle's copy of the few globals they use.
         self.globals_ref[id(namespace)] = namespace
@@ -85,6 +89,10 @@ class _ValuesPickler(cloudpickle.Pickler):
         return None
 
     def reducer_override(self, obj: Any) -> Any:
+        if self._special and isinstance(obj, self._special):  # widgets, figures: see reducers.py
+            reduced = reducers.reduce(obj)
+            if reduced is not None:
+                return reduced
         if type(obj).__module__ == "numpy" and type(obj).__name__ == "ndarray" and self._stored_arrays:
             reduced = self._view_reduce(obj) if obj.base is not None else self._root_reduce(obj)
             if reduced is not None:
@@ -177,6 +185,16 @@ def _find_unpicklable(values: Mapping[str, Any], namespace: Mapping[str, Any], r
         except Exception:
             return name, value
     return "<unknown>", None
+
+
+# The helpers above are pickled by reference (module and name) into every entry that holds a
+# view or a notebook function, so their names are part of the on-disk format: they keep the module
+# name they had before the package moved under nbcache.run, and that name stays an alias of this
+# module. Entries written before and after the move are byte-identical and restore both ways.
+_PICKLED_MODULE = "nbcache.serialize"
+for _helper in (_array_over, _array_view, _set_function_state):
+    _helper.__module__ = _PICKLED_MODULE
+sys.modules.setdefault(_PICKLED_MODULE, sys.modules[__name__])
 
 
 def load_values(frames: Frames, *, namespace: Mapping[str, Any]) -> dict[str, Any]:

@@ -1,17 +1,15 @@
-"""Usage statistics of a cache, as the dashboard shows them: one row per entry and the totals,
-as records or a DataFrame.
+"""Usage statistics of a cache: one row per entry and the totals, as records or a DataFrame.
 
-The numbers come from the store's SQLite index (``Cache.stats()`` and ``Cache.totals()``). A row
-here differs from the index's in one way: an entry never restored has no restore time (None),
-where the index says 0. Plain Python: pandas is imported only by :func:`to_frame`.
+The numbers come from the store's SQLite index (``Cache.stats()`` and ``Cache.totals()``); the
+CLI and the dashboard show them. Usage counters are those of this machine: a shared store's
+index is local (see :mod:`nbcache.store.index`). Plain Python: pandas is imported only by
+:func:`to_frame`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Iterable
-
-from .cache import Totals
+from typing import TYPE_CHECKING, Any, Iterable, Literal, Mapping
 
 if TYPE_CHECKING:
     import pandas
@@ -19,31 +17,63 @@ if TYPE_CHECKING:
     from .cache import Cache
 
 __all__ = [
-    "COLUMNS", "EntryStats", "Totals", "collect", "hit_rate", "speedup", "time_saved", "title",
+    "COLUMNS", "EntryStats", "ListingRow", "Totals", "collect", "hit_rate", "speedup", "time_saved", "title",
     "to_frame", "value",
 ]
 
 
 @dataclass(frozen=True)
 class EntryStats:
-    """One entry and how it has been used (the fields of ``Cache.stats()``)."""
+    """One entry and how it has been used (the rows of ``Cache.stats()``)."""
 
     key: str
     label: str | None
     cell: str
     size: int
+    """Bytes the entry takes in the store."""
     hits: int
     misses: int
     runtime: float
     """Seconds the cell took when the entry was made."""
     restore_time: float | None
-    """Seconds the last restore took; None before the first hit."""
+    """Seconds the last restore took; None when never restored here."""
     created: float
-    last_used: float | None
+    last_used: float
+    """When it was last written or restored (on this machine)."""
 
 
-# Derived numbers are functions of the records' fields rather than properties, so that they work
-# the same on the index's record types once those replace the ones above.
+@dataclass(frozen=True)
+class ListingRow:
+    """One entry as the JupyterLab panel lists it (the rows of ``Cache.listing()``), from the
+    index: no manifest is read."""
+
+    key: str
+    label: str | None
+    cell: str
+    source: str
+    size: int
+    """Bytes of content (values and outputs)."""
+    runtime: float
+    created: float
+    names: tuple[str, ...]
+    hits: int
+    restore_time: float | None
+
+
+@dataclass(frozen=True)
+class Totals:
+    entries: int
+    size: int
+    """Bytes in the store (blobs shared by entries counted once)."""
+    size_limit: int | None
+    hits: int
+    misses: int
+    time_saved: float
+    """Seconds of cell runtime that hits avoided (on this machine)."""
+
+
+# Derived numbers are functions rather than properties, so that they work on any object with the
+# fields of EntryStats (a stand-in cache's rows too).
 def hit_rate(hits: int, misses: int) -> float | None:
     return hits / (hits + misses) if hits + misses else None
 
@@ -74,29 +104,21 @@ def title(row: EntryStats) -> str:
     return row.label or row.cell or row.key[:12]
 
 
-def collect(cache: Cache, *, sync: bool = False) -> tuple[list[EntryStats], Totals]:
+def collect(cache: Cache, *, sync: bool | Literal["if stale"] = False) -> tuple[list[EntryStats], Totals]:
     """The rows and totals of ``cache``, from its index. ``sync`` first brings the index up to
     date with the store (entries written by other kernels or machines): a listing of the
-    manifests, reading only new ones; without it nothing but the local index is read."""
-    if sync:
+    manifests, reading only new ones (``"if stale"``: unless a remote store's index was synced
+    moments ago); without it nothing but the local index is read."""
+    if sync == "if stale":
+        cache.sync_if_stale()
+    elif sync:
         cache.sync()
-    return [_as_row(row) for row in cache.stats()], _as_totals(cache.totals())
+    return list(cache.stats()), _as_totals(cache.totals())
 
 
-def _as_row(raw: Any) -> EntryStats:
-    # The index says 0 for "never restored here"; the dashboard shows that as no restore time.
-    fields = {name: getattr(raw, name) for name in EntryStats.__dataclass_fields__}
-    if not fields["hits"] or not fields["restore_time"]:
-        fields["restore_time"] = None
-    return EntryStats(**fields)
-
-
-def _as_totals(raw: Any) -> Totals:
-    if isinstance(raw, Totals):
-        return raw
-    # The index's record type is not settled: accept a mapping or any object with these fields.
-    get: Callable[[str], Any] = raw.get if isinstance(raw, dict) else lambda name: getattr(raw, name)
-    return Totals(**{name: get(name) for name in Totals.__dataclass_fields__})
+def _as_totals(raw: Totals | Mapping[str, Any]) -> Totals:
+    # Cache.totals() gives Totals; a stand-in for a cache (the dashboard's tests) may give a mapping.
+    return raw if isinstance(raw, Totals) else Totals(**{name: raw[name] for name in Totals.__dataclass_fields__})
 
 
 # Columns of the DataFrame, in order (also what the dashboard can sort by).

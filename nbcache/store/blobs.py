@@ -1,0 +1,147 @@
+"""Blobs: content-addressed bytes, written once and read back only once their checksum matches.
+
+A blob is ``blobs/<id[:2]>/<id>`` (stored as is) or ``blobs/<id[:2]>/<id>.zst`` (stored
+zstd-compressed, see :mod:`nbcache.store.compression`).
+
+**Digests.** A blob's ``<id>`` is the BLAKE3-256 of its *content* (the bytes before compression,
+see :mod:`nbcache.store.digest`), not of the stored bytes. So identical values written by two
+cells, two machines or with two compression settings share an id; the name's suffix says how the
+bytes are stored. A reader decompresses, hashes what comes out, and compares with the id before
+anything is unpickled: a flipped bit is caught by zstd or by the digest, and a blob swapped for
+other bytes (another entry's blob copied under this name) by the digest, which nobody can match
+with other bytes. The id and the size sit in the signed manifest, and every read is bounded by
+that size: a blob that claims a larger frame, or a longer file, fails before anything that large
+is allocated.
+
+**Repair.** A blob that fails its checksum is removed (and the read counts as a miss of its entry),
+so that the next write of the same content stores it again instead of reusing the damaged copy.
+A read that fails (EIO, ENOMEM, an unreachable server) is a store problem, not damage: the blob
+stays.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Callable
+
+from . import digest
+from .backends import BlobStore
+from .compression import Compression, choose, compress_chunks, decompress, open_reader
+from .frames import Frames, frames_from_buffer, read_frames
+from .manifest import BlobRef
+from .outage import Outage
+from ..errors import CorruptEntryError, StoreError
+
+__all__ = ["Blobs"]
+
+# Below this, reading a blob is as cheap as mapping it.
+_MAP_MIN_BYTES = 1 << 20
+
+
+class Blobs:
+    """Writes and verified reads of the blobs in ``store``.
+
+    ``count_miss(key)`` is told when a blob of the entry ``key`` is damaged or missing; it must not
+    raise. A read passes ``owner=None`` to only report damage (``verify``), never repair it.
+    """
+
+    def __init__(self, store: BlobStore, outage: Outage, count_miss: Callable[[str], None]):
+        self.store = store
+        self._outage = outage
+        self._count_miss = count_miss
+
+    def put(self, chunks: list[Any], compression: Compression) -> BlobRef:
+        """Store the concatenation of ``chunks`` unless a blob with its content is there already."""
+        size = sum(memoryview(c).nbytes for c in chunks)
+        blob_id = digest.hexdigest(chunks)
+        codec = choose(chunks, compression)
+        ref = BlobRef(blob_id, size, codec, size if codec == "none" else -1)
+        if self.store.contains(ref.name):
+            stored = size if codec == "none" else self.store.size(ref.name)
+        else:
+            data = chunks if codec == "none" else compress_chunks(chunks)
+            stored = sum(memoryview(c).nbytes for c in data)
+            self.store.put(ref.name, data)
+        return BlobRef(blob_id, size, codec, stored)
+
+    def read_bytes(self, ref: BlobRef, owner: str | None) -> bytes:
+        """The content of ``ref``, checked against its id."""
+        try:
+            # One byte past what the manifest says: enough to tell a longer blob, never more.
+            raw = self.store.get(ref.name, limit=ref.stored_size + 1)
+            if ref.codec == "none" and len(raw) != ref.size:
+                raise CorruptEntryError(f"blob {ref.id} does not have the {ref.size} bytes its manifest says")
+            if ref.codec != "none":
+                raw = decompress(raw, ref.size)
+        except CorruptEntryError:
+            self._damaged(ref, owner)
+            raise
+        except FileNotFoundError:
+            raise CorruptEntryError(f"blob {ref.id} is missing") from None
+        except (StoreError, OSError) as exc:  # a read that failed (EIO, ENOMEM...) is no damage
+            raise self._outage.fail("read", exc) from exc
+        except Exception as exc:  # noqa: BLE001 - zstd errors on a damaged frame
+            self._damaged(ref, owner)
+            raise CorruptEntryError(f"blob {ref.id} is damaged ({exc})") from exc
+        if digest.hexdigest([raw]) != ref.id:
+            self._damaged(ref, owner)
+            raise CorruptEntryError(f"blob {ref.id} fails its checksum")
+        return raw
+
+    def read_frames(self, ref: BlobRef, owner: str | None) -> Frames:
+        """The values blob ``ref`` as frames, hashed while read and checked against its id."""
+        hasher = digest.hasher()
+        try:
+            mapped = self._map(ref)
+            if mapped is not None:
+                frames = frames_from_buffer(mapped, hasher=hasher, size=ref.size)
+            else:
+                with self.store.open(ref.name) as fh:
+                    reader = open_reader(fh, ref.codec, ref.size)
+                    frames = read_frames(reader, hasher=hasher, size=ref.size)
+                    if reader.read(1):
+                        raise CorruptEntryError("values blob has trailing bytes")
+        except FileNotFoundError:
+            if owner is not None:
+                self._count_miss(owner)
+            raise CorruptEntryError(f"values blob {ref.id} is missing") from None
+        except CorruptEntryError as exc:
+            self._damaged(ref, owner)
+            raise CorruptEntryError(f"values blob {ref.id}: {exc}") from exc
+        except (StoreError, OSError) as exc:  # a read that failed (EIO, ENOMEM...) is no damage
+            raise self._outage.fail("read", exc) from exc
+        except Exception as exc:  # noqa: BLE001 - zstd errors on a damaged frame, short reads...
+            self._damaged(ref, owner)
+            raise CorruptEntryError(f"values blob {ref.id} is damaged ({exc})") from exc
+        if hasher.hexdigest() != ref.id:
+            self._damaged(ref, owner)
+            raise CorruptEntryError(f"values blob {ref.id} fails its checksum")
+        return frames
+
+    def _map(self, ref: BlobRef) -> memoryview | None:
+        """An uncompressed blob of a local store, mapped copy-on-write: a restore costs a checksum
+        pass over the page cache, and arrays use the mapping as their memory (a write copies only
+        the page it touches; blobs are never modified in place, only replaced or removed)."""
+        local = getattr(self.store, "local_path", None)
+        if ref.codec != "none" or local is None or ref.size < _MAP_MIN_BYTES:
+            return None
+        import mmap
+
+        # MAP_POPULATE maps every page in one call: touching them one by one would fault each.
+        flags = mmap.MAP_PRIVATE | getattr(mmap, "MAP_POPULATE", 0)
+        with open(local(ref.name), "rb") as fh:
+            found = os.fstat(fh.fileno()).st_size
+            if found != ref.size:  # never map (and populate) more than the manifest says
+                raise CorruptEntryError(f"values blob has {found} bytes, its manifest says {ref.size}")
+            return memoryview(mmap.mmap(fh.fileno(), 0, flags=flags, prot=mmap.PROT_READ | mmap.PROT_WRITE))
+
+    def _damaged(self, ref: BlobRef, owner: str | None) -> None:
+        """``ref`` failed its checksum: count the miss and remove the blob (see Repair above)."""
+        if owner is None:
+            return
+        self._count_miss(owner)
+        try:
+            self.store.delete(ref.name)
+        except Exception:  # noqa: BLE001 - repair is a nicety: the read already failed cleanly
+            pass
+

@@ -1,0 +1,229 @@
+"""Manifests: the signed record of one entry, naming the blobs that hold its bytes.
+
+A manifest is ``manifests/<key>.json``::
+
+    {"format": 3, "entry": {...the Entry's fields...}, "hmac_sha256": "..."}
+
+**Signatures.** The manifest carries an HMAC-SHA256 (see :mod:`nbcache.store.signing`) of its entry
+in canonical JSON (sorted keys, no spaces, ASCII). The entry names its blobs by their BLAKE3-256
+(see :mod:`nbcache.store.digest`) and their sizes, so the signature covers their content
+cryptographically, and bounds what reading them may allocate. An entry with a bad or missing
+signature raises :class:`SignatureError` and is never unpickled. An entry of an older format
+raises :class:`OutdatedEntryError`: a miss, and the cell is stored again. The layout of the JSON
+and the signature of a known entry are pinned in ``tests/test_store_format.py``, with a format-2
+entry kept as a fixture: existing caches must keep hitting, or miss cleanly after a bump.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any, Mapping
+
+from . import signing
+from .compression import Codec
+from ..errors import CorruptEntryError, OutdatedEntryError, SignatureError
+
+if TYPE_CHECKING:
+    from .backends import BlobStore
+
+__all__ = [
+    "LAYOUT_FORMATS",
+    "STORE_FORMAT",
+    "BlobRef",
+    "Entry",
+    "blob_names",
+    "manifest_keys",
+    "manifest_name",
+    "package_versions",
+    "parse_manifest",
+    "peek",
+    "sign_manifest",
+]
+
+# 2: signed manifests, compressed blobs (``codec``), package versions.
+# 3: blob ids are BLAKE3-256 (cryptographic) instead of xxh3-128; format-2 entries are misses.
+STORE_FORMAT = 3
+# Formats whose store layout (format file, folders, names) this nbcache opens: their entries may
+# be older (misses), the folder is still ours. Keeping the layout lets two versions share a store.
+LAYOUT_FORMATS = (2, 3)
+# A blob id of any format (xxh3-128: 32 hex digits, BLAKE3-256: 64).
+_HEX_ID = re.compile(r"[0-9a-f]{32}|[0-9a-f]{64}")
+# Packages whose version changes what a pickle means; recorded in each entry for `nbcache show`.
+_PACKAGES = ("numpy", "pandas", "cloudpickle", "scipy", "sklearn", "torch", "polars", "pyarrow")
+
+
+@dataclass(frozen=True)
+class BlobRef:
+    id: str
+    """BLAKE3-256 of the content (before compression), 64 hex digits."""
+    size: int
+    """Bytes of content."""
+    codec: Codec = "none"
+    stored: int = -1
+    """Bytes in the store (-1: same as ``size``)."""
+
+    @property
+    def name(self) -> str:
+        suffix = "" if self.codec == "none" else ".zst"
+        return f"blobs/{self.id[:2]}/{self.id}{suffix}"
+
+    @property
+    def stored_size(self) -> int:
+        return self.size if self.stored < 0 else self.stored
+
+
+@dataclass(frozen=True)
+class Entry:
+    """What a manifest says about one stored run of a cell."""
+
+    key: str
+    cell: str
+    """Which cell this is a run of (its label, else the first line of code): for --explain."""
+    label: str | None
+    source: str
+    created: float
+    runtime: float
+    """Seconds the cell took when it ran."""
+    names: tuple[str, ...]
+    """Variables the entry restores."""
+    deleted: tuple[str, ...]
+    refs: tuple[str, ...]
+    """Names of pre-existing variables the values refer to (resolved on load)."""
+    inputs: Mapping[str, str]
+    """Fingerprint (hex) of every input, by name, as the key saw them."""
+    components: Mapping[str, str]
+    """Fingerprint (hex) of the other parts of the key (source, versions...)."""
+    values: BlobRef
+    outputs: BlobRef
+    python: str
+    nbcache: str
+    format: int = STORE_FORMAT
+    extra: Mapping[str, Any] = field(default_factory=dict)
+    packages: Mapping[str, str] = field(default_factory=dict)
+    """Versions of the Python interpreter and of the packages that shape pickles."""
+
+    @property
+    def size(self) -> int:
+        return self.values.size + self.outputs.size
+
+    @property
+    def stored(self) -> int:
+        return self.values.stored_size + self.outputs.stored_size
+
+    def payload(self) -> bytes:
+        """The canonical JSON that the signature covers."""
+        return _canonical(asdict(self))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Entry:
+        try:
+            _check_format(data.get("format"), str(data.get("key", ""))[:12])
+            data = dict(data)
+            data["values"] = BlobRef(**data["values"])
+            data["outputs"] = BlobRef(**data["outputs"])
+            for name in ("names", "deleted", "refs"):
+                data[name] = tuple(data[name])
+            return cls(**data)
+        except CorruptEntryError:
+            raise
+        except Exception as exc:
+            raise CorruptEntryError(f"manifest is not readable: {exc}") from exc
+
+
+def manifest_name(key: str) -> str:
+    return f"manifests/{key}.json"
+
+
+def manifest_keys(store: BlobStore) -> list[str]:
+    """The keys of the manifests in ``store`` (names that ``manifest_name`` gives, nothing else)."""
+    return [
+        name[len("manifests/") : -len(".json")]
+        for name in store.list("manifests")
+        if name.endswith(".json") and "/" not in name[len("manifests/") :]
+    ]
+
+
+def sign_manifest(entry: Entry, secret: bytes) -> bytes:
+    """The manifest of ``entry``, signed with ``secret``: the bytes the store keeps."""
+    body = asdict(entry)
+    signature = signing.sign(secret, _canonical(body))
+    return json.dumps({"format": STORE_FORMAT, "entry": body, "hmac_sha256": signature}, indent=1, sort_keys=True).encode()
+
+
+def parse_manifest(raw: bytes, key: str, secret: bytes) -> Entry:
+    """The entry in manifest ``raw``, after checking its signature and its key."""
+    try:
+        data = json.loads(raw)
+        body = data["entry"]
+        signature = data.get("hmac_sha256")
+        _check_format(data.get("format"), key[:12])
+    except CorruptEntryError:
+        raise
+    except Exception as exc:
+        raise CorruptEntryError(f"manifest {key} is not readable: {exc}") from exc
+    if not isinstance(signature, str) or not signing.verify(secret, _canonical(body), signature):
+        raise SignatureError(
+            f"entry {key[:12]} is not signed with this cache's key (written with another NBCACHE_KEY, "
+            "or tampered with), so it is not loaded"
+        )
+    entry = Entry.from_dict(body)
+    if entry.key != key:
+        raise CorruptEntryError(f"manifest {key} names another key ({entry.key})")
+    return entry
+
+
+def _check_format(found: Any, key: str) -> None:
+    if found == STORE_FORMAT:
+        return
+    if isinstance(found, int) and found < STORE_FORMAT:
+        raise OutdatedEntryError(
+            f"entry {key} was written by an older nbcache (store format {found}, this one uses {STORE_FORMAT})"
+        )
+    raise CorruptEntryError(f"manifest {key} has format {found!r}; this nbcache reads {STORE_FORMAT}")
+
+
+def peek(raw: bytes) -> dict[str, Any] | None:
+    """What manifest ``raw`` claims, unverified (None when it is unreadable): its label, cell,
+    creation time, size and blob names. For listing and cleaning up entries this cache cannot
+    use (another key, another format), never for loading anything."""
+    try:
+        body = json.loads(raw)["entry"]
+        refs = [BlobRef(**body[part]) for part in ("values", "outputs")]
+        if not all(_HEX_ID.fullmatch(ref.id) for ref in refs):
+            return None  # names no blob of ours: never a path to delete
+        return {
+            "label": body.get("label") if isinstance(body.get("label"), str) else None,
+            "cell": str(body.get("cell", "")),
+            "created": float(body.get("created", 0.0)),
+            "size": sum(int(ref.size) for ref in refs),
+            "blobs": [ref.name for ref in refs],
+            "format": body.get("format"),
+        }
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
+def blob_names(raw: bytes) -> list[str]:
+    """The blobs that manifest ``raw`` names, signed or not, of any format ([] when it is
+    unreadable). For cleaning up only: an entry written with another key still owns its blobs."""
+    claims = peek(raw)
+    return [] if claims is None else list(claims["blobs"])
+
+
+def package_versions() -> dict[str, str]:
+    """The interpreter's version and those of the pickle-shaping packages already imported (a
+    package the cell did not import cannot be in its pickles)."""
+    found = {"python": sys.version.split()[0]}
+    for name in _PACKAGES:
+        module = sys.modules.get(name)
+        version = getattr(module, "__version__", None)
+        if isinstance(version, str):
+            found[name] = version
+    return found
+
+
+def _canonical(data: Any) -> bytes:
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
