@@ -40,7 +40,6 @@ from ..run.automatic import Admission, never_cached, own_cell_magic
 from ..run.engine import Engine, Outcome, RunOptions
 from ..run.runtimes import RUNTIMES_FILE, Runtimes, source_digest
 from ..store.cache import Cache
-from ..store.index import remote_index_path
 from .host import IPythonHost, user_frames
 
 __all__ = ["AutoMode", "CellReport", "report", "run_pending"]
@@ -307,9 +306,11 @@ class AutoMode:
 
 
 def _runtimes_path(cache: Cache) -> str | None:
+    """Beside the cache's index: in a local cache's folder, else in this machine's folder for the
+    remote store's index (None when the index is in memory)."""
     root = getattr(cache.store, "root", None)
-    folder = root if isinstance(root, str) else os.path.dirname(remote_index_path(cache.store.url))
-    return os.path.join(folder, RUNTIMES_FILE)
+    folder = root if isinstance(root, str) else (os.path.dirname(cache.index.path) if cache.index.path else None)
+    return os.path.join(folder, RUNTIMES_FILE) if folder is not None else None
 
 
 def run_pending() -> None:
