@@ -113,7 +113,9 @@ def test_tutorial_warm_shows_what_cold_showed(name: str, results: dict[str, dict
     same_anyway = [i for i, (a, b) in enumerate(zip(runs["base_cold"], runs["base_warm"])) if shown(a) == shown(b)]
     assert len(same_anyway) >= len(runs["cold"]) / 2, "too few cells to compare"
     about_the_cache = [i for i in same_anyway if _SHOWS_THE_CACHE.search(runs["cold"][i].source)]
-    assert len(about_the_cache) <= 8, about_the_cache
+    # at most tutorial 08's ten listings (with the sanitizer's BLAKE3 ids and blob folders, all ten
+    # show the same in both plain runs)
+    assert len(about_the_cache) <= 10, about_the_cache
     same_anyway = [i for i in same_anyway if i not in about_the_cache]
     differ = [
         f"cell {i}: {runs['cold'][i].source.splitlines()[0][:70]!r}\n  cold: {shown(runs['cold'][i])[:300]}\n  warm: {shown(runs['warm'][i])[:300]}"
