@@ -325,7 +325,12 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    if getattr(args, "main", None) is not None:
+    if getattr(args, "main", None) is not None:  # `nbcache run`: the kernel opens the cache
+        try:
+            args.key_secret = _key(args)
+        except _Usage as exc:
+            print(exc, file=sys.stderr)
+            return 2
         return int(args.main(args))
     run: Callable[[Cache, argparse.Namespace], int] = args.run
     try:

@@ -1,7 +1,8 @@
 """``nbcache run NOTEBOOK.ipynb``: Restart & Run All in a fresh kernel, with automatic caching on.
 
 The notebook runs top to bottom through nbclient in a new kernel started in the notebook's folder
-(as Jupyter starts it), with ``$NBCACHE_DIR`` from ``--dir``. Before the first cell, a silent
+(as Jupyter starts it), with ``$NBCACHE_DIR`` from ``--dir`` and ``$NBCACHE_KEY`` from the
+command's ``--key KEYFILE``. Before the first cell, a silent
 request loads nbcache, turns automatic mode on and makes hits quiet, so that a replayed cell
 shows exactly what it showed when it ran (a silent request takes no execution count and leaves
 nothing in the namespace). After each cell, another silent request reads automatic mode's report
@@ -28,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .atomic import replaced
+from .store.signing import ENV_KEY
 from .units import format_duration
 
 __all__ = ["CellLine", "Summary", "add_parser", "main"]
@@ -223,6 +225,13 @@ def main(args: argparse.Namespace) -> int:
     cache = args.run_dir or getattr(args, "dir", None)
     if cache:
         env["NBCACHE_DIR"] = cache if "://" in cache else os.path.abspath(cache)
+    secret = getattr(args, "key_secret", None)  # `nbcache --key KEYFILE run ...`
+    if secret:
+        try:
+            env[ENV_KEY] = secret.decode()
+        except UnicodeDecodeError:
+            print(f"nbcache: the key file {args.key_file} is not text; a kernel reads its key from ${ENV_KEY}", file=sys.stderr)
+            return 2
     code_cells = sum(1 for c in nb.cells if c.cell_type == "code" and c.source.strip())
     progress = _Progress(code_cells)
     client = NotebookClient(

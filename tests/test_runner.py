@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +73,19 @@ def test_a_cell_that_raises_fails_the_run_unless_errors_are_allowed(tmp_path: Pa
     written = outputs(tmp_path / "out.ipynb")
     assert written[3] == [{"name": "stdout", "output_type": "stream", "text": "after 1\n"}]
     assert list((tmp_path / ".nbcache").glob("manifests/*.json")) == []
+
+
+def test_the_commands_key_signs_what_the_kernel_stores(tmp_path: Path) -> None:
+    path = notebook(tmp_path, ["x = 40 + 2\nprint(x)"])
+    cache, key = tmp_path / "cache", tmp_path / "team.key"
+    key.write_text("a-team-secret\n")
+    run_cli("--key", str(key), "run", str(path), "--dir", str(cache), "--min-runtime", "0")
+    assert len(json.loads(run_cli("--key", str(key), "--dir", str(cache), "ls", "--json").stdout)) == 1
+    assert json.loads(run_cli("--dir", str(cache), "ls", "--json").stdout) == []  # another key: foreign
+    second = run_cli("--key", str(key), "run", str(path), "--dir", str(cache), "--min-runtime", "0")
+    assert "1 replayed" in second.stdout, second.stdout
+    missing = run_cli("--key", str(tmp_path / "nope.key"), "run", str(path), expect=2)
+    assert "cannot read the key file" in missing.stderr
 
 
 def test_usage_errors(tmp_path: Path) -> None:
