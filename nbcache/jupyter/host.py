@@ -129,9 +129,11 @@ class IPythonHost:
                 publisher.clear_output(record.get("wait", False))
             elif kind == "result":
                 self._show_result(results[record["index"]], record)
-        # Flushing a kernel's stream waits for its I/O thread: only the streams written to.
-        for stream in written:
-            stream.flush()
+        # Flushing a kernel's stream waits for its I/O thread: only the streams written to, in the
+        # order a cell's own end flushes them.
+        for stream in (sys.stdout, sys.stderr):
+            if stream in written:
+                stream.flush()
 
     def _show_result(self, value: Any, record: dict[str, Any]) -> None:
         """``value`` through the display hook (``Out[n]``, ``_``), showing what it showed then."""
