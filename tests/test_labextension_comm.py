@@ -132,3 +132,25 @@ def test_entries_prefer_the_cache_usage_counters() -> None:
     plain = SimpleNamespace(entries=lambda: [entry])
     assert nbcomm.entries_message(plain, {"k": [1, 2.0]})["entries"][0]["hits"] == 1
 
+
+
+def test_automatic_mode_state_and_the_frontends_toggle(shell: Any) -> None:
+    comm = FakeComm()
+    shell.kernel.comm_manager.targets[nbcomm.TARGET](comm, {})
+    assert [m for m in comm.sent if m["type"] == "auto"] == [{"type": "auto", "on": False, "min_runtime": 0.25}]
+    comm.sent.clear()
+    comm.receive({"type": "auto", "on": True})  # the toolbar toggle
+    assert session(shell).auto.on is True
+    assert comm.sent == [{"type": "auto", "on": True, "min_runtime": 0.25}]
+    shell.run_cell("%config NbCache.min_runtime = 0", store_history=True)
+    comm.sent.clear()
+    shell.run_cell("value = 6 * 7", store_history=True)
+    (status,) = [m for m in comm.sent if m["type"] == "status"]
+    assert (status["status"], status["auto"], status["cell_id"]) == ("stored", True, "cell-1")
+    shell.run_cell("%%cache\nother = 1\n", store_history=True)  # %%cache in automatic mode: not automatic
+    assert [m["auto"] for m in comm.sent if m["type"] == "status"] == [True, False]
+    comm.sent.clear()
+    shell.run_cell("%cache_all off", store_history=True)  # said to the frontend, whoever turned it off
+    assert [m for m in comm.sent if m["type"] == "auto"] == [{"type": "auto", "on": False, "min_runtime": 0.0}]
+    comm.receive({"type": "auto", "on": "yes"})  # not a bool: ignored
+    assert session(shell).auto.on is False
