@@ -196,3 +196,25 @@ def test_the_list_after_a_cell_is_the_full_list_updated(shell: Any) -> None:
     shell.run_cell("%%cache\nvalue = 6 * 7\n")
     last = [m for m in comm.sent if m["type"] == "entries"][-1]
     assert last["totals"]["count"] == 2 and other.key not in {e["key"] for e in last["entries"]}
+
+
+def test_automatic_mode_state_and_the_frontends_toggle(shell: Any) -> None:
+    comm = FakeComm()
+    shell.kernel.comm_manager.targets[nbcomm.TARGET](comm, {})
+    assert [m for m in comm.sent if m["type"] == "auto"] == [{"type": "auto", "on": False, "min_runtime": 0.25}]
+    comm.sent.clear()
+    comm.receive({"type": "auto", "on": True})  # the toolbar toggle
+    assert session(shell).auto.on is True
+    assert comm.sent == [{"type": "auto", "on": True, "min_runtime": 0.25}]
+    shell.run_cell("%config NbCache.min_runtime = 0", store_history=True)
+    comm.sent.clear()
+    shell.run_cell("value = 6 * 7", store_history=True)
+    (status,) = [m for m in comm.sent if m["type"] == "status"]
+    assert (status["status"], status["auto"], status["cell_id"]) == ("stored", True, "cell-1")
+    shell.run_cell("%%cache\nother = 1\n", store_history=True)  # %%cache in automatic mode: not automatic
+    assert [m["auto"] for m in comm.sent if m["type"] == "status"] == [True, False]
+    comm.sent.clear()
+    shell.run_cell("%cache_all off", store_history=True)  # said to the frontend, whoever turned it off
+    assert [m for m in comm.sent if m["type"] == "auto"] == [{"type": "auto", "on": False, "min_runtime": 0.0}]
+    comm.receive({"type": "auto", "on": "yes"})  # not a bool: ignored
+    assert session(shell).auto.on is False

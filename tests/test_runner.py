@@ -26,6 +26,12 @@ def notebook(folder: Path, cells: list[str], name: str = "nb.ipynb") -> Path:
     return path
 
 
+def statuses(summary: str) -> list[str]:
+    """The status of each cell the summary lists, by cell index (``-`` for cells it does not list)."""
+    found = {int(line.split()[1]): line.split()[2] for line in summary.splitlines() if line.startswith("  cell ")}
+    return [found.get(i, "-") for i in range(max(found, default=-1) + 1)]
+
+
 def outputs(path: Path) -> list[Any]:
     """Every cell's outputs, without execution counts (cell ids and timing metadata are not outputs)."""
     nb = nbformat.read(path, as_version=4)
@@ -37,15 +43,15 @@ def test_a_second_run_replays_the_slow_cells_with_identical_outputs(tmp_path: Pa
     cache = tmp_path / "cache"
     first = run_cli("run", str(path), "-o", str(tmp_path / "first.ipynb"), "--dir", str(cache))
     second = run_cli("run", str(path), "-o", str(tmp_path / "second.ipynb"), "--dir", str(cache))
-    assert "0 replayed, 2 stored" in first.stdout, first.stdout
-    assert "2 replayed, 0 stored" in second.stdout, second.stdout
-    hit_lines = [line for line in second.stdout.splitlines() if line.strip().startswith("cell") and " hit " in line]
-    assert [line.split()[1] for line in hit_lines] == ["2", "3"], second.stdout  # the two slow cells
-    assert all("saved" in line for line in hit_lines)
+    # (the import cell may take more or less than min_runtime: only the two slow cells are certain)
+    assert statuses(first.stdout)[2:4] == ["stored", "stored"], first.stdout
+    assert statuses(second.stdout)[2:4] == ["hit", "hit"], second.stdout
+    assert "0 replayed" in first.stdout and "0 stored" in second.stdout
+    assert all("saved" in line for line in second.stdout.splitlines() if " hit " in line)
     got, want = outputs(tmp_path / "second.ipynb"), outputs(tmp_path / "first.ipynb")
     assert got == want
     assert any("trained" in str(o) for o in want[3]) and "loaded 499500" in str(want[2])
-    assert list(cache.glob("manifests/*.json")) and len(list(cache.glob("manifests/*.json"))) == 2
+    assert len(list(cache.glob("manifests/*.json"))) >= 2
     # the source notebook was not touched (-o), and its outputs are still empty
     assert outputs(path) == [[] for _ in range(len(SLOW_CELLS) + 1)]
 
@@ -59,7 +65,7 @@ def test_in_place_by_default_and_the_notebooks_own_nbcache_cells(tmp_path: Path)
     shown = outputs(path)
     assert shown[2] == [{"name": "stdout", "output_type": "stream", "text": "42\n"}]
     assert shown[3][0]["data"]["text/plain"] == "43"
-    assert "2 replayed" in second.stdout  # the slow cell, and the %%cache cell (which hits quietly)
+    assert statuses(second.stdout)[3] == "hit"  # the slow cell
 
 
 def test_a_cell_that_raises_fails_the_run_unless_errors_are_allowed(tmp_path: Path) -> None:

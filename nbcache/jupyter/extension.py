@@ -1,11 +1,12 @@
 """``%load_ext nbcache``: what it sets up in one shell, and the one way the rest of nbcache finds it.
 
 Per shell, one :class:`Session` holds the ``%%cache`` magic (its settings, the engine and the open
-cache), automatic mode (``%cache_all``), the bridge to the JupyterLab extension, and the dashboard's magic, as IPython's autoreload
-keeps its state in one ``ModuleReloader``. :func:`load` and :func:`unload` are mirror images, and
+cache), automatic mode (``%cache_all``, which follows ``NbCache.auto``; ``NBCACHE_AUTO=1`` turns it
+on at load), the bridge to the JupyterLab extension, and the dashboard's magic, as IPython's
+autoreload keeps its state in one ``ModuleReloader``. :func:`load` and :func:`unload` are mirror images, and
 :func:`session` is the accessor. The modules this one wires (:mod:`~nbcache.jupyter.magic`,
-:mod:`~nbcache.jupyter.comm`, :mod:`~nbcache.jupyter.dashboard`) know nothing of each other or of
-this module: each is handed the engine or the cache opener it needs.
+:mod:`~nbcache.jupyter.comm`, :mod:`~nbcache.jupyter.dashboard`, :mod:`~nbcache.jupyter.auto`) know
+nothing of each other or of this module: each is handed the engine or the cache opener it needs.
 """
 
 from __future__ import annotations

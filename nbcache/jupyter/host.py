@@ -132,9 +132,11 @@ class IPythonHost:
                     self._replay_one(publisher, record, results, revived, state, written)
         finally:
             widgets.forget_revived()
-        # Flushing a kernel's stream waits for its I/O thread: only the streams written to.
-        for stream in written:
-            stream.flush()
+        # Flushing a kernel's stream waits for its I/O thread: only the streams written to, in the
+        # order a cell's own end flushes them.
+        for stream in (sys.stdout, sys.stderr):
+            if stream in written:
+                stream.flush()
 
     def _replay_one(
         self, publisher: Any, record: dict[str, Any], results: list[Any], revived: dict[str, Any], state: Any, written: set[Any]

@@ -278,8 +278,9 @@ class NbCache(Magics):
         (0.25 by default; 0 stores every cell): a cheaper cell just runs. ``%%nocache`` opts a
         cell out. Cells that install packages or load extensions (%pip, %conda, %load_ext),
         run other files (%run), use other line or cell magics (%%bash...), run shell commands
-        (!cmd), await at top level, ask for input() or wire interactive widgets are never
-        cached, and neither is a run that wrote files or raised.
+        (!cmd), call get_ipython(), await at top level, ask for input() or wire interactive
+        widgets are never cached, and neither is a run that raised, started a process or wrote
+        files.
 
         Examples::
 
