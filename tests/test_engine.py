@@ -156,8 +156,9 @@ def test_a_mutated_input_is_updated_in_place_so_its_aliases_see_it(engine: Engin
     assert run(engine, host, "data.append(3)\n").status == "stored"
     [entry] = cache.entries()
     assert entry.names == ("data",)
-    # The manifest's `extra` keeps its on-disk shape: existing caches must still read.
-    assert set(entry.extra) == {"mutated", "reads", "requires", "pickled", "rng"}
+    # The manifest's `extra` keeps its on-disk shape: existing caches must still read (keys are
+    # only ever added: "imports" came with issue 14, and an entry without it reads as empty).
+    assert set(entry.extra) == {"mutated", "reads", "requires", "pickled", "rng", "imports"}
     assert entry.extra["mutated"] == ["data"]
 
     fresh = [1, 2]

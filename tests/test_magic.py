@@ -208,9 +208,11 @@ def test_unknown_option_is_a_usage_error_naming_it(shell: Shell) -> None:
     assert "x" not in shell.ns
 
 
-def test_empty_body_gets_a_clear_message(shell: Shell) -> None:
-    t = shell.run("%%cache\n   \n")
-    assert "empty" in t.stderr + t.stdout
+@pytest.mark.parametrize("cell", ["%%cache\n", "%%cache", "%%cache\n   \n", "%%cache --explain\n\n"])
+def test_an_empty_cell_is_a_no_op_as_the_cell_itself_would_be(shell: Shell, cell: str) -> None:
+    t = shell.run(cell)
+    assert t.error is None and t.stdout == t.stderr == "" and t.events == [] and t.notes == []
+    assert list(shell.magics.engine.cache.entries()) == []
 
 
 def test_ipython_syntax_inside_the_cell(shell: Shell) -> None:

@@ -99,6 +99,7 @@ class IPythonHost:
             if kind == "stream":
                 stream = getattr(sys, record["name"])
                 stream.write(record["text"])
+                stream.flush()  # records are the kernel's sends: one send each, in order
             elif kind == "display":
                 data = _live_widget_views(record["data"])
                 if data:

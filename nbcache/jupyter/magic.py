@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 from typing import Any, cast
 
-from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 from traitlets import Bool, Dict, Enum, Unicode, observe
@@ -24,7 +23,7 @@ from ..store.compression import Compression
 from ..units import parse_size
 from .host import IPythonHost, cell_id, user_frames
 
-__all__ = ["ENV_DIR", "ENV_SIZE_LIMIT", "NbCache"]
+__all__ = ["ENV_DIR", "ENV_SIZE_LIMIT", "NbCache", "drop_empty_cache_cell"]
 
 ENV_DIR = "NBCACHE_DIR"
 ENV_SIZE_LIMIT = "NBCACHE_SIZE_LIMIT"
@@ -139,7 +138,7 @@ class NbCache(Magics):
         """
         args = parse_argstring(self.cache, line)
         if not cell.strip():
-            raise UsageError("nbcache: the cell under %%cache is empty; write the code to cache below the magic line")
+            return  # nothing to run, as the cell without %%cache (see drop_empty_cache_cell)
         host = IPythonHost(self.shell, line)
         options = RunOptions(
             force=args.force,
@@ -160,3 +159,11 @@ class NbCache(Magics):
             raise exc.with_traceback(user_frames(exc.__traceback__, host.filename))
         # The cell's Out[] value was shown through the display hook by the host (at its place
         # among the outputs), so the magic itself returns nothing.
+
+
+def drop_empty_cache_cell(lines: list[str]) -> list[str]:
+    """An input transformer: ``%%cache`` over an empty body becomes an empty cell, a no-op as the
+    cell itself would be (IPython raises UsageError for a cell magic without a body)."""
+    if lines and lines[0].startswith("%%cache") and lines[0][7:8] in ("", " ", "\t", "\n") and not "".join(lines[1:]).strip():
+        return []
+    return lines

@@ -31,6 +31,7 @@ from cloudpickle import cloudpickle as _cp
 
 from ..errors import CorruptEntryError, UnpicklableError
 from ..store.frames import Frames
+from .views import Anchors, array_view
 
 __all__ = ["dump_values", "load_values"]
 
@@ -45,20 +46,10 @@ class _ValuesPickler(cloudpickle.Pickler):
         self._refs = refs
         self._buffers = buffers
         self._stored_arrays: set[int] = set()
+        self._anchors = Anchors((), ())
         # Functions whose globals are the namespace get the namespace itself as their globals
         # (a persistent reference), not cloudpickle's copy of the few globals they use.
         self.globals_ref[id(namespace)] = namespace
-
-    def _view_reduce(self, obj: Any) -> Any:
-        """A view of an array that is itself stored is stored as a view of it (numpy's own pickle
-        would copy it), so ``window.base is big`` and writes through the view still hold."""
-        root = obj
-        while type(root.base).__name__ == "ndarray":
-            root = root.base
-        if root is obj or id(root) not in self._stored_arrays:
-            return None
-        offset = obj.__array_interface__["data"][0] - root.__array_interface__["data"][0]
-        return _array_view, (root, obj.dtype, obj.shape, offset, obj.strides)
 
     def _root_reduce(self, obj: Any) -> Any:
         """A stored array is rebuilt directly over its buffer, so views of it have it as ``base``."""
@@ -85,8 +76,9 @@ class _ValuesPickler(cloudpickle.Pickler):
         return None
 
     def reducer_override(self, obj: Any) -> Any:
-        if type(obj).__module__ == "numpy" and type(obj).__name__ == "ndarray" and self._stored_arrays:
-            reduced = self._view_reduce(obj) if obj.base is not None else self._root_reduce(obj)
+        if type(obj).__module__ == "numpy" and type(obj).__name__ == "ndarray" and self._anchors:
+            # A view of an array stored here or referred to by name stays a view of it (views.py).
+            reduced = self._anchors.reduce(obj) if obj.base is not None else self._root_reduce(obj)
             if reduced is not None:
                 return reduced
         if isinstance(obj, types.FunctionType) and obj.__globals__ is self._namespace:
@@ -107,10 +99,7 @@ def _array_over(buffer: Any, dtype: Any, shape: tuple[int, ...], order: Any) -> 
     return np.ndarray(shape, dtype, buffer=buffer, order=order)
 
 
-def _array_view(root: Any, dtype: Any, shape: tuple[int, ...], offset: int, strides: tuple[int, ...]) -> Any:
-    import numpy as np
-
-    return np.ndarray(shape, dtype, buffer=root, offset=offset, strides=strides)
+_array_view = array_view  # the name entries written before views.py refer to
 
 
 def _set_function_state(func: types.FunctionType, state: Any) -> None:
@@ -159,7 +148,9 @@ def dump_values(values: Mapping[str, Any], *, namespace: Mapping[str, Any], refs
     out = io.BytesIO()
     try:
         pickler = _ValuesPickler(out, namespace, refs, buffers)
-        pickler._stored_arrays = {id(v) for v in values.values() if type(v).__name__ == "ndarray" and v.base is None}
+        stored = [v for v in values.values() if type(v).__name__ == "ndarray" and v.base is None]
+        pickler._stored_arrays = {id(v) for v in stored}
+        pickler._anchors = Anchors(stored, (namespace[n] for n in set(refs.values()) if n in namespace))
         pickler.dump(dict(values))
     except Exception as exc:
         name, culprit = _find_unpicklable(values, namespace, refs)

@@ -1,0 +1,128 @@
+"""The interpreter's own global state: warnings filters, the decimal context, the locale, the
+environment variables and the working directory."""
+
+from __future__ import annotations
+
+import os
+import sys
+import warnings
+from typing import Any
+
+import xxhash
+
+from .registry import NOTHING, StateProvider, register
+
+__all__: list[str] = []
+
+
+# -- warnings filters ---------------------------------------------------------------------------
+def _filters() -> tuple[Any, ...]:
+    return tuple(warnings.filters)
+
+
+def _filters_digest(filters: tuple[Any, ...]) -> str:
+    # Patterns by their text, categories by name: the same filters in every kernel.
+    def text(part: Any) -> str:
+        if isinstance(part, type):
+            return f"{part.__module__}.{part.__qualname__}"
+        return repr(getattr(part, "pattern", part))
+
+    return xxhash.xxh3_128_hexdigest("\0".join("|".join(map(text, f)) for f in filters).encode())
+
+
+def _set_filters(filters: tuple[Any, ...]) -> None:
+    live: Any = warnings.filters  # typed as a Sequence; it is the list the interpreter reads
+    live[:] = list(filters)
+    warnings._filters_mutated()  # type: ignore[attr-defined]
+
+
+register(
+    StateProvider(
+        "warnings.filters",
+        _filters,
+        _set_filters,
+        description="the warnings filters",
+        digest=_filters_digest,
+        delta=lambda before, after: NOTHING if _filters_digest(before) == _filters_digest(after) else after,
+    )
+)
+
+
+# -- decimal ------------------------------------------------------------------------------------
+_DECIMAL_FIELDS = ("prec", "rounding", "Emin", "Emax", "capitals", "clamp")
+
+
+def _decimal_context() -> dict[str, Any]:
+    context = sys.modules["decimal"].getcontext()
+    state: dict[str, Any] = {name: getattr(context, name) for name in _DECIMAL_FIELDS}
+    state["traps"] = tuple(sorted(s.__name__ for s, on in context.traps.items() if on))
+    state["flags"] = tuple(sorted(s.__name__ for s, on in context.flags.items() if on))
+    return state
+
+
+def _decimal_digest(state: dict[str, Any]) -> str:
+    # Flags record what arithmetic happened; they are restored, but results do not depend on them.
+    settings = {k: v for k, v in state.items() if k != "flags"}
+    return xxhash.xxh3_128_hexdigest(repr(sorted(settings.items())).encode())
+
+
+def _set_decimal_context(state: dict[str, Any]) -> None:
+    decimal = sys.modules["decimal"]
+    context = decimal.getcontext()
+    for name in _DECIMAL_FIELDS:
+        setattr(context, name, state[name])
+    for attr in ("traps", "flags"):
+        signals = getattr(context, attr)
+        for signal in list(signals):
+            signals[signal] = signal.__name__ in state[attr]
+
+
+register(StateProvider("decimal.context", _decimal_context, _set_decimal_context, module="decimal", description="the decimal context", digest=_decimal_digest))
+
+
+# -- locale -------------------------------------------------------------------------------------
+_CATEGORIES = ("LC_CTYPE", "LC_NUMERIC", "LC_TIME", "LC_COLLATE", "LC_MONETARY", "LC_MESSAGES")
+
+
+def _locale() -> tuple[tuple[str, str], ...]:
+    locale = sys.modules["locale"]
+    return tuple((name, locale.setlocale(getattr(locale, name))) for name in _CATEGORIES if hasattr(locale, name))
+
+
+def _set_locale(state: tuple[tuple[str, str], ...]) -> None:
+    locale = sys.modules["locale"]
+    for name, value in state:
+        if locale.setlocale(getattr(locale, name)) != value:
+            locale.setlocale(getattr(locale, name), value)
+
+
+register(StateProvider("locale", _locale, _set_locale, module="locale", description="the locale"))
+
+
+# -- environment variables and working directory ----------------------------------------------
+def _environ_delta(before: dict[str, str], after: dict[str, str]) -> Any:
+    changed: dict[str, str | None] = {k: v for k, v in after.items() if before.get(k) != v}
+    changed.update({k: None for k in before if k not in after})
+    return changed or NOTHING
+
+
+def _set_environ(changed: dict[str, str | None]) -> None:
+    for key, value in changed.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+register(StateProvider("environ", lambda: dict(os.environ), _set_environ, description="environment variables", role="ambient", delta=_environ_delta))
+register(
+    StateProvider(
+        "cwd",
+        os.getcwd,
+        os.chdir,
+        description="the working directory",
+        role="ambient",
+        # A move relative to where the cell started, as `os.chdir("sub")` is.
+        delta=lambda before, after: NOTHING if before == after else os.path.relpath(after, before),
+    )
+)
