@@ -221,8 +221,8 @@ def requirements(
         elif provider.role == "setting":
             if observation is not None and not observation.read(name):
                 continue
-            if name in before.digests:
-                requires[f"state:{name}"] = before.digests[name]
+            if name in before.states:
+                requires[f"state:{name}"] = provider.required(before.states[name], after.states.get(name))
             elif observation is not None and name in observation.at_import:
                 requires[f"state:{name}"] = AT_IMPORT + observation.at_import[name]
             else:
@@ -269,9 +269,12 @@ def _unmet_setting(name: str, value: str) -> list[str]:
         return []
     if not provider.active():
         return [f"{provider.label}: {provider.module} is not imported now, and was when the cell ran"]
-    if _digest_now(provider) != value:
-        return [f"{provider.label} changed"]
-    return []
+    try:
+        now = provider.capture()
+        met = now is not ABSENT and provider.meets(value, now)
+    except Exception:  # noqa: BLE001 - a broken provider: the entry cannot be trusted
+        met = False
+    return [] if met else [f"{provider.label} changed"]
 
 
 def _digest_now(provider: StateProvider) -> str | None:

@@ -3,6 +3,7 @@ environment variables and the working directory."""
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import warnings
@@ -20,14 +21,35 @@ def _filters() -> tuple[Any, ...]:
     return tuple(warnings.filters)
 
 
-def _filters_digest(filters: tuple[Any, ...]) -> str:
+def _filter_text(item: Any) -> str:
     # Patterns by their text, categories by name: the same filters in every kernel.
     def text(part: Any) -> str:
         if isinstance(part, type):
             return f"{part.__module__}.{part.__qualname__}"
         return repr(getattr(part, "pattern", part))
 
-    return xxhash.xxh3_128_hexdigest("\0".join("|".join(map(text, f)) for f in filters).encode())
+    return "|".join(map(text, item))
+
+
+def _filters_digest(filters: tuple[Any, ...], leave_out: frozenset[str] = frozenset()) -> str:
+    texts = [t for t in map(_filter_text, filters) if t not in leave_out]
+    return xxhash.xxh3_128_hexdigest("\0".join(texts).encode())
+
+
+# Libraries add filters when they are imported (numpy, torch...). The filters a run added are
+# left out of what its entry requires: run again in the same kernel, the cell would add them
+# again (or its imports find them there already), so their presence before it is no change.
+def _filters_required(before: tuple[Any, ...], after: tuple[Any, ...] | None) -> str:
+    added = sorted(set(map(_filter_text, after or ())) - set(map(_filter_text, before)))
+    return json.dumps({"digest": _filters_digest(before, frozenset(added)), "added": added})
+
+
+def _filters_met(required: str, now: tuple[Any, ...]) -> bool:
+    try:
+        spec = json.loads(required)
+        return bool(_filters_digest(now, frozenset(spec["added"])) == spec["digest"])
+    except (ValueError, KeyError, TypeError):
+        return False
 
 
 def _set_filters(filters: tuple[Any, ...]) -> None:
@@ -43,6 +65,8 @@ register(
         _set_filters,
         description="the warnings filters",
         digest=_filters_digest,
+        requirement=_filters_required,
+        satisfied=_filters_met,
         delta=lambda before, after: NOTHING if _filters_digest(before) == _filters_digest(after) else after,
     )
 )

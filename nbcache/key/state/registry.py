@@ -97,6 +97,11 @@ class StateProvider:
     """Digest of a captured state, compared on lookup; by default a digest of its pickle."""
     observe: Callable[[], ContextManager[Callable[[], bool]]] | None = None
     """Watches a run and tells whether it read the state. None: every cell depends on it."""
+    requirement: Callable[[Any, Any], str] | None = None
+    """``(before, after) -> requirement``: what an entry needs of the state before the cell;
+    by default the digest of ``before``. With it, ``satisfied(requirement, now)`` says whether
+    the state now meets it."""
+    satisfied: Callable[[str, Any], bool] | None = None
 
     @property
     def label(self) -> str:
@@ -107,6 +112,12 @@ class StateProvider:
 
     def state_digest(self, state: Any) -> str:
         return (self.digest or pickle_digest)(state)
+
+    def required(self, before: Any, after: Any) -> str:
+        return self.requirement(before, after) if self.requirement is not None else self.state_digest(before)
+
+    def meets(self, required: str, now: Any) -> bool:
+        return self.satisfied(required, now) if self.satisfied is not None else self.state_digest(now) == required
 
     def apply(self, change: Any) -> None:
         """Make a change that :meth:`change` returned (on a hit)."""
@@ -192,11 +203,13 @@ def providers() -> list[StateProvider]:
 def all_providers() -> list[StateProvider]:
     """Every registered provider, active or not."""
     _load_builtins()
+    _load_entry_points()
     return list(_providers.values())
 
 
 def find(name: str) -> StateProvider | None:
     _load_builtins()
+    _load_entry_points()
     return _providers.get(name)
 
 
