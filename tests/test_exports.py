@@ -12,7 +12,9 @@ MODULES = [
     "nbcache.store.cache", "nbcache.cli", "nbcache.store.compression", "nbcache.errors", "nbcache.store.index",
     "nbcache.store.signing", "nbcache.store.backends", "nbcache.store.backends.remote", "nbcache.units",
     "nbcache.store", "nbcache.store.manifest", "nbcache.store.blobs", "nbcache.store.upkeep", "nbcache.store.outage",
-    "nbcache.store.usage",
+    "nbcache.store.usage", "nbcache", "nbcache.key.state", "nbcache.key.state.registry", "nbcache.key.state.rng",
+    "nbcache.key.state.lazy", "nbcache.key.reach", "nbcache.key.cellkey", "nbcache.run.streams", "nbcache.run.views",
+    "nbcache.run.imports", "nbcache.run.attributes",
 ]
 
 
@@ -46,5 +48,24 @@ def test_one_entry_stats_record() -> None:
 def test_store_import_stays_light() -> None:
     heavy = ("numpy", "pandas", "matplotlib", "IPython", "ipywidgets", "zstandard", "fsspec")
     code = f"import sys, nbcache.store, nbcache.cli; print(sorted(m for m in {heavy!r} if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_register_state_is_public_and_importing_nbcache_stays_light() -> None:
+    import nbcache
+
+    assert "register_state" in nbcache.__all__ and callable(nbcache.register_state)
+    code = "import sys, nbcache; print(sorted(m for m in sys.modules if m.startswith('nbcache.')))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"  # the registry loads on first use, not on import
+
+
+def test_state_providers_import_no_library() -> None:
+    libraries = ("numpy", "pandas", "matplotlib", "torch", "sklearn", "polars")
+    code = (
+        "import sys; from nbcache.key import state; state.snapshot(); state.track(assume_seeded=False); "
+        f"print(sorted(m for m in {libraries!r} if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

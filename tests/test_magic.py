@@ -360,3 +360,12 @@ def test_rebinding_to_the_same_object_is_still_stored(shell: Shell) -> None:
     shell.restart()
     shell.run("%%cache\nvalue = 1\n")
     assert shell.status == "hit" and shell.ns["value"] == 1
+
+
+def test_the_help_says_how_generators_and_settings_are_treated() -> None:
+    from nbcache.jupyter.magic import NbCache
+
+    doc = " ".join((NbCache.cache.__doc__ or "").split())
+    assert "a hit leaves it exactly where the run left it" in doc
+    assert "Draws from a generator nobody seeded, as in a fresh kernel, are cached" in doc
+    assert "imports again the modules it imported" in doc

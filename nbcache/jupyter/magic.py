@@ -127,11 +127,20 @@ class NbCache(Magics):
             table = pd.concat(pd.read_csv(p) for p in sorted(Path("data").glob("*.csv")))
 
         The key covers the code (not comments or layout), the values of the variables the cell
-        reads, the functions and classes it calls (and what they read), the working-tree
-        modules it imports, and the versions of the libraries it uses. Files the cell reads,
-        folders it lists and environment variables it looks up are recorded and re-checked.
-        Changes the cell makes to the global random generators, pandas options, matplotlib
-        rcParams, environment variables and the working directory are restored on a hit.
+        reads, the functions and classes it calls (and the globals they read, which count as
+        inputs: a function that appends to a global list has it restored on a hit), the
+        working-tree modules it imports (their sources, and the attributes its code reads), and
+        the versions of the libraries it uses. Files the cell reads, folders it lists and
+        environment variables it looks up are recorded and re-checked, and so are the settings
+        it ran under (print options, rcParams, pandas, scikit-learn, polars and torch settings,
+        warnings filters, decimal context, locale). A hit makes the changes the cell made to all
+        of these, imports again the modules it imported, and leaves views of existing arrays
+        views of them.
+
+        Random generators (random, numpy.random, torch): a cell that draws from a generator you
+        seeded (seed(n), manual_seed(n)) is keyed on its state and a hit leaves it exactly where
+        the run left it. Draws from a generator nobody seeded, as in a fresh kernel, are cached
+        (any draw is as valid as another), and a hit leaves the generator freshly seeded.
 
         The cache is in .nbcache/ next to the notebook, or where $NBCACHE_DIR or
         %config NbCache.directory says.

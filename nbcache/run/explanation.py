@@ -3,7 +3,8 @@
 On a hit, which entry was restored. On a miss, what differs from the most recent entry of the
 same cell (same label, notebook cell id, or first line of code): the code, which input by name,
 which function or module (they are inputs, or imported modules), which file or environment
-variable the entry had read, which global random state, which library version.
+variable the entry had read, which module attribute, which global random state or setting,
+which library version.
 """
 
 from __future__ import annotations
@@ -87,6 +88,8 @@ def explain(key: CellKey, entries: Iterable[Entry], *, hit: Entry | None = None,
                 reasons.append(f"module {name} changed")
         elif part.startswith("deps:"):
             reasons.append(f"dependency {part.split(':', 1)[1]} changed")
+        elif part.startswith("attr:"):
+            reasons.append(f"module attribute {part.split(':', 1)[1]} changed")
         elif part == "format":
             reasons.append("nbcache's format changed")
         else:

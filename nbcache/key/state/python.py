@@ -3,11 +3,12 @@ environment variables and the working directory."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
 import warnings
-from typing import Any
+from typing import Any, Callable, Iterator
 
 import xxhash
 
@@ -52,6 +53,46 @@ def _filters_met(required: str, now: tuple[Any, ...]) -> bool:
         return False
 
 
+def _importing(frame: Any) -> bool:
+    while frame is not None:
+        if frame.f_code.co_filename.startswith("<frozen importlib"):
+            return True
+        frame = frame.f_back
+    return False
+
+
+@contextlib.contextmanager
+def _observe_filters() -> Iterator[Callable[[], bool]]:
+    """Whether the run issued a warning: only then did the filters decide anything. Issuing one
+    reads ``warnings.filters`` through the module's attribute (from C, with the caller's Python
+    frame on top), which a subclass of the module's type notes. Reads from warnings.py itself
+    (``catch_warnings``, ``simplefilter``) are bookkeeping, and warnings issued while a module
+    is being imported happen once per kernel, not each time the cell runs: neither counts."""
+    module = sys.modules["warnings"]
+    base = type(module)
+    here = getattr(module, "__file__", None)
+    seen = [False]
+
+    class Watching(base):  # type: ignore[valid-type, misc]
+        def __getattribute__(self, name: str) -> Any:
+            if name == "filters" and not seen[0]:
+                caller = sys._getframe(1)
+                if caller.f_code.co_filename != here and not _importing(caller):
+                    seen[0] = True
+            return super().__getattribute__(name)
+
+    try:
+        module.__class__ = Watching
+    except TypeError:
+        yield lambda: True
+        return
+    try:
+        yield lambda: seen[0]
+    finally:
+        if type(module) is Watching:
+            module.__class__ = base
+
+
 def _set_filters(filters: tuple[Any, ...]) -> None:
     live: Any = warnings.filters  # typed as a Sequence; it is the list the interpreter reads
     live[:] = list(filters)
@@ -67,6 +108,7 @@ register(
         digest=_filters_digest,
         requirement=_filters_required,
         satisfied=_filters_met,
+        observe=_observe_filters,
         delta=lambda before, after: NOTHING if _filters_digest(before) == _filters_digest(after) else after,
     )
 )
