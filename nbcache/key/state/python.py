@@ -68,7 +68,7 @@ def _observe_filters() -> Iterator[Callable[[], bool]]:
     frame on top), which a subclass of the module's type notes. Reads from warnings.py itself
     (``catch_warnings``, ``simplefilter``) are bookkeeping, and warnings issued while a module
     is being imported happen once per kernel, not each time the cell runs: neither counts."""
-    module = sys.modules["warnings"]
+    module: Any = sys.modules["warnings"]
     base = type(module)
     here = getattr(module, "__file__", None)
     seen = [False]
