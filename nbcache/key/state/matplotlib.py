@@ -12,7 +12,7 @@ import contextlib
 import sys
 from typing import Any, Callable, Iterator
 
-from .registry import StateProvider, changed_items, mapping_delta, pickle_digest, register
+from .registry import StateProvider, changed_items, mapping_delta, pickle_digest, reads_noted, register
 
 __all__: list[str] = []
 
@@ -39,8 +39,7 @@ def _restore(params: dict[str, Any]) -> None:
 
 @contextlib.contextmanager
 def _observe() -> Iterator[Callable[[], bool]]:
-    matplotlib = sys.modules["matplotlib"]
-    rc = matplotlib.rcParams
+    rc = sys.modules["matplotlib"].rcParams
     base = type(rc)
     seen = [False]
 
@@ -52,17 +51,8 @@ def _observe() -> Iterator[Callable[[], bool]]:
 
     Recording.__name__ = Recording.__qualname__ = base.__name__
     Recording.__module__ = base.__module__
-    try:
-        rc.__class__ = Recording
-    except TypeError:  # another matplotlib: every cell depends on rcParams
-        seen[0] = True
-        yield lambda: True
-        return
-    try:
-        yield lambda: seen[0]
-    finally:
-        if type(rc) is Recording:
-            rc.__class__ = base
+    with reads_noted(rc, Recording, seen) as read:
+        yield read
 
 
 register(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from .registry import StateProvider, changed_items, mapping_delta, register
+from .registry import options_provider, register
 from .rng import GeneratorProvider, original, seed_value, seeding, wrap
 
 __all__: list[str] = []
@@ -66,31 +66,5 @@ def _numpy() -> Any:
     return sys.modules["numpy"]
 
 
-def _set_printoptions(options: dict[str, Any]) -> None:
-    _numpy().set_printoptions(**changed_items(_numpy().get_printoptions(), options))
-
-
-def _set_errors(errors: dict[str, Any]) -> None:
-    _numpy().seterr(**changed_items(_numpy().geterr(), errors))
-
-
-register(
-    StateProvider(
-        "numpy.printoptions",
-        capture=lambda: _numpy().get_printoptions(),
-        restore=_set_printoptions,
-        module="numpy",
-        description="numpy print options",
-        delta=mapping_delta,
-    )
-)
-register(
-    StateProvider(
-        "numpy.errstate",
-        capture=lambda: _numpy().geterr(),
-        restore=_set_errors,
-        module="numpy",
-        description="numpy floating-point error handling (errstate)",
-        delta=mapping_delta,
-    )
-)
+register(options_provider("numpy.printoptions", "numpy", "numpy print options", lambda: _numpy().get_printoptions(), lambda **o: _numpy().set_printoptions(**o)))
+register(options_provider("numpy.errstate", "numpy", "numpy floating-point error handling (errstate)", lambda: _numpy().geterr(), lambda **o: _numpy().seterr(**o)))

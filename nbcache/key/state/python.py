@@ -12,7 +12,7 @@ from typing import Any, Callable, Iterator
 
 import xxhash
 
-from .registry import NOTHING, StateProvider, register
+from .registry import NOTHING, StateProvider, reads_noted, register
 
 __all__: list[str] = []
 
@@ -69,11 +69,10 @@ def _observe_filters() -> Iterator[Callable[[], bool]]:
     (``catch_warnings``, ``simplefilter``) are bookkeeping, and warnings issued while a module
     is being imported happen once per kernel, not each time the cell runs: neither counts."""
     module: Any = sys.modules["warnings"]
-    base = type(module)
     here = getattr(module, "__file__", None)
     seen = [False]
 
-    class Watching(base):  # type: ignore[valid-type, misc]
+    class Watching(type(module)):  # type: ignore[misc]
         def __getattribute__(self, name: str) -> Any:
             if name == "filters" and not seen[0]:
                 caller = sys._getframe(1)
@@ -81,16 +80,8 @@ def _observe_filters() -> Iterator[Callable[[], bool]]:
                     seen[0] = True
             return super().__getattribute__(name)
 
-    try:
-        module.__class__ = Watching
-    except TypeError:
-        yield lambda: True
-        return
-    try:
-        yield lambda: seen[0]
-    finally:
-        if type(module) is Watching:
-            module.__class__ = base
+    with reads_noted(module, Watching, seen) as read:
+        yield read
 
 
 def _set_filters(filters: tuple[Any, ...]) -> None:

@@ -22,15 +22,16 @@ returning either). It is loaded the first time a cell runs with that module impo
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import pickle
 import sys
 from dataclasses import dataclass
-from typing import Any, Callable, ContextManager, Iterable, Literal, Mapping
+from typing import Any, Callable, ContextManager, Iterable, Iterator, Literal, Mapping
 
 import xxhash
 
-__all__ = ["ABSENT", "NOTHING", "Role", "StateProvider", "changed_items", "mapping_delta", "providers", "register", "register_state", "unregister"]
+__all__ = ["ABSENT", "NOTHING", "Role", "StateProvider", "changed_items", "mapping_delta", "options_provider", "reads_noted", "providers", "register", "register_state", "unregister"]
 
 Role = Literal["setting", "ambient", "rng"]
 
@@ -142,6 +143,36 @@ def mapping_delta(before: Mapping[str, Any] | None, after: Mapping[str, Any] | N
     return changed_items(before, after) or NOTHING
 
 
+def options_provider(name: str, module: str, description: str, read: Callable[[], Mapping[str, Any]], write: Callable[..., Any]) -> StateProvider:
+    """A setting that is a mapping of options read with ``read()`` and set with ``write(**options)``
+    (``np.get_printoptions``/``np.set_printoptions``): a hit sets only the options that differ."""
+
+    def restore(options: Mapping[str, Any]) -> None:
+        changed = changed_items(dict(read()), options)
+        if changed:
+            write(**changed)
+
+    return StateProvider(name, lambda: dict(read()), restore, module=module, description=description, delta=mapping_delta)
+
+
+@contextlib.contextmanager
+def reads_noted(obj: Any, watching: type, seen: list[bool]) -> Iterator[Callable[[], bool]]:
+    """Make ``obj`` an instance of ``watching`` (a subclass of its type that sets ``seen[0]`` on a
+    read) while the block runs; yields whether it was read. An object whose class cannot be
+    switched counts as read: every cell then depends on it."""
+    base = type(obj)
+    try:
+        obj.__class__ = watching
+    except TypeError:
+        yield lambda: True
+        return
+    try:
+        yield lambda: seen[0]
+    finally:
+        if type(obj) is watching:
+            obj.__class__ = base
+
+
 # -- the registry ------------------------------------------------------------------------------
 _providers: dict[str, StateProvider] = {}
 _builtins_loaded = False
@@ -163,34 +194,15 @@ def unregister(name: str) -> None:
     _providers.pop(name, None)
 
 
-def register_state(
-    name: str,
-    capture: Callable[[], Any],
-    restore: Callable[[Any], None],
-    *,
-    module: str | None = None,
-    description: str | None = None,
-    digest: Callable[[Any], str] | None = None,
-) -> StateProvider:
-    """Tell nbcache about a setting it should key cells on and restore on a hit.
-
-    ``capture()`` returns the current state as a picklable value; ``restore(value)`` makes a
-    value returned by ``capture`` current again. A cached cell's entry then requires the state it
-    ran under (a change in between makes it run again), and a hit leaves behind the state the
-    cell left. ``module``: the provider is active only while this module is imported.
-    ``digest(value)`` (optional) returns a string equal for equal states, when pickling the
-    value is not a faithful comparison. Registering a name again replaces the provider::
-
-        import nbcache, mylib
-        nbcache.register_state("mylib.precision", mylib.get_precision, mylib.set_precision, module="mylib")
-    """
+def register_state(name: str, capture: Callable[[], Any], restore: Callable[[Any], None], **options: Any) -> StateProvider:
+    """:func:`nbcache.register_state`: a ``setting`` provider from two functions (``options``:
+    ``module``, ``description``, ``digest``)."""
     if not isinstance(name, str) or not name:
         raise ValueError("nbcache: register_state needs a non-empty name")
     if not callable(capture) or not callable(restore):
         raise TypeError(f"nbcache: register_state({name!r}): capture and restore must be callables")
-    return register(
-        StateProvider(name, capture, restore, module=module, description=description or name, digest=digest)
-    )
+    options["description"] = options.get("description") or name
+    return register(StateProvider(name, capture, restore, **options))
 
 
 def providers() -> list[StateProvider]:
