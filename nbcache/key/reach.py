@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dis
 import functools
+import itertools
 import sys
 import types
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ _ATTR_OPS = frozenset({"LOAD_ATTR", "LOAD_METHOD", "STORE_ATTR", "DELETE_ATTR"})
 # Elements of an input container looked at for code (a list of callbacks): enough for such lists,
 # cheap for a list of 10,000 records.
 _CONTAINER_LIMIT = 1000
+_CODE = (types.FunctionType, types.MethodType, functools.partial)
 
 
 @dataclass(frozen=True)
@@ -129,13 +131,15 @@ class _Walk:
                 yield from self.members(obj)
         elif isinstance(obj, (list, tuple, set, frozenset, dict)):
             values = obj.values() if isinstance(obj, dict) else obj
-            for i, item in enumerate(values):
-                if i >= _CONTAINER_LIMIT:
-                    break
-                if isinstance(item, (types.FunctionType, types.MethodType, functools.partial)):
+            kinds: set[type] = set()
+            for item in itertools.islice(values, _CONTAINER_LIMIT):
+                kind = type(item)
+                if kind in _CODE:
                     yield item
-                elif not isinstance(item, (str, bytes, int, float, bool, type(None))) and not _library(type(item)):
-                    yield type(item)
+                elif kind not in kinds:
+                    kinds.add(kind)
+                    if not _library(kind):
+                        yield kind
         elif not isinstance(obj, types.ModuleType) and not _library(type(obj)):
             yield type(obj)  # an instance of a notebook or working-tree class: its methods run
 
