@@ -133,12 +133,13 @@ if tool in ("nbcache", "plain"):
         if workload in ("W6", "W7"):
             from nbcache.key.analysis import analyze
             from nbcache.key.cellkey import compute_key
+            from nbcache.store.frames import VALUES_VERSION
             cells = {"key": produce} if workload == "W6" else {"key_" + k: v for k, v in W7_CELLS.items()}
             for field, code in cells.items():
                 a = analyze(ip.transform_cell(code))
                 times = []
                 for _ in range(5):
-                    t = time.perf_counter(); compute_key(a.normalized, a.reads, ip.user_ns); times.append(time.perf_counter() - t)
+                    t = time.perf_counter(); compute_key(a.normalized, a.reads, ip.user_ns, values_version=VALUES_VERSION); times.append(time.perf_counter() - t)
                 out[field + "_seconds"] = sorted(times)[len(times) // 2]
         if phase == "hit":
             # reading the entry's bytes straight from the page cache: the floor for a restore

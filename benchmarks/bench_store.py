@@ -1,8 +1,13 @@
 """Store benchmarks (not run by ``make test``): ``python benchmarks/bench_store.py [--gb 1]``.
 
+- digest throughput on 1 GB: BLAKE3 (the blob id, all cores and one), xxh3-128 (the format-2
+  id), keyed BLAKE3 and HMAC-SHA256 (the alternatives);
 - store throughput for numeric data (target >= 1 GB/s), and restore throughput;
-- ``Cache.lookup`` with 10,000 entries in the store (target <= 2 ms);
-- ``nbcache ls`` with 10,000 entries, as a subprocess (target <= 1 s).
+- ``Cache.lookup`` with 10,000 entries written through ``Cache.write`` (target <= 2 ms);
+- with 100,000 entries (``--scale``), in a local folder and on the S3 server the tests start
+  (``--s3``): the first lookup on a machine with no index (target <= 2 s), a lookup with a warm
+  index (target <= 2 ms), the first sync and a sync with nothing new, ``nbcache ls`` (target
+  <= 2 s), the dashboard's open (target <= 2 s) and the JupyterLab panel's list after a cell.
 """
 
 from __future__ import annotations
@@ -100,13 +105,167 @@ def bench_many(root: str, count: int) -> None:
 
     env = dict(os.environ, NBCACHE_KEY="bench")
     for args in (["ls"], ["ls", "--json"], ["stats", "--json"]):
-        runs = []
-        for _ in range(3):
-            start = time.perf_counter()
-            proc = subprocess.run([sys.executable, "-m", "nbcache.cli", "--dir", root, *args], capture_output=True, env=env)
-            runs.append(time.perf_counter() - start)
-            assert proc.returncode == 0, proc.stderr
-        print(f"nbcache {' '.join(args)} with {count} entries: {min(runs):.3f} s (whole process, best of 3; target <= 1 s)")
+        best = cli_time(root, args, env)
+        print(f"nbcache {' '.join(args)} with {count} entries: {best:.3f} s (whole process, best of 3; target <= 1 s)")
+
+
+def cli_time(url: str, args: list[str], env: dict[str, str]) -> float:
+    """The best of 3 runs of ``nbcache --dir URL ARGS`` as a whole process, in seconds."""
+    runs = []
+    for _ in range(3):
+        start = time.perf_counter()
+        proc = subprocess.run([sys.executable, "-m", "nbcache.cli", "--dir", url, *args], capture_output=True, env=env)
+        runs.append(time.perf_counter() - start)
+        assert proc.returncode == 0, proc.stderr
+    return min(runs)
+
+
+def bench_digests(gigabytes: float) -> None:
+    import hashlib
+    import hmac
+
+    import blake3
+    import xxhash
+
+    data = np.random.default_rng(0).random(int(gigabytes * 1e9 / 8)).tobytes()
+    key = os.urandom(32)
+    auto = blake3.blake3.AUTO
+    cases = (
+        ("BLAKE3-256, all cores (blob ids)", lambda: blake3.blake3(data, max_threads=auto).hexdigest()),
+        ("BLAKE3-256, one core", lambda: blake3.blake3(data).hexdigest()),
+        ("keyed BLAKE3, all cores", lambda: blake3.blake3(data, key=key, max_threads=auto).hexdigest()),
+        ("xxh3-128 (format 2, not cryptographic)", lambda: xxhash.xxh3_128_hexdigest(data)),
+        ("HMAC-SHA256", lambda: hmac.new(key, data, hashlib.sha256).hexdigest()),
+    )
+    for name, run in cases:
+        best = min(_timed(run) for _ in range(3))
+        print(f"digest {name:40s} {len(data) / best / 1e9:6.2f} GB/s ({len(data) / 1e9:.1f} GB, best of 3, {os.cpu_count()} cores)", flush=True)
+
+
+def _timed(run: Any) -> float:
+    start = time.perf_counter()
+    run()
+    return time.perf_counter() - start
+
+
+def fill_synthetic(cache: Cache, count: int, threads: int) -> list[str]:
+    """``count`` signed manifests naming a few shared blobs (as Cache.write writes them, minus the
+    blob writes): a store of that many entries in minutes rather than hours."""
+    import concurrent.futures
+    import random
+
+    from nbcache import __version__
+    from nbcache.store.cache import BlobRef, Entry
+    from nbcache.store.manifest import sign_manifest
+
+    rng = random.Random(6)
+    cache.ensure_layout()
+    outputs = encode_outputs([{"type": "stream", "name": "stdout", "text": "hello\n"}])
+    values = [cache.put_blob(dump_values({"x": i}, namespace={}, refs={}).chunks()) for i in range(32)]
+    out_ref = cache.put_blob([outputs])
+    now = time.time()
+    keys = [f"{i:032x}" for i in range(count)]
+
+    def put(i: int) -> None:
+        entry = Entry(
+            key=keys[i], cell=f"cell-{i % 500}", label=f"step {i % 50}" if i % 3 else None, source=f"x = f({i})\n",
+            created=now - rng.uniform(0, 86400 * 30), runtime=rng.lognormvariate(0, 1.5), names=("x",), deleted=(),
+            refs=(), inputs={"f": "00" * 16}, components={}, values=values[i % len(values)], outputs=out_ref,
+            python="3.11", nbcache=__version__, extra={"mutated": []},
+        )
+        cache.store.put(cache.manifest_name(entry.key), [sign_manifest(entry, cache.secret)])
+
+    with concurrent.futures.ThreadPoolExecutor(threads) as pool:
+        list(pool.map(put, range(count)))
+    return keys
+
+
+def bench_scale(url: str, count: int, env: dict[str, str], threads: int, storage_options: dict[str, Any] | None = None) -> None:
+    """The 100,000-entry figures for the store at ``url``."""
+    from nbcache.jupyter.comm import KernelBridge
+    from nbcache.store.backends import open_store
+
+    where = "S3 (Swift)" if url.startswith("s3://") else "local"
+    start = time.perf_counter()
+    writer = Cache(open_store(url, storage_options), key="bench", size_limit=None, index_path=":memory:")
+    keys = fill_synthetic(writer, count, threads)
+    print(f"[{where}] wrote {count:,} signed manifests in {time.perf_counter() - start:.1f} s", flush=True)
+
+    def fresh(name: str | None = None) -> Cache:
+        # A machine with no index (name: its own index file; None: the default, the CLI's).
+        index = None if name is None else os.path.join(os.environ["XDG_CACHE_HOME"], f"{where}-{name}.sqlite")
+        return Cache(open_store(url, storage_options), key="bench", size_limit=None, index_path=index)
+
+    cache = fresh()
+    start = time.perf_counter()
+    assert cache.lookup(keys[count // 2]) is not None
+    print(f"[{where}] first lookup on a machine with no index, {count:,} entries: {(time.perf_counter() - start) * 1000:.1f} ms (target <= 2 s)", flush=True)
+    start = time.perf_counter()
+    report = cache.sync()
+    print(
+        f"[{where}] first sync, no snapshot in the store ({report.read:,} manifests read, a snapshot written): "
+        f"{time.perf_counter() - start:.1f} s", flush=True,
+    )
+    other = fresh("second")
+    start = time.perf_counter()
+    report = other.sync()
+    print(
+        f"[{where}] first sync of another machine ({report.from_snapshot:,} rows from the snapshot, {report.read} manifests read): "
+        f"{time.perf_counter() - start:.2f} s", flush=True,
+    )
+    other.close()
+
+    times = []
+    for key in keys[:: max(1, count // 1000)]:
+        start = time.perf_counter()
+        assert cache.lookup(key) is not None
+        times.append(time.perf_counter() - start)
+    times.sort()
+    print(
+        f"[{where}] lookup with a warm index, {count:,} entries: median {statistics.median(times) * 1000:.3f} ms, "
+        f"p99 {times[int(len(times) * 0.99)] * 1000:.3f} ms (target <= 2 ms)", flush=True,
+    )
+    for _ in range(2):  # a listing, then (local stores) the folder's stamp alone
+        start = time.perf_counter()
+        report = cache.sync()
+        how = "the folder unchanged, no listing" if report.listed < 0 else f"one listing of {report.listed:,}"
+        print(f"[{where}] sync with nothing new ({how}, {report.read} read): {time.perf_counter() - start:.2f} s", flush=True)
+
+    bridge = KernelBridge(None, None, lambda: cache, None)  # type: ignore[arg-type]
+    start = time.perf_counter()
+    message = bridge._entries()
+    print(f"[{where}] JupyterLab panel's entry list, built from the index ({message['totals']['count']:,} entries): {time.perf_counter() - start:.2f} s", flush=True)
+    cache.record_hit(cache.lookup(keys[0]), 0.01)  # type: ignore[arg-type]
+    start = time.perf_counter()
+    message = bridge._entries(changed=keys[0])
+    print(f"[{where}] the panel's list after a cell (that entry's row read again): {time.perf_counter() - start:.3f} s", flush=True)
+    cache.close()
+
+    for args in (["ls"], ["ls", "--json"]):
+        best = cli_time(url, args, env)
+        print(f"[{where}] nbcache {' '.join(args)} with {count:,} entries: {best:.2f} s (whole process, best of 3; target <= 2 s)", flush=True)
+
+    import matplotlib.backends.backend_agg  # noqa: F401 - imported on the first chart otherwise
+    import matplotlib.figure  # noqa: F401
+
+    from nbcache.jupyter.dashboard_widget import Dashboard
+
+    cache = fresh()
+    start = time.perf_counter()
+    dash = Dashboard(lambda: cache)
+    print(f"[{where}] dashboard open with {count:,} entries (a sync if due, then the index): {time.perf_counter() - start:.2f} s (target <= 2 s)", flush=True)
+    dash.close()
+    cache.close()
+
+
+def _swift(root: str) -> Any:
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests"))
+    from swift_server import SwiftS3  # the tests' real S3-protocol server
+    from pathlib import Path
+
+    server = SwiftS3(Path(root))
+    server.start()
+    return server
 
 
 def main() -> None:
@@ -115,11 +274,35 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--entries", type=int, default=10_000)
     parser.add_argument("--dir", default=None, help="where to put the benchmark caches (default: a temp folder)")
+    parser.add_argument("--scale", type=int, default=100_000, help="entries for the scale figures (0: skip)")
+    parser.add_argument("--s3", action=argparse.BooleanOptionalAction, default=True, help="the scale figures on S3 too")
+    parser.add_argument(
+        "--s3-scale", type=int, default=5_000,
+        help="entries on the S3 server (Swift here writes about 50 small objects a second: 100,000 take over 30 min)",
+    )
+    parser.add_argument("--only", choices=("digests", "throughput", "many", "scale"), default=None)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
         os.environ.setdefault("JUPYTER_DATA_DIR", os.path.join(tmp, "jupyter"))
-        bench_throughput(os.path.join(tmp, "big"), args.gb, args.repeat)
-        bench_many(os.path.join(tmp, "many"), args.entries)
+        os.environ.setdefault("XDG_CACHE_HOME", os.path.join(tmp, "xdg-cache"))
+        if args.only in (None, "digests"):
+            bench_digests(args.gb)
+        if args.only in (None, "throughput"):
+            bench_throughput(os.path.join(tmp, "big"), args.gb, args.repeat)
+        if args.only in (None, "many"):
+            bench_many(os.path.join(tmp, "many"), args.entries)
+        if args.only in (None, "scale") and args.scale:
+            env = dict(os.environ, NBCACHE_KEY="bench")
+            bench_scale(os.path.join(tmp, "scale"), args.scale, env, threads=2)
+            if args.s3:
+                server = _swift(os.path.join(tmp, "swift"))
+                try:
+                    server.make_bucket("bench")
+                    env.update(server.env())
+                    os.environ.update(server.env())
+                    bench_scale("s3://bench/cache", args.s3_scale, env, threads=32)
+                finally:
+                    server.stop()
 
 
 if __name__ == "__main__":

@@ -30,11 +30,14 @@ __all__ = [
 ]
 
 
-def checkpoint(name: str, *, every: int | None = None, seconds: float | None = None, directory: str | None = None) -> Any:
+def checkpoint(
+    name: str, *, every: int | None = None, seconds: float | None = None, directory: str | None = None,
+    key: str | bytes | None = None,
+) -> Any:
     """Resume a long loop after an interruption: see :mod:`nbcache.jupyter.checkpoints`."""
     from .jupyter.checkpoints import checkpoint as make
 
-    return make(name, every=every, seconds=seconds, directory=directory)
+    return make(name, every=every, seconds=seconds, directory=directory, key=key)
 
 
 def explain() -> Any:

@@ -2,15 +2,19 @@
 
 ::
 
-    nbcache ls [--json]                 entries, newest last
+    nbcache ls [--json] [--all]         entries, newest last (--all: foreign ones too, marked)
     nbcache show KEY                    one entry (a unique prefix of its key is enough)
     nbcache stats [--json]              totals: entries, size, hits, misses, time saved
-    nbcache clear [KEY...] [--label L] [--older-than 30d] [--all]
+    nbcache clear [KEY...] [--label L] [--older-than 30d] [--all] [--foreign]
     nbcache gc                          enforce the size limit, remove orphan blobs
     nbcache verify                      check every signature and checksum (exit 1 on failure)
+    nbcache doctor                      check reachability, permissions, key, format, space, index, size
 
 The cache is ``--dir``, else ``$NBCACHE_DIR``, else ``.nbcache`` in the current folder; it may be
-any fsspec URL (``s3://bucket/prefix``). Exit codes: 0 done, 1 a check failed, 2 a usage error.
+any fsspec URL (``s3://bucket/prefix``). The signing key is read from ``--key FILE``, else
+``$NBCACHE_KEY``, else the per-user key file. *Foreign* entries are those this key cannot use:
+signed with another key, written in an older store format, or unreadable. Exit codes: 0 done,
+1 a check failed, 2 a usage error.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ __all__ = ["main"]
 
 ENV_DIR = "NBCACHE_DIR"
 ENV_SIZE_LIMIT = "NBCACHE_SIZE_LIMIT"
+ENV_KEY = "NBCACHE_KEY"
 
 
 class _Usage(Exception):
@@ -68,11 +73,34 @@ def _open(args: argparse.Namespace) -> Cache:
         raise _Usage(str(exc)) from exc
     if "://" not in url and not os.path.isdir(url):
         raise _Usage(f"nbcache: no cache at {url} (give --dir or set {ENV_DIR})")
-    return Cache(open_store(url), size_limit=limit)
+    return Cache(open_store(url), key=_key(args), size_limit=limit)
+
+
+def _key(args: argparse.Namespace) -> bytes | None:
+    """The secret in ``--key FILE`` (None: ``$NBCACHE_KEY``, else the key file, as in a kernel)."""
+    path = args.key_file
+    if not path:
+        return None
+    try:
+        with open(path, "rb") as fh:
+            secret = fh.read().strip()
+    except OSError as exc:
+        raise _Usage(f"nbcache: cannot read the key file {path}: {exc.strerror or exc}") from exc
+    if not secret:
+        raise _Usage(f"nbcache: the key file {path} is empty")
+    return secret
+
+
+_MINUTES: dict[int, str] = {}
 
 
 def _when(ts: float) -> str:
-    return dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M")
+    # Listings show thousands of times to the minute: each minute is formatted once.
+    minute = int(ts // 60)
+    text = _MINUTES.get(minute)
+    if text is None:
+        text = _MINUTES[minute] = dt.datetime.fromtimestamp(minute * 60).strftime("%Y-%m-%d %H:%M")
+    return text
 
 
 def _seconds(value: float) -> str:
@@ -100,8 +128,9 @@ def _resolve(cache: Cache, prefix: str) -> str:
 # -- commands ------------------------------------------------------------------------------------
 def cmd_ls(cache: Cache, args: argparse.Namespace) -> int:
     stats = cache.stats()
+    foreign = cache.index.foreign() if args.all else []
     if args.json:
-        rows = [
+        rows: list[dict[str, object]] = [
             {
                 "key": s.key,
                 "label": s.label,
@@ -116,30 +145,34 @@ def cmd_ls(cache: Cache, args: argparse.Namespace) -> int:
             }
             for s in stats
         ]
+        rows += [
+            {"key": f.key, "label": f.label, "cell": f.cell, "size": f.size, "created": f.created, "foreign": f.reason}
+            for f in foreign
+        ]
         # One line, no indent: the C encoder is many times faster on 10,000 entries.
         sys.stdout.write(json.dumps(rows) + "\n")
         return 0
-    if not stats:
+    if not stats and not foreign:
         print(f"no entries in {cache.store.url}")
         return 0
     header = ("KEY", "LABEL", "SIZE", "HITS", "RUNTIME", "CREATED", "LAST USED", "CELL")
-    lines = [header] + [
-        (
-            s.key[:12],
-            s.label or "-",
-            format_size(s.size),
-            str(s.hits),
-            _seconds(s.runtime),
-            _when(s.created),
-            _when(s.last_used),
-            s.cell[:50],
-        )
-        for s in stats
+    # Column by column, each value formatted once (100,000 entries list in a fraction of a second).
+    sizes: dict[int, str] = {}
+    columns = [
+        [s.key[:12] for s in stats] + [f.key[:12] for f in foreign],
+        [s.label or "-" for s in stats] + [f.label or "-" for f in foreign],
+        [sizes.get(s.size) or sizes.setdefault(s.size, format_size(s.size)) for s in stats] + [format_size(f.size) for f in foreign],
+        [str(s.hits) for s in stats] + ["-"] * len(foreign),
+        [_seconds(s.runtime) for s in stats] + ["-"] * len(foreign),
+        [_when(s.created) for s in stats] + [_when(f.created) for f in foreign],
+        [_when(s.last_used) for s in stats] + ["-"] * len(foreign),
     ]
-    widths = [max(len(line[i]) for line in lines) for i in range(len(header) - 1)]
-    out = []
-    for line in lines:
-        out.append("  ".join(cell.ljust(w) for cell, w in zip(line, widths)) + "  " + line[-1])
+    # What a foreign manifest claims is unverified: shown, marked, never used.
+    cells = [s.cell[:50] for s in stats] + [f"[foreign: {f.reason}] {f.cell[:40]}" for f in foreign]
+    widths = [max(len(header[i]), *map(len, column)) for i, column in enumerate(columns)]
+    line = "  ".join(f"{{:<{w}}}" for w in widths) + "  {}"
+    out = [line.format(*header)]
+    out.extend(line.format(*row) for row in zip(*columns, cells))
     print("\n".join(out))
     return 0
 
@@ -192,15 +225,19 @@ def cmd_stats(cache: Cache, args: argparse.Namespace) -> int:
 
 
 def cmd_clear(cache: Cache, args: argparse.Namespace) -> int:
-    if not (args.keys or args.label or args.older_than or args.all):
-        raise _Usage("nbcache: say what to clear: KEY..., --label L, --older-than AGE or --all")
+    if not (args.keys or args.label or args.older_than or args.all or args.foreign):
+        raise _Usage("nbcache: say what to clear: KEY..., --label L, --older-than AGE, --all or --foreign")
     try:
         older = parse_age(args.older_than) if args.older_than else None
     except ValueError as exc:
         raise _Usage(str(exc)) from exc
     keys = [_resolve(cache, k) for k in args.keys]
-    done = cache.clear(keys, label=args.label, older_than=older, everything=args.all, progress=_progress("clearing"))
-    print(f"removed {len(done)} entr{'y' if len(done) == 1 else 'ies'}")
+    if keys or args.label or older is not None or args.all:
+        done = cache.clear(keys, label=args.label, older_than=older, everything=args.all, progress=_progress("clearing"))
+        print(f"removed {len(done)} entr{'y' if len(done) == 1 else 'ies'}")
+    if args.foreign:
+        gone = cache.clear_foreign(progress=_progress("clearing foreign"))
+        print(f"removed {len(gone)} foreign entr{'y' if len(gone) == 1 else 'ies'}")
     return 0
 
 
@@ -223,14 +260,33 @@ def cmd_verify(cache: Cache, args: argparse.Namespace) -> int:
     return 1
 
 
+def cmd_doctor(cache: Cache, args: argparse.Namespace) -> int:
+    from .store.doctor import diagnose
+
+    findings = diagnose(cache, key=_key(args))
+    width = max(len(f.check) for f in findings)
+    for f in findings:
+        print(f"{f.level:4s}  {f.check.ljust(width)}  {f.detail}")
+        if f.fix and f.level != "ok":
+            print(f"{'':4s}  {'':{width}}  fix: {f.fix}")
+    failed = sum(f.level == "fail" for f in findings)
+    warned = sum(f.level == "warn" for f in findings)
+    print(f"{failed} failed, {warned} warning{'' if warned == 1 else 's'}, {len(findings) - failed - warned} ok")
+    return 1 if failed else 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="nbcache", description="Inspect and maintain an nbcache cache.")
     parser.add_argument("--dir", help=f"the cache (a folder or an fsspec URL); default ${ENV_DIR}, else .nbcache")
     parser.add_argument("--size-limit", help=f"size limit for gc, like 20GB; default ${ENV_SIZE_LIMIT}, else 10GB")
+    parser.add_argument(
+        "--key", dest="key_file", metavar="KEYFILE", help=f"a file holding the signing key; default ${ENV_KEY}, else your key file"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     ls = sub.add_parser("ls", help="list entries")
     ls.add_argument("--json", action="store_true", help="a JSON list of entries")
+    ls.add_argument("--all", action="store_true", help="also entries this key cannot use, marked foreign")
     ls.set_defaults(run=cmd_ls)
 
     show = sub.add_parser("show", help="show one entry")
@@ -246,7 +302,10 @@ def _parser() -> argparse.ArgumentParser:
     clear.add_argument("keys", nargs="*", metavar="KEY", help="keys (or unique prefixes) to delete")
     clear.add_argument("--label", help="delete entries with this label")
     clear.add_argument("--older-than", metavar="AGE", help="delete entries not used for AGE (30d, 12h, 90min)")
-    clear.add_argument("--all", action="store_true", help="delete every entry")
+    clear.add_argument("--all", action="store_true", help="delete every entry signed with this key")
+    clear.add_argument(
+        "--foreign", action="store_true", help="delete entries this key cannot use (another key, an older format)"
+    )
     clear.set_defaults(run=cmd_clear)
 
     gc = sub.add_parser("gc", help="enforce the size limit and remove orphan blobs")
@@ -254,6 +313,9 @@ def _parser() -> argparse.ArgumentParser:
 
     verify = sub.add_parser("verify", help="check every signature and checksum")
     verify.set_defaults(run=cmd_verify)
+
+    doctor = sub.add_parser("doctor", help="check the store, the key and the index, and say what to fix")
+    doctor.set_defaults(run=cmd_doctor)
     return parser
 
 

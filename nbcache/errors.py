@@ -4,13 +4,15 @@
 
     NbCacheError(Exception)
     ├── AnalysisError(NbCacheError, SyntaxError)     the cell's source cannot be analysed
+    ├── SettingError(NbCacheError, ValueError)        a setting was given a value nbcache cannot use
     ├── FingerprintError(NbCacheError, TypeError)    an input value has no sound fingerprint
     │   └── StaleModuleError                          a loaded module's file changed since import
     ├── SerializationError(NbCacheError)             a value the cell produced cannot be stored
     │   └── UnpicklableError(SerializationError, TypeError)
     └── StoreError(NbCacheError, OSError)            the store cannot be read or written
         ├── CorruptEntryError(StoreError)            checksum, format or structure is wrong
-        │   └── SignatureError(CorruptEntryError)     the manifest is not signed with our key
+        │   ├── SignatureError(CorruptEntryError)     the manifest is not signed with our key
+        │   └── OutdatedEntryError(CorruptEntryError) written in an older store format (a miss)
         └── StoreFormatError(StoreError)             the folder was written by another format
 
     NbCacheWarning(UserWarning)                      nbcache's own warnings (never an exception)
@@ -28,7 +30,9 @@ __all__ = [
     "FingerprintError",
     "NbCacheError",
     "NbCacheWarning",
+    "OutdatedEntryError",
     "SerializationError",
+    "SettingError",
     "SignatureError",
     "StaleModuleError",
     "StoreError",
@@ -43,6 +47,11 @@ class NbCacheError(Exception):
 
 class AnalysisError(NbCacheError, SyntaxError):
     """The cell's source could not be parsed or analysed."""
+
+
+class SettingError(NbCacheError, ValueError):
+    """A setting (``%config NbCache.<name> = ...``) was given a value nbcache cannot use; raised
+    when it is set, naming the setting and an example of a good value."""
 
 
 class FingerprintError(NbCacheError, TypeError):
@@ -84,6 +93,11 @@ class CorruptEntryError(StoreError):
 
 class SignatureError(CorruptEntryError):
     """An entry's signature does not verify: another key wrote it, or it was tampered with."""
+
+
+class OutdatedEntryError(CorruptEntryError):
+    """An entry written by an older nbcache in a store format this one no longer reads: a clean
+    miss (the cell runs and is stored again), never an unpickle."""
 
 
 class StoreFormatError(StoreError):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import re
+from fractions import Fraction
 
 __all__ = ["format_size", "parse_age", "parse_size", "size_scale"]
 
@@ -49,4 +51,9 @@ def format_size(n: float) -> str:
     """``n`` bytes as people read them, in powers of 1000 as sizes are written (``10GB``): the
     one size formatter of the CLI, the dashboard and (ported) the JupyterLab panel."""
     scale, unit = size_scale(n)
-    return f"{n:.0f} B" if unit == "B" else f"{n / scale:.1f} {unit}"
+    if unit == "B":
+        return f"{n:.0f} B"
+    # Tenths of the exact quotient, halves rounded up: float formatting rounds ties to even and
+    # JavaScript's toFixed rounds them up, and the panel's port must print the same text.
+    tenths = math.floor(Fraction(abs(n)) * 10 / Fraction(scale) + Fraction(1, 2))
+    return f"{'-' if n < 0 else ''}{tenths // 10}.{tenths % 10} {unit}"

@@ -194,7 +194,7 @@ def test_index_is_rebuilt_from_manifests(tmp_path: Path) -> None:
     cache = Cache(LocalFolderStore(str(root)), key="k")
     keys = {write_entry(cache, value=i, label="lbl").key for i in range(5)}
     cache.close()
-    for file in root.glob("index.sqlite*"):
+    for file in root.glob("index-*.sqlite*"):
         file.unlink()
     again = Cache(LocalFolderStore(str(root)), key="k")
     assert {s.key for s in again.stats()} == keys
@@ -241,3 +241,66 @@ def test_sweep_removes_orphans_and_stale_temporaries(tmp_path: Path) -> None:
     os.utime(root / "tmp" / "dead.part", (old, old))
     assert cache.sweep(older_than=3600) == 2
     assert not orphan.exists() and cache.lookup(entry.key) is not None
+
+
+def _claims_a_huge_frame(content: bytes, claimed: int) -> bytes:
+    """A valid zstd frame of ``content`` (one raw block) whose header claims ``claimed`` bytes."""
+    import struct
+
+    block = struct.pack("<I", (len(content) << 3) | 1)[:3]  # last block, raw, its size
+    return b"\x28\xb5\x2f\xfd" + bytes([0xE0]) + struct.pack("<Q", claimed) + block + content
+
+
+def test_a_blob_that_claims_a_huge_frame_fails_before_allocating_it(tmp_path: Path) -> None:
+    import tracemalloc
+
+    from nbcache.store.manifest import BlobRef
+
+    cache = Cache(LocalFolderStore(str(tmp_path / "c")), key="k", compression="zstd")
+    ref = cache.put_blob([b"outputs " * 200])
+    assert ref.codec == "zstd"
+    (tmp_path / "c" / ref.name).write_bytes(_claims_a_huge_frame(b"x" * 100, 1 << 40))
+    tracemalloc.start()
+    try:
+        with pytest.raises(CorruptEntryError, match=f"claims {1 << 40} bytes, its manifest says {ref.size}"):
+            cache.blobs.read_bytes(BlobRef(ref.id, ref.size, "zstd", 113), owner=None)
+        assert tracemalloc.get_traced_memory()[1] < 10 * 2**20  # nothing near the claim was allocated
+    finally:
+        tracemalloc.stop()
+
+
+@pytest.mark.parametrize("codec", ["none", "zstd"])
+def test_a_values_blob_whose_frames_claim_more_than_its_size_fails_before_allocating(tmp_path: Path, codec: str) -> None:
+    import struct
+    import tracemalloc
+
+    import zstandard
+
+    from nbcache.store.frames import VALUES_VERSION
+    from nbcache.store.manifest import BlobRef
+
+    cache = Cache(LocalFolderStore(str(tmp_path / "c")), key="k")
+    # A values blob whose header says its pickle is a terabyte long; the manifest says 40 bytes.
+    forged = struct.pack("<4sIIQ", b"NBCV", VALUES_VERSION, 0, 1 << 40) + b"p" * 20
+    stored = forged if codec == "none" else zstandard.ZstdCompressor().compress(forged)
+    ref = BlobRef("ab" * 32, len(forged), codec, len(stored))
+    path = tmp_path / "c" / ref.name
+    path.parent.mkdir(parents=True)
+    path.write_bytes(stored)
+    tracemalloc.start()
+    try:
+        with pytest.raises(CorruptEntryError, match="do not add up"):
+            cache.blobs.read_frames(ref, owner=None)
+        assert tracemalloc.get_traced_memory()[1] < 10 * 2**20
+    finally:
+        tracemalloc.stop()
+
+
+def test_a_mapped_values_blob_longer_than_its_manifest_says_is_not_mapped(tmp_path: Path) -> None:
+    cache = Cache(LocalFolderStore(str(tmp_path / "c")), key="k", compression="none")
+    entry = write_entry(cache, value=np.zeros(300_000))  # 2.4 MB: mapped on a hit
+    path = tmp_path / "c" / entry.values.name
+    with open(path, "ab") as fh:
+        fh.write(b"\0" * 4096)
+    with pytest.raises(CorruptEntryError, match="its manifest says"):
+        cache.read_frames(entry)

@@ -116,3 +116,92 @@ def test_verify_reports_damaged_and_tampered_entries(populated: tuple[Path, list
 def test_no_cache_is_a_usage_error(tmp_path: Path) -> None:
     proc = run_cli("--dir", str(tmp_path / "nowhere"), "ls", expect=2)
     assert proc.stderr.startswith("nbcache:")
+
+
+def team_store(tmp_path: Path) -> tuple[Path, Path, list[str], list[str]]:
+    """A store with two entries signed with the team's key (also in a key file) and one with
+    another key; returns the root, the key file, the team's keys and the other key's."""
+    root = tmp_path / "shared"
+    team = Cache(LocalFolderStore(str(root)), key="team secret")
+    ours = [write_entry(team, f"{i:032x}", label="team", value=i).key for i in range(2)]
+    other = Cache(LocalFolderStore(str(root)), key="someone else's")
+    theirs = [write_entry(other, "f" * 32, label="stranger", value=[1, 2]).key]
+    team.close()
+    other.close()
+    keyfile = tmp_path / "team.key"
+    keyfile.write_text("team secret\n")
+    return root, keyfile, ours, theirs
+
+
+def test_key_from_a_file_or_the_environment_for_every_command(tmp_path: Path) -> None:
+    root, keyfile, ours, theirs = team_store(tmp_path)
+    for given in (["--key", str(keyfile)], []):
+        env = {} if given else {"NBCACHE_KEY": "team secret"}
+        rows = json.loads(run_cli("--dir", str(root), *given, "ls", "--json", env=env).stdout)
+        assert sorted(r["key"] for r in rows) == ours
+        assert run_cli("--dir", str(root), *given, "show", ours[0], env=env).stdout.startswith("key:")
+        assert json.loads(run_cli("--dir", str(root), *given, "stats", "--json", env=env).stdout)["entries"] == 2
+    # With the default key (a fresh key file) none of them verifies.
+    assert "no entries" in run_cli("--dir", str(root), "ls").stdout
+    bad = run_cli("--dir", str(root), "--key", str(tmp_path / "missing.key"), "ls", expect=2)
+    assert bad.stderr.startswith("nbcache: cannot read the key file") and "missing.key" in bad.stderr
+
+
+def test_ls_all_marks_foreign_entries_and_clear_foreign_removes_them(tmp_path: Path) -> None:
+    root, keyfile, ours, theirs = team_store(tmp_path)
+    args = ("--dir", str(root), "--key", str(keyfile))
+    plain = run_cli(*args, "ls").stdout
+    assert theirs[0][:12] not in plain
+    listing = run_cli(*args, "ls", "--all").stdout
+    line = next(line for line in listing.splitlines() if line.startswith(theirs[0][:12]))
+    assert "[foreign: signed with another key]" in line and "stranger" in line
+    rows = json.loads(run_cli(*args, "ls", "--all", "--json").stdout)
+    assert {r["key"]: r.get("foreign") for r in rows} == {ours[0]: None, ours[1]: None, theirs[0]: "signed with another key"}
+    assert "removed 1 foreign entry" in run_cli(*args, "clear", "--foreign").stdout
+    assert not (root / "manifests" / f"{theirs[0]}.json").exists()
+    assert sorted(r["key"] for r in json.loads(run_cli(*args, "ls", "--all", "--json").stdout)) == ours
+    assert "intact" in run_cli(*args, "verify").stdout  # the team's entries and their blobs are untouched
+
+
+def test_doctor_says_what_is_fine_and_what_to_fix(tmp_path: Path) -> None:
+    root, keyfile, ours, theirs = team_store(tmp_path)
+    args = ("--dir", str(root), "--key", str(keyfile))
+    out = run_cli(*args, "doctor").stdout
+    for check in ("reachable", "writable", "key", "signatures", "format", "free space", "index", "index sync", "blobs", "size"):
+        assert any(line.split()[1:2] == check.split()[:1] for line in out.splitlines()), (check, out)
+    assert "1 entry is signed with another key (2 with yours)" in out and "fix: get the team's key" in out
+    assert out.splitlines()[-1].startswith("0 failed")
+    # Every entry foreign to the key given: a failure, with the fix.
+    stranger = tmp_path / "stranger.key"
+    stranger.write_text("nobody's\n")
+    proc = run_cli("--dir", str(root), "--key", str(stranger), "doctor", expect=1)
+    assert "fail  signatures" in proc.stdout and "3 entries are signed with another key (0 with yours)" in proc.stdout
+    # A blob gone and the store over its limit.
+    manifest = json.loads((root / "manifests" / f"{ours[0]}.json").read_text())
+    (root / "blobs" / manifest["entry"]["values"]["id"][:2] / manifest["entry"]["values"]["id"]).unlink()
+    out = run_cli(*args, "--size-limit", "10", "doctor").stdout
+    assert "warn  blobs" in out and "warn  size" in out and "fix: nbcache gc" in out
+
+
+def test_doctor_on_a_store_it_cannot_write(tmp_path: Path) -> None:
+    import os
+    import stat
+
+    root, keyfile, ours, theirs = team_store(tmp_path)
+    if os.geteuid() == 0:
+        # root writes anywhere: a read-only bind mount is what refuses it (as in the reliability tests)
+        import subprocess
+
+        ro = tmp_path / "ro"
+        ro.mkdir()
+        subprocess.run(["mount", "--bind", str(root), str(ro)], check=True)
+        subprocess.run(["mount", "-o", "remount,bind,ro", str(ro)], check=True)
+        try:
+            proc = run_cli("--dir", str(ro), "--key", str(keyfile), "doctor", expect=1)
+        finally:
+            subprocess.run(["umount", str(ro)], check=True)
+    else:
+        (root / "tmp").mkdir(exist_ok=True)
+        os.chmod(root / "tmp", stat.S_IRUSR | stat.S_IXUSR)
+        proc = run_cli("--dir", str(root), "--key", str(keyfile), "doctor", expect=1)
+    assert "fail  writable" in proc.stdout and "fix:" in proc.stdout

@@ -195,6 +195,9 @@ class IndexedCache:
     def sync(self) -> None:
         self.syncs += 1
 
+    def sync_if_stale(self) -> None:
+        self.sync()
+
     def stats(self) -> list[EntryStats]:
         return list(self.rows)
 

@@ -165,3 +165,22 @@ def test_looking_up_installed_distributions_is_not_a_read(tmp_path: Path, monkey
     with Watch() as watch:
         list(importlib.metadata.distributions())
     assert list(watch.dirs) == [] and not watch.relative
+
+
+def test_pseudo_filesystems_are_never_dependencies(tmp_path: Path) -> None:
+    # plotly's import lists /proc, whose listing changes with every process
+    from nbcache.key.deps import Watch
+
+    (tmp_path / "data.txt").write_text("x")
+    with Watch() as watch:
+        for folder in ("/proc", "/proc/self", "/sys", "/dev"):
+            os.listdir(folder)
+        with open("/proc/self/status") as fh:
+            fh.read()
+        with open("/dev/null") as fh:
+            fh.read()
+        with open(tmp_path / "data.txt") as fh:
+            fh.read()
+        os.listdir(tmp_path)
+    assert list(watch.files) == [str(tmp_path / "data.txt")]
+    assert list(watch.dirs) == [str(tmp_path)]

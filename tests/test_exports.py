@@ -8,21 +8,37 @@ import sys
 
 import pytest
 
-MODULES = [
-    "nbcache.store.cache", "nbcache.cli", "nbcache.store.compression", "nbcache.errors", "nbcache.store.index",
-    "nbcache.store.signing", "nbcache.store.backends", "nbcache.store.backends.remote", "nbcache.units",
-    "nbcache.store", "nbcache.store.manifest", "nbcache.store.blobs", "nbcache.store.upkeep", "nbcache.store.outage",
-    "nbcache.store.usage", "nbcache", "nbcache.key.state", "nbcache.key.state.registry", "nbcache.key.state.rng",
-    "nbcache.key.state.lazy", "nbcache.key.reach", "nbcache.key.cellkey", "nbcache.run.streams", "nbcache.run.views",
-    "nbcache.run.imports", "nbcache.run.attributes",
-]
+def _modules() -> list[str]:
+    import pkgutil
+
+    import nbcache
+
+    return sorted(m.name for m in pkgutil.walk_packages(nbcache.__path__, "nbcache.") if ".labextension" not in m.name)
+
+
+MODULES = _modules()
+
+
+def test_every_module_is_walked() -> None:
+    # The walk above must see the subpackages' modules, or the test below would check nothing.
+    assert {"nbcache.store.cache", "nbcache.key.fingerprint.registry", "nbcache.run.engine", "nbcache.jupyter.extension"} <= set(MODULES)
 
 
 @pytest.mark.parametrize("name", MODULES)
 def test_all_is_honest(name: str) -> None:
     module = importlib.import_module(name)
+    assert hasattr(module, "__all__"), f"{name} has no __all__"
     missing = [item for item in module.__all__ if not hasattr(module, item)]
     assert not missing
+
+
+def test_the_public_api_is_as_it_was() -> None:
+    import nbcache
+
+    assert sorted(nbcache.__all__) == [
+        "__version__", "_jupyter_labextension_paths", "checkpoint", "dashboard", "explain",
+        "load_ipython_extension", "register_state", "stats", "unload_ipython_extension",
+    ]
 
 
 def test_dashboard_api_names() -> None:

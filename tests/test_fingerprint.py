@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import json
+import math
 import os
 import pickle
 import subprocess
@@ -14,6 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import nbcache.key.fingerprint.code as code_encoding
 from nbcache.errors import FingerprintError
 from nbcache.key.fingerprint import Fingerprinter, Substitutes
 from nbcache.key.fingerprint import fingerprint as fp
@@ -105,12 +108,108 @@ def test_golden_digests() -> None:
     # Pinned: an accidental change of the encoding must fail here (then bump FINGERPRINT_VERSION).
     assert fp([1, "a", 2.5, None, (True,), {"k": b"v"}]).hex() == GOLDEN_CONTAINER
     assert fp(np.arange(5, dtype="<i8")).hex() == GOLDEN_ARRAY
-    assert fp(pd.DataFrame({"a": [1, 2], "b": ["x", "y"]})).hex() == GOLDEN_FRAME
+    # The string column's storage is explicit: pandas 3's default `str` is backed by pyarrow when it
+    # is installed (and by Python objects when not), and the storage is part of the value.
+    strings = pd.array(["x", "y"], dtype=pd.StringDtype("python", na_value=np.nan))
+    assert fp(pd.DataFrame({"a": [1, 2], "b": strings})).hex() == GOLDEN_FRAME
 
 
 GOLDEN_CONTAINER = "dc18a2eda1dfa5f0e86b5eb2cbfe6ee5"
 GOLDEN_ARRAY = "430d433ab6837550d3aaccd1c7feb62d"
-GOLDEN_FRAME = "848d6774ecb857e6c298e3d99cb19da3"
+GOLDEN_FRAME = "a812f80de18952ecac6109a98816f595"
+
+
+# One pinned value per encoder family, so an accidental change of one encoding fails here.
+def _cycle() -> list:
+    cyc: list = []
+    cyc.append(cyc)
+    return cyc
+
+
+def _with_attrs(df: pd.DataFrame) -> pd.DataFrame:
+    df.attrs["source"] = "file.csv"
+    return df
+
+
+_SHARED = [1]
+GOLDEN_VALUES = [
+    ("scalars", lambda: [None, True, 0, -1, 2**70, -0.0, math.nan, 1 + 2j, "\u00e9\ud800", b"b", bytearray(b"ba"), ...], "ad108803a450f3d44cce445345c887da"),
+    ("containers", lambda: ({3, 1, 2}, frozenset({"a"}), [_SHARED, _SHARED], _cycle(), {"k": ()}), "9dd92dc9e59266d7ceeb6dec205e7f68"),
+    ("ndarray fortran", lambda: np.asfortranarray(np.arange(6, dtype="<f8").reshape(2, 3)), "8bb90bc3bce23b72205a1eb7bbd9528d"),
+    ("ndarray structured", lambda: np.array([(1, 2.5)], dtype=[("a", "<i4"), ("b", "<f8")]), "b4213ae0df9c6d7b3f43ebedaad6bd0a"),
+    ("ndarray strided", lambda: np.arange(10, dtype="<i2")[::3], "35696be1713002869da8a6cb7f5ba3c1"),
+    ("ndarray of strings", lambda: np.array(["ab", "c"], dtype=object), "d50b8cb34737312d5163384976cc4c36"),
+    ("ndarray of objects", lambda: np.array([1, "a", None], dtype=object), "d0c6cbe60c69f1355770bdf0c0c46e20"),
+    ("numpy scalars", lambda: [np.float32(1.5), np.bool_(True), np.datetime64("2020-01-01")], "fec709b0c82bb6fbae67014d887a032d"),
+    ("dtype", lambda: np.dtype("<M8[ns]"), "eb5f7504ad3c5865cfd33b08cdf8c044"),
+    ("series categorical", lambda: pd.Series(pd.Categorical(["a", "b"]), name="c"), "57d38684920d2344765150687682c7be"),
+    ("series nullable", lambda: pd.Series([1, None], dtype="Int64"), "b451854c7ee0df008be43c9edbb04f1a"),
+    ("series python strings", lambda: pd.Series(["a", None], dtype="string[python]"), "5d930d572009f261402333a58ed0eefe"),
+    ("range index", lambda: pd.RangeIndex(2, 20, 3, name="r"), "437537f9d640a033bd0e043512c9fe68"),
+    ("multi index", lambda: pd.MultiIndex.from_product([["a", "b"], [1, 2]], names=["x", None]), "6d97ecbc265b9c9550341e20f7ed89b9"),
+    ("datetime tz", lambda: pd.date_range("2024", periods=3, freq="D", tz="Europe/Paris"), "3f8537a0b4b2eb50c8a431047b8af794"),
+    ("frame with attrs", lambda: _with_attrs(pd.DataFrame({"a": [1.5], "p": pd.period_range("2020", periods=1, freq="M")})), "9509d0c3fb70a71021f013a778fe8d14"),
+]
+
+
+@pytest.mark.parametrize("make, digest", [v[1:] for v in GOLDEN_VALUES], ids=[v[0] for v in GOLDEN_VALUES])
+def test_golden_digests_per_family(make, digest) -> None:
+    assert fp(make()).hex() == digest
+
+
+CODE = """
+import functools
+SCALE = 3
+def helper(x, k=2, *, m=None):
+    return x * SCALE + k
+def make(n):
+    def inner(x):
+        return helper(x) + n
+    return inner
+class Shape:
+    sides = 4
+    def __init__(self, name):
+        self.name = name
+    @property
+    def area(self):
+        return self.sides * SCALE
+    @staticmethod
+    def unit():
+        return 1
+    def grow(self, by):
+        return Shape(self.name * by)
+class Record:
+    def __init__(self, names):
+        self.names = names
+        self.tags = set(names)
+    def __getstate__(self):
+        return self.__dict__
+@functools.lru_cache
+def cached(x):
+    return x
+"""
+GOLDEN_CODE = [  # names are looked up in the namespace CODE runs in
+    ("function", lambda ns: ns["helper"], "964e3cbf9f74419a90ee63242a771979"),
+    ("closure", lambda ns: ns["make"](2), "51f1ba4dcc111658b2a400de30920763"),
+    ("class", lambda ns: ns["Shape"], "62f7b079b9fbf9d44cb4d5e019732d86"),
+    ("instance", lambda ns: ns["Shape"]("sq"), "22465b37a863527650df424ce0d33489"),
+    ("method, partial, wrapper", lambda ns: [ns["Shape"]("sq").grow, functools.partial(ns["helper"], 1), ns["cached"]], "e7d04887d66b89eb5603722e47bc1de3"),
+    # The digest a05677b (before the package moved under nbcache.key) gave: the stand-ins' marker
+    # keeps its old pickled name, so entries made then still hit.
+    ("through pickle", lambda ns: ns["Record"](["a", "b", "a"]), "07e5e5794ed07b8fec49a761bf7076e2"),
+    ("library code", lambda ns: [json.dumps, json, json.JSONDecoder], "0d85c085ab531cec2f0ddc4bd8779bc2"),
+]
+
+
+@pytest.mark.skipif(sys.version_info[:2] != (3, 11), reason="bytecode differs between Python versions: pinned on 3.11")
+@pytest.mark.parametrize("make, digest", [v[1:] for v in GOLDEN_CODE], ids=[v[0] for v in GOLDEN_CODE])
+def test_golden_digests_of_code(make, digest, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Installed code hashes with the library's version: fixed here, so only the encoding counts.
+    monkeypatch.setattr(code_encoding, "module_version", lambda name: "1.0")
+    monkeypatch.setattr(code_encoding, "module_digest", lambda name: "lib:1.0")
+    ns: dict = {"__name__": "__main__"}  # a notebook's code, without this module's __future__ flags
+    exec(compile(CODE, "<cell>", "exec", dont_inherit=True), ns)
+    assert fp(make(ns)).hex() == digest
 
 
 def test_wrapped_functions_cover_the_wrapped_code_and_its_globals() -> None:
@@ -221,3 +320,17 @@ def test_temporaries_do_not_become_back_references() -> None:
     exec(source.format(2), one)
     exec(source.format(3), two)
     assert fp(one["C"]) != fp(two["C"])
+
+
+def test_names_inside_encodings_keep_their_pre_move_module() -> None:
+    # Names written into encodings are part of them: where nbcache is installed as a library, the
+    # empty-closure-cell marker is encoded by its qualified name, and stand-ins pickle as a call of
+    # the restore marker by module path. Both keep the names they had before the layout moved.
+    import pickle
+
+    from nbcache.key.fingerprint.code import _EmptyCell
+    from nbcache.key.fingerprint.core import _qualname
+    from nbcache.key.fingerprint.pickled import _restore_marker
+
+    assert _qualname(_EmptyCell) == "nbcache.fingerprint._EmptyCell"
+    assert b"nbcache.fingerprint" in pickle.dumps(_restore_marker, protocol=5)

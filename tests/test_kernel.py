@@ -54,3 +54,42 @@ def test_error_in_a_cached_cell_fails_the_cell_and_stores_nothing(tmp_path: Path
     assert outputs[0]["text"] == "partial\n"
     assert outputs[-1]["output_type"] == "error" and outputs[-1]["ename"] == "ValueError"
     assert not list((tmp_path / "cache" / "manifests").glob("*.json"))
+
+
+def test_mistakes_are_told_at_once_and_syntax_errors_show_as_without_the_magic(tmp_path: Path) -> None:
+    import re
+
+    env = {"NBCACHE_DIR": str(tmp_path / "cache")}
+    bad = ["x = (1,\n", "x = 1 +* 2\n", "def f(:\n    pass\n", "if True:\nprint('indent')\n"]
+    cells = [
+        "%load_ext nbcache",
+        "%config NbCache.size_limit = 'abc'",
+        "%config NbCache.compression = 'lz4'",
+        "%%cache --deps does/not/exist.csv\nv = 1\n",
+        "%%cache --deps does/not/exist.csv\nv = 1\n",
+        *(f"%%cache\n{b}" for b in bad),
+        *bad,
+    ]
+    nb = run_notebook(cells, tmp_path, env, allow_errors=True)
+
+    def stderr(i: int) -> str:
+        return "".join(o.get("text", "") for o in nb.cells[i].outputs if o.get("name") == "stderr")
+
+    assert "nbcache: NbCache.size_limit = 'abc' is not a size; for example %config NbCache.size_limit = '20GB'" in stderr(1)
+    assert "nbcache: NbCache.compression = 'lz4' is not one of 'auto', 'zstd', 'none'" in stderr(2)
+    assert stderr(3).startswith("nbcache: --deps does/not/exist.csv: no such file or folder")
+    assert stderr(4) == ""  # once
+    assert not any(o.get("output_type") == "error" for c in nb.cells[1:5] for o in c.outputs)
+
+    def shown(i: int) -> tuple[str, str, list[str]]:
+        (error,) = [o for o in nb.cells[i].outputs if o["output_type"] == "error"]
+        # the cell's number and its line: the magic is line 1 of a %%cache cell
+        blank = lambda text: re.sub(r"In\[\d+\]|line \d+|\d+\.py", "#", text)  # noqa: E731
+        return error["ename"], blank(error["evalue"]), [blank(line) for line in error["traceback"]]
+
+    first_cached, first_plain = 5, 5 + len(bad)
+    for k, source in enumerate(bad):
+        cached, plain = shown(first_cached + k), shown(first_plain + k)
+        assert cached == plain, source
+        assert not any("run_cell_magic" in line for line in cached[2])
+        assert nb.cells[first_cached + k].outputs[-1]["traceback"][0].count("line 2") == 1  # the line in the cell

@@ -11,6 +11,7 @@ import pytest
 from IPython.core.interactiveshell import InteractiveShell
 
 from nbcache.jupyter import comm as nbcomm
+from nbcache.store.usage import ListingRow
 from nbcache.jupyter.extension import load, session, unload
 
 
@@ -122,26 +123,76 @@ def test_error_status(shell: Any) -> None:
     assert "boom" in status["reason"]
 
 
+def _listed(key: str, hits: int, restore_time: float | None) -> ListingRow:
+    return ListingRow(key, None, "c", "%%cache\nx = 1", 10, 3.0, 1.0, ("x",), hits, restore_time)
+
+
+def _listing(*rows: ListingRow) -> Any:
+    return SimpleNamespace(listing=lambda sync=False: list(rows))
+
+
 def test_entries_prefer_the_cache_usage_counters() -> None:
-    entry = SimpleNamespace(key="k", label=None, cell="c", source="%%cache\nx = 1", size=10, runtime=3.0, created=1.0, names=("x",))
-    row = SimpleNamespace(key="k", hits=4, runtime=3.0, restore_time=0.5)
-    cache = SimpleNamespace(entries=lambda: [entry], stats=lambda: [row])
-    message = nbcomm.entries_message(cache, {"k": [1, 2.0]})
+    message = nbcomm.entries_message(_listing(_listed("k", 4, 0.5)), {"k": [1, 2.0]})
     assert (message["entries"][0]["hits"], message["entries"][0]["saved"]) == (4, 10.0)
+    assert message["entries"][0]["first_line"] == "x = 1" and message["entries"][0]["names"] == ["x"]
     assert message["totals"] == {"count": 1, "size": 10, "hits": 4, "saved": 10.0}
-    plain = SimpleNamespace(entries=lambda: [entry])
-    assert nbcomm.entries_message(plain, {"k": [1, 2.0]})["entries"][0]["hits"] == 1
+    # Counters that know fewer hits than this session (an index in memory): the session's count.
+    assert nbcomm.entries_message(_listing(_listed("k", 0, None)), {"k": [1, 2.0]})["entries"][0]["hits"] == 1
 
 
 
 def test_entries_use_the_counters_when_an_entry_was_never_restored() -> None:
     # The index says None for "never restored here": that entry saved nothing, the others keep theirs.
-    entries = [
-        SimpleNamespace(key=k, label=None, cell="c", source="x = 1", size=10, runtime=3.0, created=1.0, names=("x",))
-        for k in ("a", "b")
-    ]
-    rows = [SimpleNamespace(key="a", hits=0, runtime=3.0, restore_time=None), SimpleNamespace(key="b", hits=2, runtime=3.0, restore_time=1.0)]
-    cache = SimpleNamespace(entries=lambda: entries, stats=lambda: rows)
+    cache = _listing(_listed("a", 0, None), _listed("b", 2, 1.0))
     message = nbcomm.entries_message(cache, {"b": [1, 0.5]})
     by_key = {e["key"]: (e["hits"], e["saved"]) for e in message["entries"]}
     assert by_key == {"a": (0, 0.0), "b": (2, 4.0)}
+
+
+def test_the_entry_list_after_a_cell_reads_no_manifest(shell: Any, tmp_path: Any) -> None:
+    from conftest import write_entry
+
+    cache = session(shell).magics.open_cache()
+    for i in range(20):  # entries another kernel wrote: the sync on open indexes them
+        write_entry(cache, f"{i:032x}", value=i)
+    comm = FakeComm()
+    shell.kernel.comm_manager.targets[nbcomm.TARGET](comm, {})
+    assert comm.sent[-1]["totals"]["count"] == 20
+    reads: list[str] = []
+    real_get = cache.store.get
+
+    def counting_get(name: str, limit: Any = None) -> bytes:
+        reads.append(name)
+        return real_get(name, limit)
+
+    cache.store.get = counting_get  # type: ignore[method-assign]
+    comm.sent.clear()
+    shell.run_cell("%%cache\nvalue = 6 * 7\n")
+    (entries,) = [m for m in comm.sent if m["type"] == "entries"]
+    assert entries["totals"]["count"] == 21 and entries["entries"][0]["names"] == ["value"]
+    # The cell's own lookup probes its key (and its variants); the list after it reads no manifest.
+    others = {f"manifests/{i:032x}.json" for i in range(20)}
+    assert reads and not others & set(reads)
+
+
+def test_the_list_after_a_cell_is_the_full_list_updated(shell: Any) -> None:
+    from conftest import write_entry
+
+    comm = FakeComm()
+    shell.kernel.comm_manager.targets[nbcomm.TARGET](comm, {})
+    shell.run_cell("%%cache\nvalue = 6 * 7\n")
+    shell.run_cell("%%cache\nvalue = 6 * 7\n")  # a hit: its row's count goes up
+    last = [m for m in comm.sent if m["type"] == "entries"][-1]
+    assert [(e["names"], e["hits"]) for e in last["entries"]] == [(["value"], 1)]
+    # Another kernel writes an entry: the next cell's list has all three, as a full rebuild would.
+    cache = session(shell).magics.open_cache()
+    other = write_entry(cache, value=1)
+    shell.run_cell("%%cache\nother = 1\n")
+    last = [m for m in comm.sent if m["type"] == "entries"][-1]
+    assert last == nbcomm.entries_message(cache, session(shell).bridge.hits)
+    assert {e["key"] for e in last["entries"]} >= {other.key} and last["totals"]["count"] == 3
+    # An entry removed behind the panel's back (an eviction): the list follows.
+    cache.delete(other.key)
+    shell.run_cell("%%cache\nvalue = 6 * 7\n")
+    last = [m for m in comm.sent if m["type"] == "entries"][-1]
+    assert last["totals"]["count"] == 2 and other.key not in {e["key"] for e in last["entries"]}

@@ -285,12 +285,38 @@ def test_corrupt_entry_is_a_miss_with_a_warning(shell: Shell) -> None:
 def test_unload_removes_everything_load_registered(shell: Shell) -> None:
     ip = shell.ip
     magics = shell.magics
+    from nbcache.jupyter.extension import session
+
+    dashboard = session(ip).dashboard
     assert "cache" in ip.magics_manager.magics["cell"]
-    assert magics in ip.configurables
+    assert magics in ip.configurables and dashboard in ip.configurables
     shell.run("%unload_ext nbcache")
     assert "cache" not in ip.magics_manager.magics["cell"]
-    assert magics not in ip.configurables
+    assert "cache_dashboard" not in ip.magics_manager.magics["line"]
+    assert magics not in ip.configurables and dashboard not in ip.configurables
     assert "NbCache" not in ip.magics_manager.registry
+    assert ip.custom_exceptions == ()  # the syntax-error display is gone too
+    from nbcache.key import modules
+
+    assert modules._reloaders == []
+
+
+def test_a_load_that_fails_midway_leaves_nothing_registered(shell: Shell, monkeypatch) -> None:
+    from nbcache.jupyter import extension
+
+    ip = shell.ip
+    shell.run("%unload_ext nbcache")
+    monkeypatch.setattr(extension, "CellSyntaxErrors", lambda shell: (_ for _ in ()).throw(RuntimeError("boom")))
+    with pytest.raises(RuntimeError, match="boom"):
+        extension.load(ip)
+    assert "cache" not in ip.magics_manager.magics["cell"] and extension.session(ip) is None
+    assert not any(type(c).__name__ in ("NbCache", "DashboardMagics") for c in ip.configurables)
+    from nbcache.key import modules
+
+    assert modules._reloaders == []
+    monkeypatch.undo()
+    extension.load(ip)  # a retry loads cleanly
+    assert "cache" in ip.magics_manager.magics["cell"] and extension.session(ip) is not None
     shell.run("%load_ext nbcache")
     assert "cache" in ip.magics_manager.magics["cell"]
 
@@ -369,3 +395,73 @@ def test_the_help_says_how_generators_and_settings_are_treated() -> None:
     assert "a hit leaves it exactly where the run left it" in doc
     assert "Draws from a generator nobody seeded, as in a fresh kernel, are cached" in doc
     assert "imports again the modules it imported" in doc
+
+
+# -- mistakes are told at once -------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "setting, value, says",
+    [
+        ("size_limit", "abc", "NbCache.size_limit = 'abc' is not a size; for example %config NbCache.size_limit = '20GB'"),
+        ("compression", "lz4", "NbCache.compression = 'lz4' is not one of 'auto', 'zstd', 'none'; for example %config NbCache.compression = 'zstd'"),
+        ("storage_options", 5, "NbCache.storage_options = 5 is not a dict; for example %config NbCache.storage_options = {"),
+        ("directory", 7, "NbCache.directory = 7 is not a string; for example %config NbCache.directory = 'cache/'"),
+    ],
+)
+def test_a_bad_setting_is_refused_when_set_naming_it_with_an_example(shell: Shell, setting: str, value, says: str) -> None:
+    from IPython.core.error import UsageError
+    from traitlets import TraitError
+
+    from nbcache.errors import SettingError
+
+    before = getattr(shell.magics, setting)
+    with pytest.raises(SettingError) as caught:
+        setattr(shell.magics, setting, value)
+    assert isinstance(caught.value, UsageError) and isinstance(caught.value, TraitError)
+    assert str(caught.value).startswith("nbcache: " + says), str(caught.value)
+    assert getattr(shell.magics, setting) == before
+    shell.run(f"%config NbCache.{setting} = {value!r}")  # %config reports it (through logging)...
+    assert getattr(shell.magics, setting) == before  # ...and the value is not taken
+    t = shell.run("%%cache\nv = 1\n")
+    assert shell.status == "stored" and t.stderr == ""
+
+
+def test_good_settings_are_taken(shell: Shell) -> None:
+    shell.run("%config NbCache.size_limit = '500MB'\n%config NbCache.compression = 'none'")
+    assert (shell.magics.size_limit, shell.magics.compression) == ("500MB", "none")
+
+
+def test_a_bad_value_in_a_config_file_costs_only_that_setting(shell: Shell) -> None:
+    from traitlets.config import Config
+
+    from nbcache.jupyter.magic import NbCache
+
+    config = Config()
+    config.NbCache.size_limit = "lots"
+    config.NbCache.quiet = True
+    import contextlib
+    import io
+
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        magics = NbCache(shell=shell.ip, config=config)
+    assert magics.size_limit == "" and magics.quiet is True
+    assert err.getvalue() == (
+        "nbcache: NbCache.size_limit = 'lots' is not a size; for example %config NbCache.size_limit = '20GB' "
+        "(or '500MB'); using the default\n"
+    )
+
+
+def test_a_missing_deps_path_is_told_once(shell: Shell, tmp_path) -> None:
+    cell = "%%cache --deps does/not/exist.csv\nv = 2\n"
+    first = shell.run(cell)
+    assert first.stderr == (
+        f"nbcache: --deps does/not/exist.csv: no such file or folder (from {tmp_path}); the key counts it "
+        "as missing, and the cell runs again once it exists\n"
+    )
+    assert shell.status == "stored" and shell.ns["v"] == 2
+    assert shell.run(cell).stderr == "" and shell.status == "hit"
+    (tmp_path / "does" / "not").mkdir(parents=True)
+    (tmp_path / "does" / "not" / "exist.csv").write_text("a\n1\n")
+    assert shell.run(cell).stderr == "" and shell.status == "stored"  # it exists now: a new key
+    (tmp_path / "does" / "not" / "exist.csv").unlink()
+    assert "no such file or folder" in shell.run(cell).stderr  # gone again: told again

@@ -12,11 +12,12 @@ import time
 from pathlib import Path
 from typing import Any, Iterator
 
+import numpy as np
 import pytest
 
 from conftest import nbcache_magics, run_cli
 from nbcache.store.cache import Cache
-from nbcache.store.backends import LocalFolderStore
+from nbcache.store.backends import LocalFolderStore, open_store
 from nbcache.run.serialize import load_values
 
 WRITER = Path(__file__).with_name("writer.py")
@@ -209,3 +210,286 @@ def _permission_denied_by_mode(ip: Any, tmp_path: Path, capfd: Any) -> None:
     finally:
         for folder in (cache, *[p for p in cache.iterdir() if p.is_dir()]):
             os.chmod(folder, 0o755)
+
+
+# -- faults of the trust issue: checkpoints and restores killed, a server stopped mid-transfer,
+# -- blobs and manifests replayed, clocks a day apart ---------------------------------------------
+CHECKPOINTER = """
+import sys, numpy as np
+from nbcache.jupyter.checkpoints import Checkpoint
+from nbcache.store.backends import LocalFolderStore, open_store
+ckpt = Checkpoint("loop", LocalFolderStore(sys.argv[1]), key="k")
+start = (ckpt.load(default={"i": -1})["i"]) + 1
+for i in range(start, start + 10_000):
+    ckpt.save({"i": i, "weights": np.full(2_000_000, float(i))}, force=True)
+    print(i, flush=True)
+"""
+
+
+def test_kill_9_during_checkpoint_saves(tmp_path: Path, capfd: Any) -> None:
+    from nbcache.jupyter.checkpoints import Checkpoint
+
+    root = tmp_path / "c"
+    rng = random.Random(7)
+    last_saved = -1
+    for round_ in range(6):
+        proc = subprocess.Popen([sys.executable, "-c", CHECKPOINTER, str(root)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert proc.stdout is not None
+        proc.stdout.readline()  # one save done: the loop is writing
+        time.sleep(rng.uniform(0.05, 0.6))
+        proc.send_signal(signal.SIGKILL)
+        out, err = proc.communicate()
+        assert "Traceback" not in err, err
+        printed = [int(n) for n in out.split()]
+        last_saved = max([last_saved, *printed]) if printed else last_saved
+        capfd.readouterr()
+        state = Checkpoint("loop", LocalFolderStore(str(root)), key="k").load(default=None)
+        assert capfd.readouterr().err == ""  # nothing refused: the file is whole and signed
+        # Nothing written before is lost (a save may have landed after its number was printed).
+        assert state is not None and state["i"] >= last_saved
+        assert (state["weights"] == float(state["i"])).all()  # one save's state, never a mix
+
+
+RESTORER = """
+import sys
+from nbcache.store.cache import Cache
+from nbcache.store.backends import LocalFolderStore, open_store
+from nbcache.run.serialize import load_values
+cache = Cache(LocalFolderStore(sys.argv[1]))
+keys = [s.key for s in cache.stats()]
+print("ready", flush=True)
+while True:
+    for key in keys:
+        entry = cache.lookup(key)
+        values = load_values(cache.read_frames(entry), namespace={})
+        cache.record_hit(entry, 0.01)
+"""
+
+
+def test_kill_9_during_restores(tmp_path: Path) -> None:
+    root = tmp_path / "c"
+    proc = writer(root, "distinct", 6, 24, tag="9")
+    out, err = proc.communicate()
+    assert proc.returncode == 0, err
+    written = set(out.split())
+    rng = random.Random(11)
+    for _ in range(5):
+        reader = subprocess.Popen([sys.executable, "-c", RESTORER, str(root)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert reader.stdout is not None and reader.stdout.readline().strip() == "ready"
+        time.sleep(rng.uniform(0.1, 0.8))
+        reader.send_signal(signal.SIGKILL)
+        reader.communicate()
+    # Every entry is whole and loads, the index (written by each hit) is healthy and counts hits.
+    assert set(assert_intact(root)) == written
+    cache = Cache(LocalFolderStore(str(root)))
+    assert cache.index.health() == "ok" and sum(s.hits for s in cache.stats()) > 0
+    cache.close()
+    assert "0 failed" in run_cli("--dir", str(root), "doctor").stdout
+
+
+LARGE_CELL = """%%cache
+import numpy as np
+big = np.random.default_rng({seed}).random({n})
+print("computed", round(float(big[:10].sum()), 6))
+"""
+
+
+def _s3_fs(swift: Any) -> Any:
+    import s3fs
+    from swift_server import ACCESS_KEY, SECRET_KEY
+
+    return s3fs.S3FileSystem(key=ACCESS_KEY, secret=SECRET_KEY, endpoint_url=swift.endpoint, skip_instance_cache=True)
+
+
+def _stop_when(swift: Any, ready: Any, timeout: float = 60.0) -> Any:
+    """A thread that stops the server's proxy as soon as ``ready()`` holds."""
+    import threading
+
+    stopped = threading.Event()
+
+    def watch() -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if ready():
+                    break
+            except Exception:  # noqa: BLE001 - the server may be busy: look again
+                pass
+            time.sleep(0.02)
+        swift.stop_proxy()
+        stopped.set()
+
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    return stopped
+
+
+def _plain(source: str) -> dict[str, Any]:
+    """What the cell leaves when it runs without nbcache."""
+    namespace: dict[str, Any] = {}
+    exec(source.split("\n", 1)[1], namespace)
+    return namespace
+
+
+def test_s3_server_stopped_in_the_middle_of_a_multipart_upload(ip: Any, bucket: str, swift: Any, capfd: Any) -> None:
+    magics = nbcache_magics(ip)
+    magics.directory, magics.key, magics.compression = bucket, "team", "none"
+    small = "%%cache\nsmall = [1, 2, 3]\nprint('small')\n"
+    assert ip.run_cell(small).success and magics.engine.last.status == "stored"
+    fs = _s3_fs(swift)
+    name = bucket[len("s3://") :].split("/")[0]
+    stopped = _stop_when(swift, lambda: bool(fs.list_multipart_uploads(name)))
+    cell = LARGE_CELL.format(seed=1, n=12_000_000)  # 96 MB: a multipart upload of several parts
+    capfd.readouterr()
+    try:
+        result = ip.run_cell(cell)
+        assert stopped.wait(60), "the upload never started"
+        out, err = capfd.readouterr()
+        # The cell's result is the plain run's, and the user is told once.
+        assert result.success and out.count("computed") == 1
+        np.testing.assert_array_equal(ip.user_ns["big"], _plain(cell)["big"])
+        notes = [line for line in err.splitlines() if line.strip()]
+        assert len(notes) == 1 and notes[0].startswith("nbcache:"), err
+    finally:
+        swift.start_proxy()
+    magics.engine.cache.outage.reset()
+    # Nothing half-written is visible, and what was written before is intact and hits.
+    cache = Cache(open_store(bucket), key="team")
+    assert cache.verify() == []
+    assert [e.names for e in cache.entries()] == [("small",)]
+    del ip.user_ns["small"]
+    assert ip.run_cell(small).success and magics.engine.last.status == "hit" and ip.user_ns["small"] == [1, 2, 3]
+
+
+def test_s3_server_stopped_in_the_middle_of_a_download(ip: Any, bucket: str, swift: Any, capfd: Any) -> None:
+    import threading
+
+    magics = nbcache_magics(ip)
+    magics.directory, magics.key, magics.compression = bucket, "team", "none"
+    cell = LARGE_CELL.format(seed=2, n=16_000_000)  # 128 MB
+    assert ip.run_cell(cell).success and magics.engine.last.status == "stored"
+    entry = magics.engine.last.entry
+    expected = ip.user_ns.pop("big")
+    # Stop the server once the values blob is being read: the hit's read hangs up mid-transfer.
+    from nbcache.store.backends.remote import FsspecStore
+
+    reading = threading.Event()
+    real_open = FsspecStore.open
+
+    def open_and_tell(self: Any, name: str) -> Any:
+        fh = real_open(self, name)
+        if name == entry.values.name:
+            reading.set()
+        return fh
+
+    FsspecStore.open = open_and_tell  # type: ignore[method-assign]
+    def mid_download() -> bool:
+        if not reading.is_set():
+            return False
+        time.sleep(0.3)  # some of the blob has arrived, most has not
+        return True
+
+    stopped = _stop_when(swift, mid_download)
+    capfd.readouterr()
+    try:
+        result = ip.run_cell(cell)
+        assert stopped.wait(60)
+        out, err = capfd.readouterr()
+        assert result.success and out.count("computed") == 1  # it ran: no half-read values shown
+        np.testing.assert_array_equal(ip.user_ns["big"], expected)
+        notes = [line for line in err.splitlines() if line.strip()]
+        assert len(notes) == 1 and notes[0].startswith("nbcache:"), err
+    finally:
+        FsspecStore.open = real_open  # type: ignore[method-assign]
+        swift.start_proxy()
+    magics.engine.cache.outage.reset()
+    # A read that failed is no damage: the blob is still there, and the entry hits again.
+    assert _s3_fs(swift).exists(f"{bucket[len('s3://'):]}/{entry.values.name}")
+    del ip.user_ns["big"]
+    assert ip.run_cell(cell).success and magics.engine.last.status == "hit"
+    np.testing.assert_array_equal(ip.user_ns["big"], expected)
+
+
+def test_a_blob_swapped_for_another_entry_s_blob_is_a_miss(ip: Any, capfd: Any) -> None:
+    magics = nbcache_magics(ip)
+    first = "%%cache\nx = list(range(50))\nprint('first ran')\n"
+    second = "%%cache\ny = list(range(100, 150))\nprint('second ran')\n"  # a values blob of the same size
+    assert ip.run_cell(first).success
+    a = magics.engine.last.entry
+    assert ip.run_cell(second).success
+    b = magics.engine.last.entry
+    assert a.values.size == b.values.size and a.values.id != b.values.id
+    root = Path(magics.directory)
+    # Someone with write access to the store replays b's values under a's name (both are valid blobs).
+    (root / a.values.name).write_bytes((root / b.values.name).read_bytes())
+    del ip.user_ns["x"], ip.user_ns["y"]
+    capfd.readouterr()
+    assert ip.run_cell(first).success
+    out, err = capfd.readouterr()
+    assert out == "first ran\n" and ip.user_ns["x"] == list(range(50)) and "y" not in ip.user_ns
+    notes = [line for line in err.splitlines() if line.strip()]
+    assert len(notes) == 1 and notes[0].startswith("nbcache:") and "checksum" in notes[0], err
+    assert ip.run_cell(second).success and magics.engine.last.status == "hit"  # b is untouched
+    del ip.user_ns["x"]
+    assert ip.run_cell(first).success and magics.engine.last.status == "hit" and ip.user_ns["x"] == list(range(50))
+
+
+def test_a_manifest_replayed_from_an_older_entry_of_the_same_cell_is_a_miss(ip: Any, capfd: Any) -> None:
+    magics = nbcache_magics(ip)
+    cell = "%%cache --name step\nresult = n * 10\nprint('ran with', n)\n"
+    ip.user_ns["n"] = 1
+    assert ip.run_cell(cell).success
+    older = magics.engine.last.entry
+    ip.user_ns["n"] = 2
+    assert ip.run_cell(cell).success
+    newer = magics.engine.last.entry
+    root = Path(magics.directory)
+    # The older entry's manifest (validly signed) put where the newer one's was.
+    (root / f"manifests/{newer.key}.json").write_bytes((root / f"manifests/{older.key}.json").read_bytes())
+    del ip.user_ns["result"]
+    capfd.readouterr()
+    assert ip.run_cell(cell).success
+    out, err = capfd.readouterr()
+    assert out == "ran with 2\n" and ip.user_ns["result"] == 20  # never n=1's result
+    notes = [line for line in err.splitlines() if line.strip()]
+    assert len(notes) == 1 and notes[0].startswith("nbcache:") and "names another key" in notes[0], err
+    ip.user_ns["n"] = 1
+    assert ip.run_cell(cell).success and magics.engine.last.status == "hit" and ip.user_ns["result"] == 10
+
+
+def test_a_clock_skew_of_a_day_between_two_machines(tmp_path: Path) -> None:
+    from conftest import write_entry
+
+    root = tmp_path / "shared"
+    day = 86400.0
+    here = Cache(LocalFolderStore(str(root)), key="team", size_limit=None)  # this machine, the CLI's index
+    ahead = Cache(LocalFolderStore(str(root)), key="team", index_path=str(tmp_path / "ahead.sqlite"))
+    behind = Cache(LocalFolderStore(str(root)), key="team", index_path=str(tmp_path / "behind.sqlite"))
+
+    # LRU: an entry from a machine a day ahead must not look like the most recently used one.
+    older = write_entry(here, "01" * 16, value=list(range(1000)))
+    from_ahead = write_entry(ahead, "02" * 16, value=list(range(1000, 2000)), created=time.time() + day)
+    here.sync()
+    time.sleep(0.01)
+    here.record_hit(older, 0.01)  # used here after the other machine wrote its entry
+    limit = here.index.stored_bytes()  # room for two entries of this size, not three
+    here.size_limit = limit
+    newest = write_entry(here, "03" * 16, value=list(range(2000, 3000)))
+    kept = {s.key for s in here.stats()}
+    assert from_ahead.key not in kept and {older.key, newest.key} <= kept  # the least recently used went
+
+    # --older-than: an entry from a machine a day behind is as new as it is, one really old is old.
+    here.sync()
+    here.size_limit = None
+    from_behind = write_entry(behind, "04" * 16, value="fresh", created=time.time() - day)
+    old = write_entry(here, "05" * 16, value="old", created=time.time() - 3 * day)
+    here.close()
+    out = run_cli("--dir", str(root), "clear", "--older-than", "12h", env={"NBCACHE_KEY": "team"}).stdout
+    assert "removed 1 entry" in out
+    again = Cache(LocalFolderStore(str(root)), key="team")
+    left = {s.key for s in again.stats()}
+    assert from_behind.key in left and old.key not in left and {older.key, newest.key} <= left
+    for key in left:  # nothing that is left is damaged
+        entry = again.lookup(key)
+        assert entry is not None and load_values(again.read_frames(entry), namespace={})["x"] is not None
+    again.close()

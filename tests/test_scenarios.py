@@ -909,6 +909,37 @@ _dial_read = [_dial + "sys.dial = 2", "%%cache\nprint(sys.dial * 10)\n"]
 scenario(name="registered_state_before_cell_change_misses", cells=_dial_read, cells2=sub(_dial_read, "sys.dial = 2", "sys.dial = 4"), expect="miss", isolate=True)
 
 
+# == rich outputs and pseudo-filesystems ==========================================================
+scenario(
+    name="plotly_figure_hits",
+    cells=[
+        "%%cache\nimport plotly.express as px\nfig = px.bar(x=['a', 'b'], y=[3, 1])\nfig\n",
+        "print(type(fig).__name__, list(fig.data[0].y))",
+    ],
+)
+scenario(
+    name="image_and_audio_hit",
+    cells=[
+        d("""
+        %%cache
+        import numpy as np
+        from IPython.display import Audio, Image, display
+        import io
+        from PIL import Image as PILImage
+        buf = io.BytesIO()
+        PILImage.fromarray(np.full((8, 8, 3), 200, dtype="uint8")).save(buf, "PNG")
+        display(Image(buf.getvalue()))
+        Audio(np.sin(np.arange(800) / 5), rate=8000)
+        """),
+        "print(len(buf.getvalue()) > 0)",
+    ],
+)
+scenario(
+    name="proc_listing_is_no_dependency_hits",
+    cells=["%%cache\nimport os\nhas_proc = len(os.listdir('/proc')) > 0 and len(os.listdir('/dev')) > 0\nprint(has_proc)\n", "print(has_proc)"],
+)
+
+
 # == --explain ===================================================================================
 def _explain_names_threshold(r: ScenarioResult) -> None:
     lines = nbcache_lines(r.second[1])

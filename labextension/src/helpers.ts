@@ -157,7 +157,16 @@ export function formatBytes(bytes: number): string {
     scale *= 1000;
     unit++;
   }
-  return unit === 0 ? `${bytes.toFixed(0)} B` : `${(bytes / scale).toFixed(1)} ${units[unit]}`;
+  if (unit === 0) {
+    return `${bytes.toFixed(0)} B`;
+  }
+  // Tenths of the exact quotient, halves rounded up (integer arithmetic: exact for any size below
+  // 900 TB), as the kernel's format_size does: toFixed and Python's float formatting disagree on
+  // exact halves, so neither side uses its own.
+  const magnitude = Math.abs(bytes) * 10;
+  const whole = Math.floor(magnitude / scale);
+  const tenths = whole + (2 * (magnitude - whole * scale) >= scale ? 1 : 0);
+  return `${bytes < 0 ? '-' : ''}${Math.floor(tenths / 10)}.${tenths % 10} ${units[unit]}`;
 }
 
 /** The short text on a cell's badge. */

@@ -72,6 +72,10 @@ test('formatBytes writes sizes as the kernel does (powers of 1000)', () => {
   assert.equal(formatBytes(2048), '2.0 kB');
   assert.equal(formatBytes(50 * 1000 * 1000), '50.0 MB');
   assert.equal(formatBytes(1.5e9), '1.5 GB');
+  assert.equal(formatBytes(1250), '1.3 kB');
+  assert.equal(formatBytes(1050), '1.1 kB');
+  assert.equal(formatBytes(2250), '2.3 kB');
+  assert.equal(formatBytes(1249999), '1.2 MB');
   assert.equal(formatBytes(5e15), '5000.0 TB');
 });
 

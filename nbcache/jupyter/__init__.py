@@ -9,3 +9,5 @@
 
 Only ``extension`` wires the others together; none of them imports another's state.
 """
+
+__all__: list[str] = []  # a namespace of modules: import them by name

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from typing import Any, Callable
+from typing import Any, Callable, Literal
 
 from ..run.engine import Engine, Outcome
 from ..store.cache import Cache
@@ -66,43 +66,34 @@ def _explain(outcome: Outcome) -> str:
     return f"The cell raised {outcome.reason or 'an error'}; nothing was stored."
 
 
-def _usage(cache: Any) -> dict[str, tuple[int, float]]:
-    """Hits and seconds saved per key from the cache's own usage counters, when it keeps them."""
-    stats = getattr(cache, "stats", None)
-    if not callable(stats):
-        return {}
-    try:
-        return {
-            row.key: (int(row.hits), time_saved(row)) for row in stats()
-        }
-    except Exception:  # noqa: BLE001 - counters are a nicety: fall back to this session's
-        return {}
-
-
-def entries_message(cache: Any, hits: dict[str, list[float]]) -> dict[str, Any]:
+def entries_message(cache: Any, hits: dict[str, list[float]], *, sync: bool | Literal["if stale"] = False) -> dict[str, Any]:
     """The ``entries`` message: every entry in ``cache`` with its hits and time saved (the cache's
-    usage counters where it keeps them, else this kernel session's)."""
-    usage = _usage(cache)
-    rows = []
-    for entry in cache.entries():
-        count, saved = hits.get(entry.key, (0, 0.0))
-        if entry.key in usage and usage[entry.key][0] >= count:
-            count, saved = usage[entry.key]
-        first = next((line.strip() for line in entry.source.splitlines() if _is_code(line)), "")
-        rows.append(
-            {
-                "key": entry.key,
-                "label": entry.label,
-                "cell": entry.cell,
-                "first_line": first[:120],
-                "size": entry.size,
-                "runtime": entry.runtime,
-                "created": entry.created,
-                "names": list(entry.names),
-                "hits": int(count),
-                "saved": float(saved),
-            }
-        )
+    usage counters, or this kernel session's where they count more). The rows come from the
+    cache's index (``cache.listing()``), never from reading every manifest. ``sync`` first picks
+    up entries that other kernels and machines wrote (on open and on the panel's refresh)."""
+    return _message([_panel_row(entry, hits) for entry in cache.listing(sync=sync)])
+
+
+def _panel_row(entry: Any, hits: dict[str, list[float]]) -> dict[str, Any]:
+    count, saved = hits.get(entry.key, (0, 0.0))
+    if entry.hits >= count:
+        count, saved = entry.hits, time_saved(entry)
+    first = next((line.strip() for line in entry.source.splitlines() if _is_code(line)), "")
+    return {
+        "key": entry.key,
+        "label": entry.label,
+        "cell": entry.cell,
+        "first_line": first[:120],
+        "size": entry.size,
+        "runtime": entry.runtime,
+        "created": entry.created,
+        "names": list(entry.names),
+        "hits": int(count),
+        "saved": float(saved),
+    }
+
+
+def _message(rows: list[dict[str, Any]]) -> dict[str, Any]:
     rows.sort(key=lambda row: row["created"], reverse=True)
     totals = {
         "count": len(rows),
@@ -129,6 +120,8 @@ class KernelBridge:
         self.comms: dict[str, Any] = {}
         self.statuses: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self.hits: dict[str, list[float]] = {}
+        self._rows: dict[str, dict[str, Any]] | None = None
+        """The panel's rows by key, as last sent (see :meth:`_entries`)."""
 
     # -- engine side ---------------------------------------------------------------------------
     def on_outcome(self, outcome: Outcome) -> None:
@@ -151,7 +144,7 @@ class KernelBridge:
             count[1] += outcome.saved
         self._broadcast(message)
         if outcome.status in ("hit", "stored") and self.comms:
-            self._broadcast(self._entries())
+            self._broadcast(self._entries(changed=outcome.key))
 
     # -- comm side -----------------------------------------------------------------------------
     def on_open(self, comm: Any, msg: Any) -> None:
@@ -160,13 +153,13 @@ class KernelBridge:
         comm.on_close(lambda _msg, comm_id=comm.comm_id: self.comms.pop(comm_id, None))
         for message in list(self.statuses.values()):
             comm.send(message)
-        comm.send(self._entries())
+        comm.send(self._entries(sync="if stale"))
 
     def _on_msg(self, msg: Any) -> None:
         data = (msg.get("content") or {}).get("data") or {}
         kind = data.get("type")
         if kind == "refresh":
-            self._broadcast(self._entries())
+            self._broadcast(self._entries(sync=True))
         elif kind == "invalidate" and isinstance(data.get("key"), str):
             try:
                 self.open_cache().delete(data["key"])
@@ -175,9 +168,19 @@ class KernelBridge:
             self.hits.pop(data["key"], None)
             self._broadcast(self._entries())
 
-    def _entries(self) -> dict[str, Any]:
+    def _entries(self, sync: bool | Literal["if stale"] = False, changed: str | None = None) -> dict[str, Any]:
+        """The entries message. After a cell (``changed``: the key it hit or stored) only that
+        entry's row is read from the index again, unless the index holds another number of
+        entries than the rows kept (an eviction, another kernel's writes): then all of them."""
         try:
-            return entries_message(self.open_cache(), self.hits)
+            cache = self.open_cache()
+            if changed is not None and self._rows is not None and cache.index.count() == len(self._rows | {changed: {}}):
+                for entry in cache.listing(key=changed):
+                    self._rows[changed] = _panel_row(entry, self.hits)
+                return _message(list(self._rows.values()))
+            message = entries_message(cache, self.hits, sync=sync)
+            self._rows = {row["key"]: row for row in message["entries"]}
+            return message
         except Exception as exc:  # noqa: BLE001 - an unreadable cache shows as an empty list
             message = entries_message(_NoEntries(), {})
             message["error"] = str(exc)
@@ -222,7 +225,7 @@ class KernelBridge:
 
 
 class _NoEntries:
-    def entries(self) -> list[Any]:
+    def listing(self, sync: Any = False) -> list[Any]:
         return []
 
 

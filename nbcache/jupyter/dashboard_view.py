@@ -66,7 +66,7 @@ def row_html(row: EntryStats) -> str:
     return f'<div class="nbcache-row" data-key="{row.key}" style="white-space:nowrap">{"".join(cells)}</div>'
 
 
-def summary_html(totals: Totals, rows: list[EntryStats]) -> str:
+def summary_html(totals: Totals) -> str:
     if totals.size_limit:
         disk = f"{_bytes(totals.size)} of {_bytes(totals.size_limit)} ({totals.size / totals.size_limit:.0%})"
     else:

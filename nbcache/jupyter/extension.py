@@ -17,11 +17,14 @@ from typing import Any
 from IPython.core.error import UsageError
 
 from ..key import state
+from ..key.modules import register_reloader, unregister_reloader
 from ..run.engine import Engine
 from ..store.cache import Cache
 from .comm import KernelBridge
 from .dashboard import DashboardMagics
+from .host import CellSyntaxErrors
 from .magic import NbCache, drop_empty_cache_cell
+from .reloads import AutoreloadWatch
 
 __all__ = ["Session", "active", "load", "session", "unload"]
 
@@ -35,6 +38,8 @@ class Session:
     dashboard: DashboardMagics
     bridge: KernelBridge | None
     """None without a kernel (a plain IPython terminal): no frontend to talk to."""
+    autoreload: AutoreloadWatch
+    syntax_errors: CellSyntaxErrors
 
     @property
     def engine(self) -> Engine:
@@ -72,9 +77,25 @@ def load(shell: Any) -> None:
     shell.input_transformers_cleanup.append(drop_empty_cache_cell)
     dashboard = DashboardMagics(shell, magics.open_cache)  # %cache_dashboard
     shell.register_magics(dashboard)
-    # The JupyterLab extension's comm target; nothing without a kernel.
-    bridge = KernelBridge.attach(shell, magics.engine, magics.open_cache)
-    _sessions[id(shell)] = Session(shell, magics, dashboard, bridge)
+    bridge: KernelBridge | None = None
+    autoreload: AutoreloadWatch | None = None
+    try:
+        # The JupyterLab extension's comm target; nothing without a kernel.
+        bridge = KernelBridge.attach(shell, magics.engine, magics.open_cache)
+        autoreload = AutoreloadWatch(shell)  # what %autoreload keeps current, for the module keys
+        register_reloader(autoreload)
+        syntax_errors = CellSyntaxErrors(shell)  # a syntax error in a cached cell shows as in any cell
+    except BaseException:
+        # Half a load would leave magics that no unload can find: undo it, and let the error show.
+        if bridge is not None:
+            bridge.detach()
+        if autoreload is not None:
+            unregister_reloader(autoreload)
+        _unregister(shell, dashboard, "line", "cache_dashboard")
+        _unregister(shell, magics, "cell", "cache")
+        _drop_transformer(shell)
+        raise
+    _sessions[id(shell)] = Session(shell, magics, dashboard, bridge, autoreload, syntax_errors)
     # Seeding of the global generators is tracked from here on (unseeded draws are cached).
     state.track(assume_seeded=_seeded_before(shell))
 
@@ -87,12 +108,11 @@ def unload(shell: Any) -> None:
         state.untrack()
     if found.bridge is not None:
         found.bridge.detach()
+    unregister_reloader(found.autoreload)
+    found.syntax_errors.remove()
     _unregister(shell, found.dashboard, "line", "cache_dashboard")
     _unregister(shell, found.magics, "cell", "cache")
-    if drop_empty_cache_cell in shell.input_transformers_cleanup:
-        shell.input_transformers_cleanup.remove(drop_empty_cache_cell)
-    if found.magics in shell.configurables:
-        shell.configurables.remove(found.magics)
+    _drop_transformer(shell)
     found.engine.listeners.clear()
 
 
@@ -106,9 +126,17 @@ def _seeded_before(shell: Any) -> bool:
     return any(isinstance(cell, str) and _SEEDING.search(cell) for cell in cells)
 
 
+def _drop_transformer(shell: Any) -> None:
+    """Undo ``load``'s input transformer for the empty ``%%cache`` cell."""
+    if drop_empty_cache_cell in shell.input_transformers_cleanup:
+        shell.input_transformers_cleanup.remove(drop_empty_cache_cell)
+
+
 def _unregister(shell: Any, magics: Any, kind: str, name: str) -> None:
     """Undo ``shell.register_magics(magics)`` (IPython has no public call for it)."""
     manager = shell.magics_manager
     if getattr(manager.magics[kind].get(name), "__self__", None) is magics:
         del manager.magics[kind][name]
     manager.registry.pop(type(magics).__name__, None)
+    if magics in shell.configurables:  # Magics.__init__ put it there
+        shell.configurables.remove(magics)

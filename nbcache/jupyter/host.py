@@ -1,7 +1,7 @@
 """The host the engine runs cells on, over an IPython shell: how IPython runs a cell body
 (compile, the display hook, ``Out[n]``, tracebacks), how outputs are replayed, where notes go.
 
-Everything here adapts IPython to :class:`nbcache.run.engine.Host`; no caching logic lives here.
+Everything here adapts IPython to :class:`nbcache.run.host.Host`; no caching logic lives here.
 """
 
 from __future__ import annotations
@@ -11,16 +11,16 @@ import contextlib
 import html
 import re
 import sys
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, cast
 
 from IPython.core.displayhook import DisplayHook
 
+from ..run import widgets
 from ..run.capture import Recorder
 from ..run.engine import Outcome
 
-__all__ = ["IPythonHost", "cell_id", "user_frames"]
+__all__ = ["CellSyntaxErrors", "IPythonHost", "cell_id", "mark_cell_syntax_error", "user_frames"]
 
-_WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 # Names IPython maintains in the user namespace: never inputs, never stored.
 _INTERNAL = re.compile(
     r"_|__|___|_i|_ii|_iii|_i\d+|_\d+|_oh|_ih|_dh|In|Out|exit|quit|get_ipython"
@@ -44,7 +44,7 @@ class IPythonHost:
         return _INTERNAL.fullmatch(name) is not None
 
     def recorder(self) -> Recorder:
-        return Recorder(publisher=self.shell.display_pub)
+        return Recorder(publisher=self.shell.display_pub, widgets=widgets.WidgetTracker())
 
     def execute(self, source: str, python: str, recorder: Recorder) -> None:
         __tracebackhide__ = True  # noqa: F841 - IPython hides this frame in tracebacks
@@ -56,7 +56,8 @@ class IPythonHost:
         number = shell.displayhook.prompt_count
         filename = self.filename = shell.compile.cache(python, number, raw_code=raw)
         try:
-            tree = ast.parse(python, filename)
+            # IPython's own parse (its compiler flags): the same message as without %%cache
+            tree = shell.compile.ast_parse(python, filename)
         except SyntaxError as exc:
             raise exc.with_traceback(None) from None
         plan = _plan(tree.body, shell.ast_node_interactivity, DisplayHook.semicolon_at_end_of_expression(python))
@@ -70,7 +71,13 @@ class IPythonHost:
             compute = hook.compute_format_data
 
             def capture(result: Any) -> Any:
-                data, metadata = compute(result)
+                # What formatting shows is recorded: an object with _ipython_display_ (a plotly
+                # figure) displays itself from here and leaves the result's own data empty.
+                recorder.paused = False
+                try:
+                    data, metadata = compute(result)
+                finally:
+                    recorder.paused = True
                 record["data"], record["metadata"] = data, metadata
                 return data, metadata
 
@@ -94,32 +101,47 @@ class IPythonHost:
 
     def replay(self, records: list[dict[str, Any]], results: list[Any]) -> None:
         publisher = self.shell.display_pub
-        for record in records:
-            kind = record["type"]
-            if kind == "stream":
-                stream = getattr(sys, record["name"])
-                stream.write(record["text"])
-                stream.flush()  # records are the kernel's sends: one send each, in order
-            elif kind == "display":
-                data = _live_widget_views(record["data"])
-                if data:
-                    publisher.publish(
-                        data=data, metadata=record.get("metadata"), transient=record.get("transient"), update=record.get("update", False)
-                    )
-            elif kind == "clear":
-                publisher.clear_output(record.get("wait", False))
-            elif kind == "result":
-                self._show_result(results[record["index"]], record)
+        state = next((r for r in records if r["type"] == "widgets"), None)
+        try:
+            revived = widgets.revive(state["state"]) if state is not None else {}
+        except Exception:  # noqa: BLE001 - no live widgets: their text forms are shown
+            revived = {}
+        try:
+            for record in records:
+                into = revived.get(record.get("into", ""))
+                with into if into is not None else contextlib.nullcontext():  # inside an Output widget
+                    self._replay_one(publisher, record, results, revived, state)
+        finally:
+            widgets.forget_revived()
         sys.stdout.flush()
         sys.stderr.flush()
 
-    def _show_result(self, value: Any, record: dict[str, Any]) -> None:
+    def _replay_one(self, publisher: Any, record: dict[str, Any], results: list[Any], revived: dict[str, Any], state: Any) -> None:
+        kind = record["type"]
+        if kind == "stream":
+            stream = getattr(sys, record["name"])
+            stream.write(record["text"])
+            # Records are the kernel's sends: one send each, in order (and inside an Output
+            # widget, before it stops capturing).
+            stream.flush()
+        elif kind == "display":
+            data = widgets.view_data(record["data"], revived, state)
+            if data:
+                publisher.publish(
+                    data=data, metadata=record.get("metadata"), transient=record.get("transient"), update=record.get("update", False)
+                )
+        elif kind == "clear":
+            publisher.clear_output(record.get("wait", False))
+        elif kind == "result":
+            self._show_result(results[record["index"]], record, revived, state)
+
+    def _show_result(self, value: Any, record: dict[str, Any], revived: dict[str, Any], state: Any) -> None:
         """``value`` through the display hook (``Out[n]``, ``_``), showing what it showed then."""
         hook = self.shell.displayhook
         if record.get("data") is None:  # entries made before nbcache recorded it
             hook(value)
             return
-        shown = (_live_widget_views(record["data"]), record.get("metadata") or {})
+        shown = (widgets.view_data(record["data"], revived, state) or {}, record.get("metadata") or {})
         with _formatting(hook, lambda result: shown):
             hook(value)
 
@@ -134,6 +156,51 @@ class IPythonHost:
 
     def warn(self, message: str) -> None:
         print(message, file=sys.stderr)
+
+
+class _CellCode(Exception):
+    """Marks a syntax error in a ``%%cache`` cell's own code (see :class:`CellSyntaxErrors`)."""
+
+
+_MARKED: dict[type, type] = {}
+
+
+def mark_cell_syntax_error(exc: SyntaxError) -> SyntaxError:
+    """The same error, of a subclass of its type with the same name that IPython shows as it
+    shows a syntax error in a cell: no frames, the line and its caret. (Raised from within the
+    magic it would otherwise show the frames of ``run_cell_magic``.)"""
+    base = type(exc)
+    marked = _MARKED.get(base)
+    if marked is None:
+        marked = _MARKED[base] = type(base.__name__, (_CellCode, base), {"__module__": base.__module__})
+    copy = marked(exc.msg, (exc.filename, exc.lineno, exc.offset, exc.text, exc.end_lineno, exc.end_offset))
+    return cast(SyntaxError, copy)
+
+
+class CellSyntaxErrors:
+    """Installs (and removes) the shell's handler for marked syntax errors, through IPython's
+    ``set_custom_exc``; exceptions someone else handles that way keep their handler."""
+
+    def __init__(self, shell: Any):
+        self.shell = shell
+        self._previous: tuple[tuple[type, ...], Any] = (tuple(shell.custom_exceptions), shell.CustomTB)
+        previous_types, previous_handler = self._previous
+
+        def handler(sh: Any, etype: type, value: BaseException, tb: Any, tb_offset: Any = None) -> Any:
+            if isinstance(value, _CellCode):
+                if isinstance(value, IndentationError):
+                    sh.showindentationerror()
+                else:
+                    sh.showsyntaxerror()
+                return None
+            return previous_handler(etype, value, tb, tb_offset=tb_offset)
+
+        shell.set_custom_exc((_CellCode, *previous_types), handler)
+        self._installed = shell.CustomTB
+
+    def remove(self) -> None:
+        if self.shell.CustomTB == self._installed:
+            self.shell.custom_exceptions, self.shell.CustomTB = self._previous
 
 
 def user_frames(tb: Any, filename: str | None) -> Any:
@@ -183,17 +250,6 @@ def _flush_inline_figures() -> None:
 
     if "inline" in str(matplotlib.get_backend()):
         backend.flush_figures()
-
-
-def _live_widget_views(data: Any) -> Any:
-    """Drop widget views whose model no longer exists (after a restart): keep the text fallback."""
-    if not isinstance(data, dict) or _WIDGET_VIEW not in data:
-        return data
-    model_id = (data[_WIDGET_VIEW] or {}).get("model_id")
-    widgets = sys.modules.get("ipywidgets.widgets.widget")
-    if widgets is not None and model_id in getattr(widgets, "_instances", {}):
-        return data
-    return {k: v for k, v in data.items() if k != _WIDGET_VIEW}
 
 
 @contextlib.contextmanager

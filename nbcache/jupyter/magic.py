@@ -8,59 +8,136 @@ frontend bridge and the dashboard reach through :meth:`NbCache.open_cache`.
 
 from __future__ import annotations
 
+import copy
 import os
+import sys
 from typing import Any, cast
 
+from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
-from traitlets import Bool, Dict, Enum, Unicode, observe
+from traitlets import Bool, Dict, Enum, TraitError, TraitType, Unicode, observe, validate
 
-from ..errors import NbCacheError
+from ..errors import NbCacheError, SettingError
 from ..run.engine import Engine, RunOptions
 from ..store.backends import open_store
 from ..store.cache import DEFAULT_SIZE_LIMIT, Cache
 from ..store.compression import Compression
 from ..units import parse_size
-from .host import IPythonHost, cell_id, user_frames
+from .host import IPythonHost, cell_id, mark_cell_syntax_error, user_frames
 
-__all__ = ["ENV_DIR", "ENV_SIZE_LIMIT", "NbCache", "drop_empty_cache_cell"]
+__all__ = ["ENV_DIR", "ENV_SIZE_LIMIT", "InvalidSetting", "NbCache", "drop_empty_cache_cell"]
 
 ENV_DIR = "NBCACHE_DIR"
 ENV_SIZE_LIMIT = "NBCACHE_SIZE_LIMIT"
+
+
+class InvalidSetting(SettingError, UsageError, TraitError):
+    """A bad value for a setting: refused when it is set. A ``TraitError`` for traitlets (and so
+    for ``%config``, which reports it at once), a ``UsageError`` for IPython (no traceback)."""
+
+
+class _Told:
+    """Mixin for the settings' traits: a value of the wrong kind is refused with a message that
+    names the setting and shows a good value (``.tag(example=...)``), not traitlets' own."""
+
+    name: str | None
+    metadata: dict[str, Any]
+
+    def error(self, obj: Any, value: Any, error: Exception | None = None, info: str | None = None) -> Any:
+        want = cast(TraitType[Any, Any], self).info()
+        raise InvalidSetting(f"nbcache: NbCache.{self.name} = {value!r} is not {want}; for example %config {self.metadata['example']}")
+
+
+class _Unicode(_Told, Unicode):
+    info_text = "a string"
+
+
+class _Bool(_Told, Bool):
+    pass
+
+
+class _Enum(_Told, Enum):
+    def info(self) -> str:
+        return "one of " + ", ".join(repr(v) for v in self.values or ())
+
+
+class _Dict(_Told, Dict):
+    pass
 
 
 @magics_class
 class NbCache(Magics):
     """Configuration of nbcache (``%config NbCache.<option> = ...`` or ``ipython_config.py``)."""
 
-    directory = Unicode(
+    directory = _Unicode(
         "",
         help="Where the cache lives. Empty: $NBCACHE_DIR, else .nbcache/ in the kernel's starting directory.",
-    ).tag(config=True)
-    quiet = Bool(False, help="Do not print the note that says a cell was restored from the cache.").tag(config=True)
-    size_limit = Unicode(
+    ).tag(config=True, example="NbCache.directory = 'cache/'")
+    quiet = _Bool(False, help="Do not print the note that says a cell was restored from the cache.").tag(
+        config=True, example="NbCache.quiet = True"
+    )
+    size_limit = _Unicode(
         "",
         help="Most the cache may hold, like 20GB or 500MB; least recently used entries are evicted "
         "after each store. Empty: $NBCACHE_SIZE_LIMIT, else 10GB.",
-    ).tag(config=True)
-    key = Unicode(
+    ).tag(config=True, example="NbCache.size_limit = '20GB'")
+    key = _Unicode(
         "",
         help="Secret that signs entries (share it within a team). Empty: $NBCACHE_KEY, else a key "
         "created in the Jupyter data directory.",
-    ).tag(config=True)
-    compression = Enum(
+    ).tag(config=True, example="NbCache.key = 'a-team-secret'")
+    compression = _Enum(
         ["auto", "zstd", "none"], "auto", help="auto: zstd where data compresses, none for incompressible buffers."
-    ).tag(config=True)
-    storage_options = Dict(
+    ).tag(config=True, example="NbCache.compression = 'zstd'")
+    storage_options = _Dict(
         help="Options for fsspec when the cache is a URL, e.g. {'endpoint_url': 'http://127.0.0.1:9000'}."
-    ).tag(config=True)
+    ).tag(config=True, example="NbCache.storage_options = {'endpoint_url': 'http://127.0.0.1:9000'}")
+
+    def _load_config(self, cfg: Any, section_names: Any = None, traits: Any = None) -> None:
+        """While starting, a bad value (from a configuration file) costs only that setting, not
+        the extension; afterwards (``%config``) it is refused with its message."""
+        if self._starting:
+            known = self.traits(config=True)
+            cfg = copy.deepcopy(cfg)
+            for name, value in list(self._find_my_config(cfg).items()):
+                trait = known.get(name)
+                if trait is None or not isinstance(value, (str, bool, int, float, dict, type(None))):
+                    continue
+                try:
+                    trait._validate(self, value)
+                except InvalidSetting as exc:
+                    self._refused[name] = str(exc)
+                    for section in self.section_names():
+                        if section in cfg:
+                            cfg[section].pop(name, None)
+        super()._load_config(cfg, section_names=section_names, traits=traits)
+
+    @validate("size_limit")
+    def _valid_size(self, proposal: Any) -> str:
+        value = str(proposal["value"])
+        if value.strip():
+            try:
+                parse_size(value)
+            except ValueError:
+                raise InvalidSetting(
+                    f"nbcache: NbCache.size_limit = {value!r} is not a size; for example %config NbCache.size_limit = '20GB' (or '500MB')"
+                ) from None
+        return value
+
+    _starting = True  # while the configuration files' settings are loaded (see _load_config)
 
     def __init__(self, shell: Any = None, **kwargs: Any):
+        self._refused: dict[str, str] = {}
         super().__init__(shell=shell, **kwargs)
+        self._starting = False
+        for message in self._refused.values():  # a bad line in ipython_config.py: say so, keep the default
+            print(f"{message}; using the default", file=sys.stderr)
         self._start_dir = os.getcwd()
         self._cache: Cache | None = None
         self._cache_url: str | None = None
         self.engine = Engine(self.open_cache)
+        self._missing_deps: set[str] = set()  # --deps paths the user was told do not exist
 
     # -- where the cache is ----------------------------------------------------------------------
     @property
@@ -149,6 +226,7 @@ class NbCache(Magics):
         if not cell.strip():
             return  # nothing to run, as the cell without %%cache (see drop_empty_cache_cell)
         host = IPythonHost(self.shell, line)
+        self._tell_missing_deps(host, args.deps)
         options = RunOptions(
             force=args.force,
             skip=args.skip,
@@ -164,10 +242,23 @@ class NbCache(Magics):
             # The cell's own error: show it as IPython would, without nbcache's frames.
             __tracebackhide__ = True  # noqa: F841
             if isinstance(exc, SyntaxError) and exc.filename == host.filename:
-                raise exc.with_traceback(None) from None
+                raise mark_cell_syntax_error(exc) from None  # shown as IPython shows one in any cell
             raise exc.with_traceback(user_frames(exc.__traceback__, host.filename))
         # The cell's Out[] value was shown through the display hook by the host (at its place
         # among the outputs), so the magic itself returns nothing.
+
+    def _tell_missing_deps(self, host: IPythonHost, paths: list[str]) -> None:
+        """Once per path (until it exists): a ``--deps`` path that does not exist is most likely a
+        typo, and the key would silently count it as missing."""
+        for path in paths:
+            if os.path.exists(os.path.expanduser(path)):
+                self._missing_deps.discard(path)
+            elif path not in self._missing_deps:
+                self._missing_deps.add(path)
+                host.warn(
+                    f"nbcache: --deps {path}: no such file or folder (from {os.getcwd()}); the key counts it as "
+                    "missing, and the cell runs again once it exists"
+                )
 
 
 def drop_empty_cache_cell(lines: list[str]) -> list[str]:

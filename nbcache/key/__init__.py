@@ -11,3 +11,5 @@
 
 Plain Python: nothing here imports IPython.
 """
+
+__all__: list[str] = []  # a namespace of modules: import them by name

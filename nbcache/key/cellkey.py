@@ -27,7 +27,6 @@ import xxhash
 
 from ..errors import FingerprintError
 from .fingerprint import FINGERPRINT_VERSION, Fingerprinter
-from ..store.frames import VALUES_VERSION
 
 __all__ = ["ATTR", "KEY_VERSION", "MISSING", "UNBOUND", "CellKey", "compute_key"]
 
@@ -71,10 +70,13 @@ def compute_key(
     fingerprinter: Fingerprinter | None = None,
     extra: Mapping[str, str] | None = None,
     attrs: Iterable[tuple[str, str]] = (),
+    values_version: int,
 ) -> CellKey:
     """Fingerprint the cell's inputs and combine them with its code into a key.
 
-    ``attrs``: ``(module, attribute)`` pairs of working-tree modules to key by value. Raises
+    ``values_version`` is the version of the stored values' layout (the run layer's, which the
+    key must not import): an entry of another layout never matches. ``attrs``: ``(module,
+    attribute)`` pairs of working-tree modules to key by value. Raises
     :class:`FingerprintError` with ``name`` set when an input has no fingerprint.
     """
     fp = fingerprinter or Fingerprinter()
@@ -94,7 +96,7 @@ def compute_key(
     components = {
         "source": _hex(normalized_source),
         "python": f"{sys.version_info[0]}.{sys.version_info[1]}",
-        "format": f"key{KEY_VERSION}.fp{FINGERPRINT_VERSION}.values{VALUES_VERSION}",
+        "format": f"key{KEY_VERSION}.fp{FINGERPRINT_VERSION}.values{values_version}",
         **(extra or {}),
         **attr_components,
     }

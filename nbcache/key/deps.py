@@ -6,7 +6,8 @@ watches while a cell runs (on a miss only):
 - **Files and folders**: a ``sys.addaudithook`` hook records every file opened for reading and
   every folder listed (``open``, ``os.listdir``, ``os.scandir`` audit events, which pandas, numpy
   and the standard library all go through). Files of the interpreter and of installed packages,
-  ``__pycache__``, and dot-folders of the home directory (caches, configs) are not recorded.
+  ``__pycache__``, pseudo-filesystems (``/proc``, ``/sys``, ``/dev``) and dot-folders of the home
+  directory (caches, configs) are not recorded.
 - **Environment variables**: ``os.environ`` is switched to a subclass that records the names the
   cell looks up (``os.environ[...]``, ``os.getenv``, ``in``), and back afterwards.
 
@@ -79,6 +80,15 @@ def _in_import_machinery() -> bool:
     return False
 
 
+# Pseudo-filesystems: their listings and contents change with every process and every moment
+# (plotly's import lists /proc), and they are the machine's state, never a cell's data.
+_PSEUDO = ("/proc", "/sys", "/dev")
+
+
+def _is_pseudo(path: str) -> bool:
+    return path in _PSEUDO or path.startswith(tuple(root + os.sep for root in _PSEUDO))
+
+
 class Watch:
     """Records files, folders and environment variables read on this thread while active."""
 
@@ -101,7 +111,7 @@ class Watch:
             absolute = os.path.abspath(raw)
         except (TypeError, ValueError):
             return None
-        if absolute.startswith(("/proc/", "/dev/", "/sys/")) or "__pycache__" in absolute:
+        if _is_pseudo(absolute) or "__pycache__" in absolute:
             return None
         if absolute.startswith(self._home_dot) or is_library_path(absolute):
             return None

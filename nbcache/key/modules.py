@@ -5,6 +5,13 @@ so its name and version are its digest. A module from the working tree (``helper
 the notebook) changes whenever its source does, and so does any working-tree module it imports:
 its digest covers its source and, transitively, theirs. Editing ``utils.py`` that ``helpers.py``
 imports invalidates every cell that uses ``helpers``.
+
+A source edited after the module was imported is only the new code once the kernel reloaded it
+(``importlib.reload``, ``%autoreload``): until then the cell would run the old code, and a result
+keyed on the new source would be wrong, so keying raises :class:`StaleModuleError`. A reload is
+seen in the loaded functions and classes (new objects, or new code objects patched into the old
+ones) or reported by a registered :class:`Reloader` (``%autoreload`` re-running a changed
+constant leaves every function as it was).
 """
 
 from __future__ import annotations
@@ -17,13 +24,24 @@ import os
 import sys
 import sysconfig
 import types
-from typing import Iterable
+from dataclasses import dataclass
+from typing import Iterable, Iterator, Protocol
 
 import xxhash
 
 from ..errors import StaleModuleError
 
-__all__ = ["is_library_module", "is_library_path", "module_digest", "module_version", "note_loaded", "reloading"]
+__all__ = [
+    "Reloader",
+    "is_library_module",
+    "is_library_path",
+    "module_digest",
+    "module_version",
+    "note_loaded",
+    "register_reloader",
+    "reloading",
+    "unregister_reloader",
+]
 
 
 @functools.lru_cache(maxsize=None)
@@ -118,15 +136,18 @@ def module_digest(name: str) -> str:
         return f"lib:{module_version(name)}"
     closure = _local_closure(name, origin)
     hasher = xxhash.xxh3_128()
+    files: dict[str, str] = {}
     for path in sorted(closure.values()):
         hasher.update(path.encode() + b"\0")
         try:
             with open(path, "rb") as fh:
-                hasher.update(fh.read())
+                content = fh.read()
         except OSError:
-            hasher.update(b"<unreadable>")
+            content = b"<unreadable>"
+        hasher.update(content)
+        files[path] = xxhash.xxh3_64_hexdigest(content)
     digest = f"src:{hasher.hexdigest()}"
-    _check_loaded(name, digest, closure)
+    _check_loaded(name, digest, closure, files)
     return digest
 
 
@@ -149,9 +170,49 @@ class reloading:
         _cell_reloads = self._outer
 
 
-# For each working-tree module the kernel has loaded: the digest of its sources when nbcache first
-# saw it loaded, and the identities of the functions and classes loaded from them then.
-_loaded: dict[str, tuple[str, frozenset[int]]] = {}
+class Reloader(Protocol):
+    """Something in the kernel that reloads edited modules before cells run (IPython's
+    ``%autoreload``). The jupyter layer registers one with :func:`register_reloader`."""
+
+    def reconciled(self, name: str) -> float | None:
+        """The source mtime the reloader last brought module ``name`` up to (None: it does not
+        track the module, or its last reload failed)."""
+
+    def remedy(self, names: list[str]) -> str:
+        """What the user should do to load the current code of these modules, in their setup."""
+
+
+_reloaders: list[Reloader] = []
+
+
+def register_reloader(reloader: Reloader) -> None:
+    if reloader not in _reloaders:
+        _reloaders.append(reloader)
+
+
+def unregister_reloader(reloader: Reloader) -> None:
+    if reloader in _reloaders:
+        _reloaders.remove(reloader)
+
+
+@dataclass(frozen=True)
+class _Loaded:
+    """What nbcache knows of the code the kernel runs for one working-tree module (and the
+    working-tree modules it imports)."""
+
+    digest: str
+    """The digest of the sources the loaded code was made from (``<older sources>``: not these)."""
+    files: dict[str, str]
+    """Source file -> its content digest then, to name the modules that changed since."""
+    code: frozenset[int]
+    """Identities of the module's functions and classes and of their code objects: a reload
+    (``importlib.reload``, ``%autoreload``'s in-place patching) changes some of them."""
+    reconciled: tuple[float | None, ...]
+    """What the registered reloaders said of each module of the closure (see :class:`Reloader`)."""
+
+
+# For each working-tree module the kernel has loaded: what its code was made from.
+_loaded: dict[str, _Loaded] = {}
 
 
 def note_loaded(names: Iterable[str]) -> None:
@@ -188,33 +249,88 @@ def _compiled_from_current_source(closure: dict[str, str]) -> bool:
     return True
 
 
+def _functions_of(value: object) -> Iterator[types.FunctionType]:
+    if isinstance(value, types.FunctionType):
+        yield value
+    elif isinstance(value, (staticmethod, classmethod)):
+        yield from _functions_of(value.__func__)
+    elif isinstance(value, property):
+        for accessor in (value.fget, value.fset, value.fdel):
+            yield from _functions_of(accessor)
+
+
 def _code_ids(names: Iterable[str]) -> frozenset[int]:
+    """Identities of the loaded functions and classes, of their methods, and of the code objects
+    they run: ``importlib.reload`` makes new functions and classes, ``%autoreload`` (IPython 9's
+    in-place patching) gives the old ones new code objects."""
     ids: set[int] = set()
     for mod_name in names:
         module = sys.modules.get(mod_name)
-        if module is not None:
-            ids.update(id(v) for v in vars(module).values() if isinstance(v, (type, types.FunctionType)))
+        if module is None:
+            continue
+        for value in list(vars(module).values()):
+            if isinstance(value, type):
+                ids.add(id(value))
+                for attr in list(vars(value).values()):
+                    ids.update(id(f.__code__) for f in _functions_of(attr))
+            for func in _functions_of(value):
+                ids.update((id(func), id(func.__code__)))
     return frozenset(ids)
 
 
-def _check_loaded(name: str, digest: str, closure: dict[str, str]) -> None:
+def _reconciled(closure: dict[str, str]) -> tuple[float | None, ...]:
+    if not _reloaders:
+        return ()
+    out: list[float | None] = []
+    for mod_name in sorted(closure):
+        marks = [reloader.reconciled(mod_name) for reloader in _reloaders]
+        out.append(max((m for m in marks if m is not None), default=None))
+    return tuple(out)
+
+
+def _reloader_caught_up(before: tuple[float | None, ...], now: tuple[float | None, ...], closure: dict[str, str]) -> bool:
+    """Whether a registered reloader reloaded the closure since nbcache last looked, up to the
+    sources as they are now. A first mark (None before) proves nothing: ``%load_ext autoreload``
+    marks every loaded module as current without reloading it."""
+    if not now or before == now or len(before) != len(now) or None in before or None in now:
+        return False
+    for mark, mod_name in zip(now, sorted(closure)):
+        try:
+            if mark != os.stat(closure[mod_name]).st_mtime:
+                return False
+        except OSError:
+            return False
+    return True
+
+
+def _check_loaded(name: str, digest: str, closure: dict[str, str], files: dict[str, str]) -> None:
     """Raise StaleModuleError when the sources changed but the loaded code did not (no reload):
     the cell would run the old code, so a result keyed on the new sources would be wrong."""
     if name not in sys.modules or _cell_reloads:
         return
-    ids = _code_ids(closure)
+    code, reconciled = _code_ids(closure), _reconciled(closure)
     seen = _loaded.get(name)
     if seen is None and not _compiled_from_current_source(closure):
-        seen = ("<older sources>", ids)  # imported before an edit nbcache did not witness
-    if seen is None or seen[1] != ids:  # first sight, or reloaded (new function objects) since
-        _loaded[name] = (digest, ids)
-    elif seen[0] != digest:
-        raise StaleModuleError(
-            f"module {name} changed on disk after it was imported, and the kernel still runs the old code "
-            f"(importlib.reload({name}) or %autoreload 2 loads the new one), so the cell runs uncached",
-            name=name,
-            type_name="module",
-        )
+        seen = _Loaded("<older sources>", {}, code, reconciled)  # imported before an edit nbcache did not witness
+    if seen is None or seen.code != code or _reloader_caught_up(seen.reconciled, reconciled, closure):
+        _loaded[name] = _Loaded(digest, files, code, reconciled)  # first sight, or reloaded since
+        return
+    if seen.digest == digest:
+        if seen.reconciled != reconciled:
+            _loaded[name] = _Loaded(digest, files, code, reconciled)
+        return
+    _loaded[name] = _Loaded(seen.digest, seen.files, code, reconciled)
+    changed = [m for m, path in sorted(closure.items()) if seen.files.get(path) != files.get(path)] or [name]
+    remedy = next((r.remedy(changed) for r in reversed(_reloaders)), None) or (
+        " or ".join(f"importlib.reload({m})" for m in changed) + " loads the new code"
+    )
+    which = f"module {changed[0]}" if len(changed) == 1 else "modules " + ", ".join(changed)
+    raise StaleModuleError(
+        f"{which} changed on disk after it was imported, and the kernel still runs the old code "
+        f"({remedy}), so the cell runs uncached",
+        name=changed[0],
+        type_name="module",
+    )
 
 
 def _spec_exists(name: str) -> bool:

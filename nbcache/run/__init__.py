@@ -6,3 +6,5 @@
 ``contents``. ``capture`` taps and replays outputs, ``serialize`` pickles values, and
 ``explanation`` says why a run hit or missed.
 """
+
+__all__: list[str] = []  # a namespace of modules: import them by name

@@ -16,6 +16,10 @@ output live, and nbcache keeps an ordered list of records:
   matplotlib ``Text`` moves once its figure is drawn, a figure restored from a pickle has no
   canvas to render to PNG.
 
+Records shown while an ``ipywidgets.Output`` captured carry ``"into": model_id``: the frontend
+showed them inside that widget. When the recording ends, a ``{"type": "widgets", ...}`` record
+holds the state of the widgets the records show, as the run left them (see :mod:`.widgets`).
+
 Streams are tapped by replacing the ``write`` method on the stream object itself (so a logging
 handler that captured ``sys.stdout`` long ago is recorded too), or by swapping ``sys.stdout`` when
 the stream does not allow that. The display publisher and display hook are objects given by the
@@ -27,7 +31,7 @@ from __future__ import annotations
 import base64
 import json
 import sys
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 
 from .streams import StreamOrder
 
@@ -36,19 +40,38 @@ __all__ = ["Recorder", "decode_outputs", "encode_outputs"]
 Record = dict[str, Any]
 
 
+class Widgets(Protocol):
+    """What the recorder asks of the widget library (see :class:`.widgets.WidgetTracker`)."""
+
+    def capturing(self) -> str | None:
+        """The model id of the output widget that outputs go into now, if any."""
+
+    def snapshot(self, records: list[Record]) -> Record | None:
+        """A record of the state of the widgets these records show."""
+
+
 class Recorder:
     """Taps streams, a display publisher and a display hook while active (a context manager)."""
 
-    def __init__(self, publisher: Any = None):
+    def __init__(self, publisher: Any = None, widgets: Widgets | None = None):
         self.records: list[Record] = []
         self.results: list[Any] = []
         self._publisher = publisher
+        self._widgets = widgets
         self._undo: list[Callable[[], None]] = []
         self.paused = False
         self._order = StreamOrder(self._sent)
         self._intervals: dict[str, float | None] = {}
 
     # -- recording -----------------------------------------------------------------------------
+    def _into(self) -> str | None:
+        return self._widgets.capturing() if self._widgets is not None else None
+
+    def _add(self, record: Record, into: str | None) -> None:
+        if into is not None:
+            record["into"] = into
+        self.records.append(record)
+
     def stream(self, name: str, text: str) -> None:
         if not text or self.paused:
             return
@@ -59,22 +82,22 @@ class Recorder:
 
     def _sent(self, name: str, text: str) -> None:
         last = self.records[-1] if self.records else None
-        if last is not None and last["type"] == "stream" and last["name"] == name:
+        into = self._into()
+        if last is not None and last["type"] == "stream" and last["name"] == name and last.get("into") == into:
             last["text"] += text
         else:
-            self.records.append({"type": "stream", "name": name, "text": str(text)})
+            self._add({"type": "stream", "name": name, "text": str(text)}, into)
 
     def display(self, data: Any, metadata: Any = None, transient: Any = None, update: bool = False) -> None:
         if self.paused:
             return
         self._order.sync()
-        self.records.append(
-            {"type": "display", "data": data, "metadata": metadata, "transient": transient, "update": bool(update)}
-        )
+        record = {"type": "display", "data": data, "metadata": metadata, "transient": transient, "update": bool(update)}
+        self._add(record, self._into())
 
     def clear(self, wait: bool = False) -> None:
         self._order.sync()
-        self.records.append({"type": "clear", "wait": bool(wait)})
+        self._add({"type": "clear", "wait": bool(wait)}, self._into())
 
     def result(self, value: Any) -> Record:
         """Record a value for the display hook; the caller shows it with :attr:`paused` set, so
@@ -98,6 +121,13 @@ class Recorder:
         self._order.sync()
         while self._undo:
             self._undo.pop()()
+        if self._widgets is not None:
+            try:
+                snapshot = self._widgets.snapshot(self.records)
+            except Exception:  # noqa: BLE001 - no state: a hit shows the widgets' text form
+                snapshot = None
+            if snapshot is not None:
+                self.records.append(snapshot)
 
     def _tap_stream(self, name: str) -> None:
         stream = getattr(sys, name)

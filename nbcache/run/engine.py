@@ -1,6 +1,6 @@
 """Lookup, run, save: what ``%%cache`` does, without IPython.
 
-The engine talks to the notebook through a :class:`~nbcache.run.host.Host` (the magic module
+The engine talks to the notebook through a :class:`~nbcache.run.host.Host` (:mod:`nbcache.jupyter.host`
 implements one over IPython; tests implement one over a plain dict). One call of
 :meth:`Engine.run`:
 
@@ -35,6 +35,7 @@ from ..key.modules import module_digest, note_loaded, reloading
 from ..key.reach import reach
 from ..key.state import observe, snapshot
 from ..store.cache import Cache, Entry
+from ..store.frames import VALUES_VERSION
 from .capture import encode_outputs
 from .explanation import Explanation, explain
 from .host import Cell, Host, Outcome, RunOptions, Status, warn_once
@@ -69,7 +70,7 @@ class Engine:
         self.last: Outcome | None = None
         self.last_lookup: Lookup | None = None
         self.listeners: list[Callable[[Outcome], None]] = []
-        # Restored objects whose pickle digest differs from the original's (see fingerprint.py).
+        # Restored objects whose pickle digest differs from the original's (see nbcache.key.fingerprint.pickled).
         self.substitutes = Substitutes()
 
     @property
@@ -158,6 +159,7 @@ class Engine:
             fingerprinter=Fingerprinter(self.substitutes),
             extra=extra,
             attrs=reached.attrs,
+            values_version=VALUES_VERSION,
         )
 
     def _open_cache(self, host: Host) -> Cache | None:
@@ -186,7 +188,7 @@ class Engine:
         if not scan and last.hit is None and not last.invalid:
             return None
         try:
-            entries = [] if last.hit is not None or last.invalid else [e for e in self.cache.entries() if e.cell == last.cell]
+            entries = [] if last.hit is not None or last.invalid else list(self.cache.entries(cell=last.cell))
         except (NbCacheError, OSError):
             entries = []
         return explain(last.key, entries, hit=last.hit, invalid=last.invalid)

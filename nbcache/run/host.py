@@ -2,7 +2,7 @@
 
 A :class:`Host` is everything the engine needs from a notebook: its namespace, a way to run a
 cell and to show outputs again, and two channels to the user (a quiet note, a one-line warning).
-:mod:`nbcache.jupyter.magic` implements one over IPython; a plain dict and ``exec`` make another,
+:mod:`nbcache.jupyter.host` implements one over IPython; a plain dict and ``exec`` make another,
 which is how the engine is tested directly. :class:`RunOptions` are the per-cell flags of
 ``%%cache``, a :class:`Cell` is one cell once analysed and keyed, and an :class:`Outcome` is what
 one run ended as, for the note, the dashboard and the frontend.

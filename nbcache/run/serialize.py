@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import io
 import pickle
+import sys
 import types
 from typing import Any, BinaryIO, Iterable, Mapping
 
@@ -31,9 +32,11 @@ from cloudpickle import cloudpickle as _cp
 
 from ..errors import CorruptEntryError, UnpicklableError
 from ..store.frames import Frames
+from . import reducers
 from .views import Anchors, array_view
 
 __all__ = ["dump_values", "load_values"]
+
 
 class _NamespaceRef:
     """Persistent id for an object found under a name in the namespace before the cell ran."""
@@ -47,9 +50,14 @@ class _ValuesPickler(cloudpickle.Pickler):
         self._buffers = buffers
         self._stored_arrays: set[int] = set()
         self._anchors = Anchors((), ())
+        self._special = reducers.loaded_bases()
         # Functions whose globals are the namespace get the namespace itself as their globals
         # (a persistent reference), not cloudpickle's copy of the few globals they use.
         self.globals_ref[id(namespace)] = namespace
+
+    def _view_reduce(self, obj: Any) -> Any:
+        args = self._anchors.view_args(obj)
+        return (_array_view, args) if args is not None else None
 
     def _root_reduce(self, obj: Any) -> Any:
         """A stored array is rebuilt directly over its buffer, so views of it have it as ``base``."""
@@ -76,9 +84,13 @@ class _ValuesPickler(cloudpickle.Pickler):
         return None
 
     def reducer_override(self, obj: Any) -> Any:
+        if self._special and isinstance(obj, self._special):  # widgets, figures: see reducers.py
+            reduced = reducers.reduce(obj)
+            if reduced is not None:
+                return reduced
         if type(obj).__module__ == "numpy" and type(obj).__name__ == "ndarray" and self._anchors:
             # A view of an array stored here or referred to by name stays a view of it (views.py).
-            reduced = self._anchors.reduce(obj) if obj.base is not None else self._root_reduce(obj)
+            reduced = self._view_reduce(obj) if obj.base is not None else self._root_reduce(obj)
             if reduced is not None:
                 return reduced
         if isinstance(obj, types.FunctionType) and obj.__globals__ is self._namespace:
@@ -99,7 +111,9 @@ def _array_over(buffer: Any, dtype: Any, shape: tuple[int, ...], order: Any) -> 
     return np.ndarray(shape, dtype, buffer=buffer, order=order)
 
 
-_array_view = array_view  # the name entries written before views.py refer to
+def _array_view(anchor: Any, dtype: Any, shape: tuple[int, ...], offset: int, strides: tuple[int, ...], layout: Any = None) -> Any:
+    """The helper stored views name (see the end of this module): :func:`views.array_view`."""
+    return array_view(anchor, dtype, shape, offset, strides, layout)
 
 
 def _set_function_state(func: types.FunctionType, state: Any) -> None:
@@ -168,6 +182,16 @@ def _find_unpicklable(values: Mapping[str, Any], namespace: Mapping[str, Any], r
         except Exception:
             return name, value
     return "<unknown>", None
+
+
+# The helpers above are pickled by reference (module and name) into every entry that holds a
+# view or a notebook function, so their names are part of the on-disk format: they keep the module
+# name they had before the package moved under nbcache.run, and that name stays an alias of this
+# module. Entries written before and after the move are byte-identical and restore both ways.
+_PICKLED_MODULE = "nbcache.serialize"
+for _helper in (_array_over, _array_view, _set_function_state):
+    _helper.__module__ = _PICKLED_MODULE
+sys.modules.setdefault(_PICKLED_MODULE, sys.modules[__name__])
 
 
 def load_values(frames: Frames, *, namespace: Mapping[str, Any]) -> dict[str, Any]:

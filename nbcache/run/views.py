@@ -49,8 +49,10 @@ class Anchors:
     def __bool__(self) -> bool:
         return bool(self._candidates)
 
-    def reduce(self, view: Any) -> Any:
-        """The reduce tuple storing ``view`` over an anchor, or None (numpy's pickle: a copy)."""
+    def view_args(self, view: Any) -> tuple[Any, ...] | None:
+        """The arguments of :func:`array_view` that rebuild ``view`` over an anchor, or None
+        (numpy's pickle: a copy). The layout is there only for an anchor referred to by name, so a
+        view of a stored array pickles as it did before anchors referred to by name existed."""
         owner = _owner(view)
         low, high = _bounds(view)
         for anchor, referenced in self._candidates:
@@ -60,8 +62,8 @@ class Anchors:
             if not (a_low <= low and high <= a_high):
                 continue
             offset = view.__array_interface__["data"][0] - anchor.__array_interface__["data"][0]
-            layout = (anchor.shape, anchor.strides, anchor.dtype.str) if referenced else None
-            return array_view, (anchor, view.dtype, view.shape, offset, view.strides, layout)
+            args = (anchor, view.dtype, view.shape, offset, view.strides)
+            return args + ((anchor.shape, anchor.strides, anchor.dtype.str),) if referenced else args
         return None
 
 

@@ -6,13 +6,14 @@ entries; it never unpickles anything (values come back as verified :class:`Frame
 
 - :mod:`.cache`: the :class:`Cache`, the layout of a store and its format file;
 - :mod:`.manifest`: :class:`Entry` and :class:`BlobRef`, the manifest's JSON and its signature
-  (keys in :mod:`.signing`);
-- :mod:`.blobs`: content-addressed blobs, checksums, copy-on-write mapping, repair (framing of
-  the values blob in :mod:`.frames`, zstd in :mod:`.compression`);
-- :mod:`.index`: the local SQLite index of entries and their usage, :mod:`.usage` the records
-  and derived numbers the CLI and the dashboard show;
-- :mod:`.upkeep`: eviction, clearing, sweeping, verifying; :mod:`.outage`: a failing store is
-  told once and waited out;
+  (keys in :mod:`.signing`, BLAKE3 digests and MACs in :mod:`.digest`);
+- :mod:`.blobs`: content-addressed blobs, digests, bounded reads, copy-on-write mapping, repair
+  (framing of the values blob in :mod:`.frames`, zstd in :mod:`.compression`);
+- :mod:`.index`: the local SQLite index of entries and their usage, kept up to date by
+  :mod:`.sync` (incremental) from :mod:`.catalog` snapshots and the manifests; :mod:`.usage`
+  the records and derived numbers the CLI and the dashboard show;
+- :mod:`.upkeep`: eviction, clearing, sweeping, verifying; :mod:`.doctor`: ``nbcache doctor``'s
+  checks; :mod:`.outage`: a failing store is told once and waited out;
 - :mod:`.backends`: where the bytes live (a local folder, fsspec URLs).
 
 Importing this package stays light: no pandas, numpy or zstandard until they are needed.

@@ -3,12 +3,15 @@
 A blob is ``blobs/<id[:2]>/<id>`` (stored as is) or ``blobs/<id[:2]>/<id>.zst`` (stored
 zstd-compressed, see :mod:`nbcache.store.compression`).
 
-**Checksums.** A blob's ``<id>`` is the xxh3-128 of its *content* (the bytes before compression),
-not of the stored bytes. So identical values written by two cells, two machines or with two
-compression settings share an id; the name's suffix says how the bytes are stored. A reader
-decompresses (bounded by the size the manifest gives), hashes what comes out, and compares with
-the id before anything is unpickled: a flipped bit in a compressed blob is caught either by zstd
-or by the checksum.
+**Digests.** A blob's ``<id>`` is the BLAKE3-256 of its *content* (the bytes before compression,
+see :mod:`nbcache.store.digest`), not of the stored bytes. So identical values written by two
+cells, two machines or with two compression settings share an id; the name's suffix says how the
+bytes are stored. A reader decompresses, hashes what comes out, and compares with the id before
+anything is unpickled: a flipped bit is caught by zstd or by the digest, and a blob swapped for
+other bytes (another entry's blob copied under this name) by the digest, which nobody can match
+with other bytes. The id and the size sit in the signed manifest, and every read is bounded by
+that size: a blob that claims a larger frame, or a longer file, fails before anything that large
+is allocated.
 
 **Repair.** A blob that fails its checksum is removed (and the read counts as a miss of its entry),
 so that the next write of the same content stores it again instead of reusing the damaged copy.
@@ -18,10 +21,10 @@ stays.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable
+import os
+from typing import Any, Callable
 
-import xxhash
-
+from . import digest
 from .backends import BlobStore
 from .compression import Compression, choose, compress_chunks, decompress, open_reader
 from .frames import Frames, frames_from_buffer, read_frames
@@ -50,7 +53,7 @@ class Blobs:
     def put(self, chunks: list[Any], compression: Compression) -> BlobRef:
         """Store the concatenation of ``chunks`` unless a blob with its content is there already."""
         size = sum(memoryview(c).nbytes for c in chunks)
-        blob_id = _digest(chunks)
+        blob_id = digest.hexdigest(chunks)
         codec = choose(chunks, compression)
         ref = BlobRef(blob_id, size, codec, size if codec == "none" else -1)
         if self.store.contains(ref.name):
@@ -64,9 +67,15 @@ class Blobs:
     def read_bytes(self, ref: BlobRef, owner: str | None) -> bytes:
         """The content of ``ref``, checked against its id."""
         try:
-            raw = self.store.get(ref.name)
+            # One byte past what the manifest says: enough to tell a longer blob, never more.
+            raw = self.store.get(ref.name, limit=ref.stored_size + 1)
+            if ref.codec == "none" and len(raw) != ref.size:
+                raise CorruptEntryError(f"blob {ref.id} does not have the {ref.size} bytes its manifest says")
             if ref.codec != "none":
                 raw = decompress(raw, ref.size)
+        except CorruptEntryError:
+            self._damaged(ref, owner)
+            raise
         except FileNotFoundError:
             raise CorruptEntryError(f"blob {ref.id} is missing") from None
         except (StoreError, OSError) as exc:  # a read that failed (EIO, ENOMEM...) is no damage
@@ -74,22 +83,22 @@ class Blobs:
         except Exception as exc:  # noqa: BLE001 - zstd errors on a damaged frame
             self._damaged(ref, owner)
             raise CorruptEntryError(f"blob {ref.id} is damaged ({exc})") from exc
-        if xxhash.xxh3_128_hexdigest(raw) != ref.id:
+        if digest.hexdigest([raw]) != ref.id:
             self._damaged(ref, owner)
             raise CorruptEntryError(f"blob {ref.id} fails its checksum")
         return raw
 
     def read_frames(self, ref: BlobRef, owner: str | None) -> Frames:
         """The values blob ``ref`` as frames, hashed while read and checked against its id."""
-        hasher = xxhash.xxh3_128()
+        hasher = digest.hasher()
         try:
             mapped = self._map(ref)
             if mapped is not None:
-                frames = frames_from_buffer(mapped, hasher=hasher)
+                frames = frames_from_buffer(mapped, hasher=hasher, size=ref.size)
             else:
                 with self.store.open(ref.name) as fh:
-                    reader = open_reader(fh, ref.codec)
-                    frames = read_frames(reader, hasher=hasher)
+                    reader = open_reader(fh, ref.codec, ref.size)
+                    frames = read_frames(reader, hasher=hasher, size=ref.size)
                     if reader.read(1):
                         raise CorruptEntryError("values blob has trailing bytes")
         except FileNotFoundError:
@@ -121,6 +130,9 @@ class Blobs:
         # MAP_POPULATE maps every page in one call: touching them one by one would fault each.
         flags = mmap.MAP_PRIVATE | getattr(mmap, "MAP_POPULATE", 0)
         with open(local(ref.name), "rb") as fh:
+            found = os.fstat(fh.fileno()).st_size
+            if found != ref.size:  # never map (and populate) more than the manifest says
+                raise CorruptEntryError(f"values blob has {found} bytes, its manifest says {ref.size}")
             return memoryview(mmap.mmap(fh.fileno(), 0, flags=flags, prot=mmap.PROT_READ | mmap.PROT_WRITE))
 
     def _damaged(self, ref: BlobRef, owner: str | None) -> None:
@@ -133,9 +145,3 @@ class Blobs:
         except Exception:  # noqa: BLE001 - repair is a nicety: the read already failed cleanly
             pass
 
-
-def _digest(chunks: Iterable[Any]) -> str:
-    hasher = xxhash.xxh3_128()
-    for chunk in chunks:
-        hasher.update(chunk)
-    return hasher.hexdigest()

@@ -1,13 +1,14 @@
 """Entries on top of a store: the :class:`Cache` that writes, finds, lists and removes them.
 
-Layout inside a store (``STORE_FORMAT`` = 2)::
+Layout inside a store (``STORE_FORMAT`` = 3; format-2 stores have the same layout)::
 
-    nbcache-store.json          {"format": 2}: refuse to mix layouts
+    nbcache-store.json          {"format": 3}: refuse to mix layouts
     .gitignore                  "*": a cache folder inside a repository stays out of git
     manifests/<key>.json        one per entry, signed, written last: the entry exists once it exists
-    blobs/<id[:2]>/<id>         content-addressed, stored as is
+    blobs/<id[:2]>/<id>         content-addressed (BLAKE3-256), stored as is
     blobs/<id[:2]>/<id>.zst     content-addressed, stored zstd-compressed
-    index.sqlite                (local stores only) the index, see :mod:`nbcache.store.index`
+    checkpoints/<name>          signed checkpoints, see :mod:`nbcache.jupyter.checkpoints`
+    index-<key>.sqlite          (local stores only) the index of one key, see :mod:`nbcache.store.index`
 
 Each part has its module: manifests and their signatures in :mod:`~nbcache.store.manifest`, blobs
 and their checksums in :mod:`~nbcache.store.blobs`, eviction and maintenance in
@@ -20,28 +21,31 @@ collects. Two writers of the same key each write complete blobs and a complete m
 manifest wins and both are valid.
 
 **The index** is bookkeeping: an error in it (sqlite, a full disk) never fails a cell, since the
-index can be rebuilt from the manifests.
+index can be rebuilt from the manifests. A lookup never waits for it (a hit reads one manifest);
+listings sync it incrementally first (see :mod:`~nbcache.store.sync`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import time
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any, Callable, Iterator, Literal, Mapping
 
-from . import signing, upkeep
+from . import signing, sync as syncing, upkeep
 from .backends import BlobStore
 from .blobs import Blobs
 from .compression import Compression
 from .frames import Frames
-from .index import INDEX_FILE, Index, IndexRow, remote_index_path
+from .index import Index, IndexRow, born, index_file, remote_index_path
 from .manifest import (
-    STORE_FORMAT, BlobRef, Entry, blob_names, manifest_keys, manifest_name, package_versions, parse_manifest, sign_manifest,
+    LAYOUT_FORMATS, STORE_FORMAT, BlobRef, Entry, blob_names, manifest_keys, manifest_name, package_versions,
+    parse_manifest, sign_manifest,
 )
 from .outage import Outage
 from .upkeep import Problem, Progress
-from .usage import EntryStats, Totals
+from .usage import EntryStats, ListingRow, Totals
 from ..errors import CorruptEntryError, StoreFormatError
 
 __all__ = [
@@ -102,9 +106,15 @@ class Cache:
             path = self._index_path
             if path is None:
                 root = getattr(self.store, "root", None)
-                path = os.path.join(root, INDEX_FILE) if isinstance(root, str) else remote_index_path(self.store.url)
+                signer = signing.fingerprint(self.secret)
+                path = os.path.join(root, index_file(signer)) if isinstance(root, str) else remote_index_path(self.store.url, signer)
             self._index = Index(path)
         return self._index
+
+    @property
+    def remote(self) -> bool:
+        """Whether the store is not on the local disk (each read is a request)."""
+        return getattr(self.store, "local_path", None) is None
 
     def close(self) -> None:
         if self._index is not None:
@@ -137,15 +147,15 @@ class Cache:
                 found = json.loads(raw).get("format")
             except ValueError:
                 found = None
-            if found != STORE_FORMAT:
+            if found not in LAYOUT_FORMATS:
                 raise StoreFormatError(
                     f"the cache at {self.store.url} has format {found!r}; this nbcache uses {STORE_FORMAT}. "
                     "Point NBCACHE_DIR elsewhere or clear it."
                 )
+            # An older format's folder is kept as it is (its entries are misses, and an older
+            # nbcache sharing the store still opens it); entries written here are format 3.
         self.outage.ok("read")
         self._checked = True
-        if self.index.fresh:
-            self.sync()
 
     manifest_name = staticmethod(manifest_name)  # where the store keeps the manifest of a key
 
@@ -171,6 +181,9 @@ class Cache:
         ``count_miss`` is false: a probe for an optional variant). Raises CorruptEntryError (a bad
         signature is a :class:`SignatureError`) and StoreError."""
         self.ensure_layout()
+        kept = self._kept_manifest(key)
+        if kept is not None:
+            return kept
         self.outage.guard("read")
         try:
             raw = self.store.get(manifest_name(key))
@@ -187,13 +200,32 @@ class Cache:
         except CorruptEntryError:
             self._count_miss(key)
             raise
-        self._safely(lambda: self._index_seen(entry))
+        self._safely(lambda: self._index_seen(entry, raw))
         return entry
 
-    def _index_seen(self, entry: Entry) -> None:
-        # A lookup is on the path of every cell: write to the index only when it lacks the entry.
-        if self.index.row(entry.key) is None:
-            self.index.upsert([IndexRow.from_entry(entry)])
+    def _kept_manifest(self, key: str) -> Entry | None:
+        """A remote store's entry from the manifest the index keeps, verified again (None: ask
+        the store; a kept manifest that no longer verifies is dropped)."""
+        if not self.remote:
+            return None
+        raw = self._safely(lambda: self.index.manifest(key))
+        if raw is None:
+            return None
+        try:
+            return parse_manifest(raw, key, self.secret)
+        except CorruptEntryError:
+            self._safely(lambda: self.index.remove([key]))
+            return None
+
+    def _index_seen(self, entry: Entry, raw: bytes) -> None:
+        # A lookup is on the path of every cell: write to the index only when it lacks the entry
+        # (or, for a remote store, its manifest: this lookup asked the store, the next need not).
+        row = self.index.row(entry.key)
+        if row is None:
+            when = born(entry.created, time.time(), syncing.synced_at(self))
+            self.index.upsert([IndexRow.from_entry(entry, manifest=raw if self.remote else None, born=when)])
+        elif self.remote and row.manifest is None:
+            self.index.upsert([dataclasses.replace(row, manifest=raw)])
 
     def record_miss(self, key: str) -> None:
         """A lookup of ``key`` found no entry (for callers that probed with ``count_miss=False``)."""
@@ -217,51 +249,68 @@ class Cache:
         """The entry's values blob, checked against its id before anything may unpickle it."""
         return self.blobs.read_frames(entry.values, owner=entry.key if repair else None)
 
-    def entries(self) -> Iterator[Entry]:
-        """Every readable, correctly signed entry in the store (others are skipped)."""
+    def entries(self, cell: str | None = None) -> Iterator[Entry]:
+        """Every readable, correctly signed entry in the store (others are skipped); with
+        ``cell``, only that cell's entries, found through the index (one read each)."""
         self.ensure_layout()
-        for key in manifest_keys(self.store):
+        if cell is not None:
+            self.ensure_synced()
+            keys = self.index.keys_of_cell(cell)
+        else:
+            keys = manifest_keys(self.store)
+        for key in keys:
             try:
                 yield self.read_manifest(key)
             except (CorruptEntryError, FileNotFoundError):
                 continue
 
     # -- the index -----------------------------------------------------------------------------
-    def sync(self, progress: Progress | None = None) -> None:
-        """Bring the index up to date with the manifests in the store."""
-        in_store = set(manifest_keys(self.store))
-        indexed = self.index.keys()
-        gone = indexed - in_store
-        if gone:
-            self.index.remove(gone)
-        new = sorted(in_store - indexed)
-        rows = []
-        for i, key in enumerate(new):
-            try:
-                rows.append(IndexRow.from_entry(self.read_manifest(key)))
-            except (CorruptEntryError, FileNotFoundError):
-                pass
-            if progress is not None:
-                progress(i + 1, len(new))
-        self._safely(lambda: self.index.upsert(rows))
-        self._synced = True
+    def sync(self, progress: Progress | None = None, *, full: bool = False) -> syncing.SyncReport:
+        """Bring the index up to date with the manifests in the store: one listing, and a read of
+        each manifest that is new or changed (see :mod:`~nbcache.store.sync`; ``full``: list
+        even a folder whose stamp says nothing changed)."""
+        self.ensure_layout()
+        return syncing.sync(self, progress, full=full)
 
     def ensure_synced(self) -> None:
-        """Sync the index with the store, once in the life of this object."""
+        """Sync the index with the store, once in the life of this object (for a remote store,
+        unless the index was synced moments ago: see :mod:`~nbcache.store.sync`)."""
         self.ensure_layout()
         if not self._synced:
-            self.sync()
+            self.sync_if_stale()
+
+    def sync_if_stale(self) -> None:
+        """Sync, unless the store is remote and its index was synced less than
+        ``REMOTE_SYNC_MAX_AGE`` seconds ago (by this process or another)."""
+        self.ensure_layout()
+        if self.remote and syncing.synced_within(self, syncing.REMOTE_SYNC_MAX_AGE):
+            self._synced = True
+            return
+        self.sync()
 
     def stats(self) -> list[EntryStats]:
         """Every entry with its usage on this machine, oldest first."""
         self.ensure_synced()
         return self.index.stats()
 
+    def listing(self, sync: bool | Literal["if stale"] = False, key: str | None = None) -> list[ListingRow]:
+        """Every entry for the JupyterLab panel, newest first, from the index (``sync`` first
+        picks up what other kernels and machines wrote: one listing of the store; ``"if stale"``
+        only when :meth:`sync_if_stale` would). With ``key``, that entry only (if indexed)."""
+        if sync == "if stale":
+            self.sync_if_stale()
+        elif sync:
+            self.sync()
+        return [
+            ListingRow(k, label, cell, source, size, runtime, created, tuple(json.loads(names)), hits, restore)
+            for k, label, cell, source, size, runtime, created, names, hits, restore in self.index.listing(key)
+        ]
+
     def totals(self) -> Totals:
         self.ensure_synced()
         hits, misses, saved = self.index.usage_totals()
         return Totals(
-            entries=len(self.index.keys()),
+            entries=self.index.count(),
             size=self.index.stored_bytes(),
             size_limit=self.size_limit,
             hits=hits,
@@ -288,12 +337,16 @@ class Cache:
             values_ref = self.put_blob(frames.chunks())
             outputs_ref = self.put_blob([outputs])
             entry = Entry(values=values_ref, outputs=outputs_ref, **fields)
-            self.store.put(manifest_name(entry.key), [sign_manifest(entry, self.secret)])
+            manifest = sign_manifest(entry, self.secret)
+            self.store.put(manifest_name(entry.key), [manifest])
         except OSError as exc:
             raise self.outage.fail("write", exc) from exc
         self.outage.ok("write")
         # last_used is max(created, last restore): the write itself counts as a use.
-        self._safely(lambda: self.index.upsert([IndexRow.from_entry(entry)]))
+        written = born(entry.created, time.time(), None)  # our clock wrote ``created``: at most now
+        self._safely(
+            lambda: self.index.upsert([IndexRow.from_entry(entry, manifest=manifest if self.remote else None, born=written)])
+        )
         self.enforce_limit(keep=entry.key)
         return entry
 
@@ -316,6 +369,7 @@ class Cache:
 
     # -- upkeep: functions of a Cache, offered as its methods ---------------------------------
     clear = upkeep.clear
+    clear_foreign = upkeep.clear_foreign
     enforce_limit = upkeep.enforce_limit
     sweep = upkeep.sweep
     verify = upkeep.verify

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, BinaryIO, Iterator, Literal, Sequence
 
-__all__ = ["CODECS", "Codec", "Compression", "choose", "compress_chunks", "decompress", "open_reader"]
+__all__ = ["CODECS", "BoundExceeded", "Codec", "Compression", "choose", "compress_chunks", "decompress", "open_reader"]
 
 Compression = Literal["auto", "zstd", "none"]
 Codec = Literal["zstd", "none"]
@@ -76,13 +76,33 @@ def compress_chunks(chunks: Sequence[Any]) -> list[bytes]:
 
 
 def decompress(raw: bytes, size: int) -> bytes:
-    """The content of a zstd blob whose content is ``size`` bytes (no more is ever allocated)."""
-    return bytes(_zstd().ZstdDecompressor().decompress(raw, max_output_size=size))
+    """The content of a zstd blob whose content is ``size`` bytes, the size its signed manifest
+    records: no more is ever allocated. A frame whose header claims more fails at once (zstd
+    would otherwise allocate what the header says before any check of the content)."""
+    zstd = _zstd()
+    claimed = zstd.frame_content_size(raw)  # -1: not in the header
+    if claimed > size:
+        raise BoundExceeded(f"its zstd frame claims {claimed} bytes, its manifest says {size}")
+    out = zstd.ZstdDecompressor(max_window_size=_window(size)).decompress(raw, max_output_size=size)
+    if len(out) > size:
+        raise BoundExceeded(f"it holds more than the {size} bytes its manifest says")
+    return bytes(out)
 
 
-def open_reader(fh: BinaryIO, codec: Codec) -> BinaryIO:
-    """A reader of the content of a stored blob (``readinto`` works on both)."""
+def open_reader(fh: BinaryIO, codec: Codec, size: int) -> BinaryIO:
+    """A reader of the content of a stored blob (``readinto`` works on both); the decompressor's
+    window is bounded by ``size``, the content size the signed manifest records (the caller
+    reads no more than that)."""
     if codec == "none":
         return fh
-    reader: BinaryIO = _zstd().ZstdDecompressor().stream_reader(fh, read_across_frames=True)
+    reader: BinaryIO = _zstd().ZstdDecompressor(max_window_size=_window(size)).stream_reader(fh, read_across_frames=True)
     return reader
+
+
+class BoundExceeded(ValueError):
+    """A blob claims more content than its signed manifest records."""
+
+
+def _window(size: int) -> int:
+    # zstd's window never needs to exceed the content; its own default cap is 128 MiB.
+    return min(1 << 27, max(1 << 20, 1 << max(size - 1, 1).bit_length()))

@@ -49,10 +49,12 @@ def _nbytes(chunk: Any) -> int:
     return chunk.nbytes if isinstance(chunk, memoryview) else len(chunk)
 
 
-def read_frames(stream: Any, *, hasher: Any = None) -> Frames:
+def read_frames(stream: Any, *, hasher: Any = None, size: int | None = None) -> Frames:
     """Read a values blob into memory, feeding every byte read to ``hasher`` (if given).
 
     Buffers are read with ``readinto`` into the bytearrays that the unpickled arrays will use.
+    ``size`` is the blob's size as its signed manifest records it: lengths in the header that do
+    not add up to it fail before anything is allocated for them.
     """
 
     readinto: Any = getattr(stream, "readinto")
@@ -76,17 +78,21 @@ def read_frames(stream: Any, *, hasher: Any = None) -> Frames:
         raise CorruptEntryError("values blob does not start with the nbcache marker")
     if version != VALUES_VERSION:
         raise CorruptEntryError(f"values blob has version {version}; this nbcache reads {VALUES_VERSION}")
-    if count > _MAX_BUFFERS:
+    if count > _MAX_BUFFERS or (size is not None and _HEAD.size + count * _LEN.size > size):
         raise CorruptEntryError(f"values blob claims {count} buffers")
     lengths = [_LEN.unpack_from(exact(_LEN.size))[0] for _ in range(count)]
+    if size is not None and _HEAD.size + count * _LEN.size + pickle_len + sum(lengths) != size:
+        raise CorruptEntryError(f"values blob's frames do not add up to the {size} bytes its manifest says")
     body = exact(pickle_len)
     buffers = [exact(n) for n in lengths]
     return Frames(body, buffers)
 
 
-def frames_from_buffer(buffer: memoryview, *, hasher: Any = None) -> Frames:
+def frames_from_buffer(buffer: memoryview, *, hasher: Any = None, size: int | None = None) -> Frames:
     """Split a values blob that is already in memory (a copy-on-write mapping of the file)
     into frames without copying: the pickle and the buffers are slices of ``buffer``."""
+    if size is not None and buffer.nbytes != size:
+        raise CorruptEntryError(f"values blob has {buffer.nbytes} bytes, its manifest says {size}")
     if hasher is not None:
         hasher.update(buffer)
     if buffer.nbytes < _HEAD.size:

@@ -5,8 +5,11 @@ listing, statistics and eviction do not read thousands of manifests, plus the us
 (hits, misses, last use, restore time) that only this machine sees. It is rebuilt from the
 manifests whenever it is missing, and :meth:`Cache.sync` reconciles it with the store.
 
-A store on the local disk keeps it at ``<root>/index.sqlite``; a remote store keeps it under
-``$XDG_CACHE_HOME/nbcache/<hash of the url>/`` (``~/.cache`` by default). When the database
+A store on the local disk keeps it at ``<root>/index-<key>.sqlite``; a remote store keeps it under
+``$XDG_CACHE_HOME/nbcache/<hash of the url>/`` (``~/.cache`` by default). ``<key>`` is a
+fingerprint of the signing key (:func:`nbcache.store.signing.fingerprint`, which reveals
+nothing of the key): people who share a folder with different keys each keep their own index, so
+an entry one of them wrote is never listed as usable by another. When the database
 cannot be opened or written (a read-only folder, a full disk) nbcache carries on with an index
 in memory: the index is never a reason for a cell to fail.
 """
@@ -17,8 +20,8 @@ import json
 import os
 import sqlite3
 import threading
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Iterable, Mapping
+from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
 import xxhash
 
@@ -27,11 +30,13 @@ from .usage import EntryStats
 if TYPE_CHECKING:
     from .manifest import Entry
 
-__all__ = ["INDEX_FILE", "EntryStats", "Index", "IndexRow", "remote_index_path"]
+__all__ = ["SHARED_COLUMNS", "EntryStats", "ForeignRow", "Index", "IndexRow", "born", "index_file", "remote_index_path"]
 
-INDEX_FILE = "index.sqlite"
 # Bump when the tables change: an index of another version is dropped and rebuilt.
-INDEX_VERSION = 1
+# 2: entries.names, entries.stamp (incremental sync) and entries.manifest (lookups of a remote
+#    store answered here), entries.born (ages on this machine's clock), the foreign table,
+#    meta.synced_at.
+INDEX_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT);
@@ -50,9 +55,26 @@ CREATE TABLE IF NOT EXISTS entries (
     runtime REAL NOT NULL,
     format INTEGER NOT NULL,
     python TEXT NOT NULL,
-    packages TEXT NOT NULL
+    packages TEXT NOT NULL,
+    names TEXT NOT NULL DEFAULT '[]',
+    stamp TEXT NOT NULL DEFAULT '',
+    manifest BLOB,
+    born REAL
 );
 CREATE INDEX IF NOT EXISTS entries_label ON entries(label);
+CREATE INDEX IF NOT EXISTS entries_cell ON entries(cell);
+CREATE INDEX IF NOT EXISTS entries_values_blob ON entries(values_blob);
+CREATE INDEX IF NOT EXISTS entries_outputs_blob ON entries(outputs_blob);
+CREATE TABLE IF NOT EXISTS foreign_entries (
+    key TEXT PRIMARY KEY,
+    reason TEXT NOT NULL,
+    label TEXT,
+    cell TEXT NOT NULL,
+    created REAL NOT NULL,
+    size INTEGER NOT NULL,
+    blobs TEXT NOT NULL,
+    stamp TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS usage (
     key TEXT PRIMARY KEY,
     hits INTEGER NOT NULL DEFAULT 0,
@@ -85,9 +107,23 @@ class IndexRow:
     format: int
     python: str
     packages: Mapping[str, str]
+    names: tuple[str, ...] = ()
+    """The variables the entry restores (the frontend's entry list shows them)."""
+    stamp: str = ""
+    """The manifest's stamp in the store's listing when the row was read from it ("" when the
+    row came from a write or a lookup here: the next sync adopts the listed stamp unread)."""
+    manifest: bytes | None = None
+    """The signed manifest itself, kept for remote stores: a lookup verifies it again and needs
+    no request (None for local stores, where reading the manifest costs less than a query)."""
+    born: float | None = None
+    """When the entry came to be, on *this* machine's clock (None: ``created``): ages, LRU and
+    ``--older-than`` use it, so that a writer whose clock is off cannot make an entry look
+    newer or older than it is. See :func:`born`."""
 
     @classmethod
-    def from_entry(cls, entry: Entry) -> IndexRow:
+    def from_entry(
+        cls, entry: Entry, stamp: str = "", manifest: bytes | None = None, born: float | None = None
+    ) -> IndexRow:
         return cls(
             key=entry.key,
             label=entry.label,
@@ -104,12 +140,49 @@ class IndexRow:
             format=entry.format,
             python=entry.python,
             packages=dict(entry.packages),
+            names=tuple(entry.names),
+            stamp=stamp,
+            manifest=manifest,
+            born=born,
         )
 
 
-def remote_index_path(url: str) -> str:
+def born(created: float, seen: float, previous_sync: float | None) -> float:
+    """When an entry whose writer says ``created`` came to be, on this machine's clock.
+
+    It was not in the store at the ``previous_sync`` (None: this machine never looked) and it is
+    at ``seen``: it came to be in between, whatever the writer's clock says. A writer a day ahead
+    would otherwise make its entries the most recently used for a day (never evicted, never
+    cleared by ``--older-than``); a day behind, the oldest (evicted first, cleared too soon).
+    """
+    low = float("-inf") if previous_sync is None else previous_sync
+    return min(max(created, low), seen)
+
+
+@dataclass(frozen=True)
+class ForeignRow:
+    """A manifest this cache cannot use: signed with another key, of another store format, or
+    unreadable. What it claims (label, cell, size, blobs) is unverified: for listing and
+    clearing only."""
+
+    key: str
+    reason: str
+    label: str | None
+    cell: str
+    created: float
+    size: int
+    blobs: tuple[str, ...]
+    stamp: str
+
+
+def index_file(key_fingerprint: str) -> str:
+    """The index's file name for the signing key with ``key_fingerprint``."""
+    return f"index-{key_fingerprint}.sqlite"
+
+
+def remote_index_path(url: str, key_fingerprint: str) -> str:
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "nbcache", xxhash.xxh3_64_hexdigest(url.encode()), INDEX_FILE)
+    return os.path.join(base, "nbcache", xxhash.xxh3_64_hexdigest(url.encode()), index_file(key_fingerprint))
 
 
 class Index:
@@ -150,7 +223,10 @@ class Index:
         except sqlite3.Error:
             pass
         if version is not None and version != str(INDEX_VERSION):
-            db.executescript("DROP TABLE IF EXISTS entries; DROP TABLE IF EXISTS usage; DROP TABLE IF EXISTS meta;")
+            db.executescript(
+                "DROP TABLE IF EXISTS entries; DROP TABLE IF EXISTS usage; DROP TABLE IF EXISTS meta; "
+                "DROP TABLE IF EXISTS foreign_entries;"
+            )
             self.fresh = True
         db.executescript(_SCHEMA)
         db.execute("INSERT OR IGNORE INTO meta VALUES ('version', ?)", (str(INDEX_VERSION),))
@@ -163,29 +239,65 @@ class Index:
         with self._lock:
             self._db.execute(sql, tuple(params))
 
-    def upsert(self, rows: Iterable[IndexRow]) -> None:
+    def _many(self, sql: str, params: Iterable[tuple[Any, ...]]) -> None:
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                self._db.executemany(
-                    "INSERT OR REPLACE INTO entries VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                    (
-                        (
-                            r.key, r.label, r.cell, r.source, r.size, r.stored, r.values_blob, r.values_stored,
-                            r.outputs_blob, r.outputs_stored, r.created, r.runtime, r.format, r.python,
-                            json.dumps(dict(r.packages), sort_keys=True),
-                        )
-                        for r in rows
-                    ),
-                )
+                self._db.executemany(sql, params)
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
 
+    def upsert(self, rows: Iterable[IndexRow]) -> None:
+        """Add or replace entries (a key that was foreign is no longer)."""
+        rows = list(rows)
+        self._many(
+            f"INSERT OR REPLACE INTO entries ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})",
+            (_params(r) for r in rows),
+        )
+        self._many("DELETE FROM foreign_entries WHERE key = ?", ((r.key,) for r in rows))
+
+    def upsert_foreign(self, rows: Iterable[ForeignRow]) -> None:
+        """Add or replace manifests this cache cannot use (a key that was an entry is no longer)."""
+        rows = list(rows)
+        self._many(
+            "INSERT OR REPLACE INTO foreign_entries VALUES (?,?,?,?,?,?,?,?)",
+            (
+                (r.key, r.reason, r.label, r.cell, r.created, r.size, json.dumps(list(r.blobs)), r.stamp)
+                for r in rows
+            ),
+        )
+        self._many("DELETE FROM entries WHERE key = ?", ((r.key,) for r in rows))
+
+    def export_shared(self) -> list[tuple[Any, ...]]:
+        """Every stamped entry's :data:`SHARED_COLUMNS`, as stored (JSON columns as text)."""
+        return self._read(f"SELECT {', '.join(SHARED_COLUMNS)} FROM entries WHERE stamp != ''")
+
+    def import_shared(self, columns: Iterable[str], rows: Iterable[Sequence[Any]], born: float) -> int:
+        """Add rows exported by :meth:`export_shared` (perhaps on another machine) whose keys
+        the index lacks; ``born`` bounds their ``born`` from above. Returns how many."""
+        columns = tuple(columns)
+        if not set(columns) <= set(_COLUMNS) or "key" not in columns or "created" not in columns:
+            raise ValueError("a snapshot of the index with unknown columns")
+        created = columns.index("created")
+        batch = [(*row, min(float(row[created]), born)) for row in rows]
+        before = self.count()
+        self._many(
+            f"INSERT OR IGNORE INTO entries ({', '.join(columns)}, born) VALUES ({', '.join('?' * (len(columns) + 1))})",
+            batch,
+        )
+        return self.count() - before
+
+    def adopt_stamps(self, stamps: Mapping[str, str]) -> None:
+        """Record the listed stamps of entries indexed without one (see :attr:`IndexRow.stamp`)."""
+        self._many("UPDATE entries SET stamp = ? WHERE key = ? AND stamp = ''", ((v, k) for k, v in stamps.items()))
+
     def remove(self, keys: Iterable[str]) -> None:
+        keys = list(keys)
         with self._lock:
             self._db.executemany("DELETE FROM entries WHERE key = ?", ((k,) for k in keys))
+            self._db.executemany("DELETE FROM foreign_entries WHERE key = ?", ((k,) for k in keys))
 
     def record_hit(self, key: str, now: float, restore_time: float, saved: float) -> None:
         self._write(
@@ -209,9 +321,54 @@ class Index:
     def keys(self) -> set[str]:
         return {k for (k,) in self._read("SELECT key FROM entries")}
 
+    def manifest(self, key: str) -> bytes | None:
+        """The signed manifest of ``key`` kept here, if any (see :attr:`IndexRow.manifest`)."""
+        rows = self._read("SELECT manifest FROM entries WHERE key = ?", (key,))
+        return bytes(rows[0][0]) if rows and rows[0][0] is not None else None
+
+    def meta(self, name: str) -> str | None:
+        rows = self._read("SELECT value FROM meta WHERE name = ?", (name,))
+        return str(rows[0][0]) if rows else None
+
+    def set_meta(self, name: str, value: str) -> None:
+        self._write("INSERT OR REPLACE INTO meta VALUES (?, ?)", (name, value))
+
+    def keys_of_cell(self, cell: str) -> list[str]:
+        return [k for (k,) in self._read("SELECT key FROM entries WHERE cell = ? ORDER BY created", (cell,))]
+
+    def count(self) -> int:
+        return int(self._read("SELECT COUNT(*) FROM entries")[0][0])
+
+    def stamps(self) -> dict[str, str]:
+        """The stamp of every manifest the index knows, usable or foreign."""
+        found = dict(self._read("SELECT key, stamp FROM foreign_entries"))
+        found.update(self._read("SELECT key, stamp FROM entries"))
+        return found
+
     def row(self, key: str) -> IndexRow | None:
-        rows = self._read("SELECT * FROM entries WHERE key = ?", (key,))
+        rows = self._read(f"SELECT {', '.join(_COLUMNS)} FROM entries WHERE key = ?", (key,))
         return _row(rows[0]) if rows else None
+
+    def foreign(self) -> list[ForeignRow]:
+        """Manifests this cache cannot use, oldest first."""
+        return [
+            ForeignRow(key, reason, label, cell, created, size, tuple(json.loads(blobs)), stamp)
+            for key, reason, label, cell, created, size, blobs, stamp in self._read(
+                "SELECT key, reason, label, cell, created, size, blobs, stamp FROM foreign_entries ORDER BY created"
+            )
+        ]
+
+    def listing(self, key: str | None = None) -> list[tuple[Any, ...]]:
+        """What the frontend's entry list shows, newest first, in one query: key, label, cell,
+        source, size, runtime, created, names (JSON), hits, restore_time (None until a hit).
+        With ``key``, that entry's row only."""
+        where, params = ("WHERE e.key = ? ", (key,)) if key is not None else ("", ())
+        return self._read(
+            "SELECT e.key, e.label, e.cell, e.source, e.size, e.runtime, e.created, e.names, "
+            "COALESCE(u.hits, 0), CASE WHEN u.hits > 0 THEN NULLIF(u.restore_time, 0) END "
+            f"FROM entries e LEFT JOIN usage u ON u.key = e.key {where}ORDER BY e.created DESC",
+            params,
+        )
 
     def match(self, prefix: str) -> list[str]:
         """Keys starting with ``prefix``."""
@@ -222,7 +379,7 @@ class Index:
     _STATS = (
         "SELECT e.key, e.label, e.cell, e.stored, COALESCE(u.hits, 0), COALESCE(u.misses, 0), e.runtime, "
         "CASE WHEN u.hits > 0 THEN NULLIF(u.restore_time, 0) END, e.created, "
-        "MAX(e.created, COALESCE(u.last_used, 0)) "
+        "MAX(COALESCE(e.born, e.created), COALESCE(u.last_used, 0)) "
         "FROM entries e LEFT JOIN usage u ON u.key = e.key"
     )
 
@@ -231,7 +388,7 @@ class Index:
 
     def lru(self) -> list[EntryStats]:
         """Entries, least recently used first."""
-        return self.stats(order="MAX(e.created, COALESCE(u.last_used, 0)), e.key")
+        return self.stats(order="MAX(COALESCE(e.born, e.created), COALESCE(u.last_used, 0)), e.key")
 
     def stored_bytes(self) -> int:
         """Bytes the indexed entries take, counting blobs they share once."""
@@ -252,14 +409,54 @@ class Index:
         )[0]
         return int(hits), int(misses), float(saved)
 
+    def blobs_of_entries(self) -> list[tuple[str, str, str]]:
+        """Every entry's key, values blob and outputs blob."""
+        return [(str(k), str(v), str(o)) for k, v, o in self._read("SELECT key, values_blob, outputs_blob FROM entries")]
+
+    def health(self) -> str:
+        """SQLite's quick check of the database: "ok", or what is wrong."""
+        try:
+            return str(self._read("PRAGMA quick_check")[0][0])
+        except sqlite3.Error as exc:
+            return str(exc)
+
     def blob_users(self, blob: str) -> int:
+        """How many entries, usable or foreign, name ``blob``."""
         (count,) = self._read(
             "SELECT COUNT(*) FROM entries WHERE values_blob = ? OR outputs_blob = ?", (blob, blob)
         )[0]
-        return int(count)
+        (foreign,) = self._read(
+            "SELECT COUNT(*) FROM foreign_entries, json_each(foreign_entries.blobs) WHERE json_each.value = ?", (blob,)
+        )[0]
+        return int(count) + int(foreign)
+
+
+# Columns of ``entries`` by name, in IndexRow's order: a column added later is one field more.
+_COLUMNS = tuple(f.name for f in fields(IndexRow))
+_JSON_COLUMNS = {"packages": dict, "names": tuple}
+
+
+_ENCODERS = tuple(
+    (lambda v: json.dumps(list(v))) if name == "names" else (lambda v: json.dumps(dict(v), sort_keys=True))
+    if name in _JSON_COLUMNS else None
+    for name in _COLUMNS
+)
+# Columns a snapshot of the index carries (see nbcache.store.catalog): what every machine may
+# share, not what is this machine's own (the kept manifest, the local clock's ``born``).
+SHARED_COLUMNS = tuple(name for name in _COLUMNS if name not in ("manifest", "born"))
+
+
+def _params(r: IndexRow) -> tuple[Any, ...]:
+    values = _values(r)
+    return tuple(v if encode is None else encode(v) for v, encode in zip(values, _ENCODERS))
+
+
+def _values(r: IndexRow) -> tuple[Any, ...]:
+    return tuple(getattr(r, name) for name in _COLUMNS)
 
 
 def _row(r: Any) -> IndexRow:
-    values = list(r)
-    values[-1] = json.loads(values[-1])
-    return IndexRow(*values)
+    values = {name: r[i] for i, name in enumerate(_COLUMNS)}
+    for name, kind in _JSON_COLUMNS.items():
+        values[name] = kind(json.loads(values[name]))
+    return IndexRow(**values)

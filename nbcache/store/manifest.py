@@ -2,30 +2,35 @@
 
 A manifest is ``manifests/<key>.json``::
 
-    {"format": 2, "entry": {...the Entry's fields...}, "hmac_sha256": "..."}
+    {"format": 3, "entry": {...the Entry's fields...}, "hmac_sha256": "..."}
 
 **Signatures.** The manifest carries an HMAC-SHA256 (see :mod:`nbcache.store.signing`) of its entry
-in canonical JSON (sorted keys, no spaces, ASCII). The entry names the ids of its blobs, so the
-signature covers them too. An entry with a bad or missing signature raises :class:`SignatureError`
-and is never unpickled. The layout of the JSON and the signature of a known entry are pinned in
-``tests/test_store_format.py``: existing caches must keep hitting.
+in canonical JSON (sorted keys, no spaces, ASCII). The entry names its blobs by their BLAKE3-256
+(see :mod:`nbcache.store.digest`) and their sizes, so the signature covers their content
+cryptographically, and bounds what reading them may allocate. An entry with a bad or missing
+signature raises :class:`SignatureError` and is never unpickled. An entry of an older format
+raises :class:`OutdatedEntryError`: a miss, and the cell is stored again. The layout of the JSON
+and the signature of a known entry are pinned in ``tests/test_store_format.py``, with a format-2
+entry kept as a fixture: existing caches must keep hitting, or miss cleanly after a bump.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import sys
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Mapping
 
 from . import signing
 from .compression import Codec
-from ..errors import CorruptEntryError, SignatureError
+from ..errors import CorruptEntryError, OutdatedEntryError, SignatureError
 
 if TYPE_CHECKING:
     from .backends import BlobStore
 
 __all__ = [
+    "LAYOUT_FORMATS",
     "STORE_FORMAT",
     "BlobRef",
     "Entry",
@@ -34,11 +39,18 @@ __all__ = [
     "manifest_name",
     "package_versions",
     "parse_manifest",
+    "peek",
     "sign_manifest",
 ]
 
 # 2: signed manifests, compressed blobs (``codec``), package versions.
-STORE_FORMAT = 2
+# 3: blob ids are BLAKE3-256 (cryptographic) instead of xxh3-128; format-2 entries are misses.
+STORE_FORMAT = 3
+# Formats whose store layout (format file, folders, names) this nbcache opens: their entries may
+# be older (misses), the folder is still ours. Keeping the layout lets two versions share a store.
+LAYOUT_FORMATS = (2, 3)
+# A blob id of any format (xxh3-128: 32 hex digits, BLAKE3-256: 64).
+_HEX_ID = re.compile(r"[0-9a-f]{32}|[0-9a-f]{64}")
 # Packages whose version changes what a pickle means; recorded in each entry for `nbcache show`.
 _PACKAGES = ("numpy", "pandas", "cloudpickle", "scipy", "sklearn", "torch", "polars", "pyarrow")
 
@@ -46,7 +58,7 @@ _PACKAGES = ("numpy", "pandas", "cloudpickle", "scipy", "sklearn", "torch", "pol
 @dataclass(frozen=True)
 class BlobRef:
     id: str
-    """xxh3-128 of the content (before compression)."""
+    """BLAKE3-256 of the content (before compression), 64 hex digits."""
     size: int
     """Bytes of content."""
     codec: Codec = "none"
@@ -108,8 +120,7 @@ class Entry:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Entry:
         try:
-            if data.get("format") != STORE_FORMAT:
-                raise CorruptEntryError(f"manifest has format {data.get('format')!r}, expected {STORE_FORMAT}")
+            _check_format(data.get("format"), str(data.get("key", ""))[:12])
             data = dict(data)
             data["values"] = BlobRef(**data["values"])
             data["outputs"] = BlobRef(**data["outputs"])
@@ -148,8 +159,7 @@ def parse_manifest(raw: bytes, key: str, secret: bytes) -> Entry:
         data = json.loads(raw)
         body = data["entry"]
         signature = data.get("hmac_sha256")
-        if data.get("format") != STORE_FORMAT:
-            raise CorruptEntryError(f"manifest {key} has format {data.get('format')!r}, expected {STORE_FORMAT}")
+        _check_format(data.get("format"), key[:12])
     except CorruptEntryError:
         raise
     except Exception as exc:
@@ -165,14 +175,42 @@ def parse_manifest(raw: bytes, key: str, secret: bytes) -> Entry:
     return entry
 
 
-def blob_names(raw: bytes) -> list[str]:
-    """The blobs that manifest ``raw`` names, signed or not ([] when it is unreadable). For
-    cleaning up only: an entry written with another key still owns its blobs."""
+def _check_format(found: Any, key: str) -> None:
+    if found == STORE_FORMAT:
+        return
+    if isinstance(found, int) and found < STORE_FORMAT:
+        raise OutdatedEntryError(
+            f"entry {key} was written by an older nbcache (store format {found}, this one uses {STORE_FORMAT})"
+        )
+    raise CorruptEntryError(f"manifest {key} has format {found!r}; this nbcache reads {STORE_FORMAT}")
+
+
+def peek(raw: bytes) -> dict[str, Any] | None:
+    """What manifest ``raw`` claims, unverified (None when it is unreadable): its label, cell,
+    creation time, size and blob names. For listing and cleaning up entries this cache cannot
+    use (another key, another format), never for loading anything."""
     try:
-        entry = Entry.from_dict(json.loads(raw)["entry"])
-    except (CorruptEntryError, ValueError, KeyError, TypeError):
-        return []
-    return [entry.values.name, entry.outputs.name]
+        body = json.loads(raw)["entry"]
+        refs = [BlobRef(**body[part]) for part in ("values", "outputs")]
+        if not all(_HEX_ID.fullmatch(ref.id) for ref in refs):
+            return None  # names no blob of ours: never a path to delete
+        return {
+            "label": body.get("label") if isinstance(body.get("label"), str) else None,
+            "cell": str(body.get("cell", "")),
+            "created": float(body.get("created", 0.0)),
+            "size": sum(int(ref.size) for ref in refs),
+            "blobs": [ref.name for ref in refs],
+            "format": body.get("format"),
+        }
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
+def blob_names(raw: bytes) -> list[str]:
+    """The blobs that manifest ``raw`` names, signed or not, of any format ([] when it is
+    unreadable). For cleaning up only: an entry written with another key still owns its blobs."""
+    claims = peek(raw)
+    return [] if claims is None else list(claims["blobs"])
 
 
 def package_versions() -> dict[str, str]:

@@ -22,7 +22,7 @@ import uuid
 
 from ..errors import NbCacheError
 
-__all__ = ["ENV_KEY", "KEY_FILE", "default_key_path", "load_key", "sign", "verify"]
+__all__ = ["ENV_KEY", "KEY_FILE", "default_key_path", "fingerprint", "key_source", "load_key", "sign", "verify"]
 
 ENV_KEY = "NBCACHE_KEY"
 KEY_FILE = "key"
@@ -42,6 +42,15 @@ def load_key(explicit: str | bytes | None = None) -> bytes:
     if env:
         return env.encode()
     return _key_file(default_key_path())
+
+
+def key_source(explicit: str | bytes | None = None) -> str:
+    """Where :func:`load_key` takes the secret from, in words (for ``nbcache doctor``)."""
+    if explicit:
+        return "the key given (--key FILE, NbCache.key)"
+    if os.environ.get(ENV_KEY):
+        return f"${ENV_KEY}"
+    return f"the key file {default_key_path()}"
 
 
 def _key_file(path: str) -> bytes:
@@ -71,6 +80,13 @@ def _key_file(path: str) -> bytes:
     if not key:  # an empty file in place: signing with an empty key would protect nothing
         raise NbCacheError(f"nbcache: the key file {path} is empty; delete it to make a new key")
     return key
+
+
+def fingerprint(key: bytes) -> str:
+    """A short name for ``key`` that tells keys apart and reveals nothing of them."""
+    from .digest import mac
+
+    return mac(key, "key fingerprint", [])[:12]
 
 
 def sign(key: bytes, payload: bytes) -> str:

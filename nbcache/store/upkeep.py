@@ -25,7 +25,9 @@ from .manifest import blob_names, manifest_keys, manifest_name
 if TYPE_CHECKING:
     from .cache import Cache
 
-__all__ = ["ORPHAN_GRACE_SECONDS", "Problem", "Progress", "clear", "enforce_limit", "sweep", "verify"]
+__all__ = [
+    "ORPHAN_GRACE_SECONDS", "Problem", "Progress", "clear", "clear_foreign", "enforce_limit", "sweep", "verify",
+]
 
 # Blobs younger than this that no manifest names may belong to an entry being written now.
 ORPHAN_GRACE_SECONDS = 3600.0
@@ -69,6 +71,22 @@ def clear(
         if progress is not None:
             progress(i + 1, len(done))
     return done
+
+
+def clear_foreign(cache: Cache, progress: Progress | None = None) -> list[str]:
+    """Delete the manifests this cache cannot use (signed with another key, of an older store
+    format, unreadable) and the blobs that no other entry names. Returns the keys deleted."""
+    cache.sync()
+    rows = cache.index.foreign()
+    for i, row in enumerate(rows):
+        cache.store.delete(manifest_name(row.key))
+        cache.index.remove([row.key])
+        for blob in set(row.blobs):
+            if cache.index.blob_users(blob) == 0:
+                cache.store.delete(blob)
+        if progress is not None:
+            progress(i + 1, len(rows))
+    return [row.key for row in rows]
 
 
 def enforce_limit(cache: Cache, keep: str | None = None) -> list[str]:

@@ -9,7 +9,7 @@ index is local (see :mod:`nbcache.store.index`). Plain Python: pandas is importe
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Iterable, Literal, Mapping
 
 if TYPE_CHECKING:
     import pandas
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from .cache import Cache
 
 __all__ = [
-    "COLUMNS", "EntryStats", "Totals", "collect", "hit_rate", "speedup", "time_saved", "title",
+    "COLUMNS", "EntryStats", "ListingRow", "Totals", "collect", "hit_rate", "speedup", "time_saved", "title",
     "to_frame", "value",
 ]
 
@@ -40,6 +40,24 @@ class EntryStats:
     created: float
     last_used: float
     """When it was last written or restored (on this machine)."""
+
+
+@dataclass(frozen=True)
+class ListingRow:
+    """One entry as the JupyterLab panel lists it (the rows of ``Cache.listing()``), from the
+    index: no manifest is read."""
+
+    key: str
+    label: str | None
+    cell: str
+    source: str
+    size: int
+    """Bytes of content (values and outputs)."""
+    runtime: float
+    created: float
+    names: tuple[str, ...]
+    hits: int
+    restore_time: float | None
 
 
 @dataclass(frozen=True)
@@ -86,11 +104,14 @@ def title(row: EntryStats) -> str:
     return row.label or row.cell or row.key[:12]
 
 
-def collect(cache: Cache, *, sync: bool = False) -> tuple[list[EntryStats], Totals]:
+def collect(cache: Cache, *, sync: bool | Literal["if stale"] = False) -> tuple[list[EntryStats], Totals]:
     """The rows and totals of ``cache``, from its index. ``sync`` first brings the index up to
     date with the store (entries written by other kernels or machines): a listing of the
-    manifests, reading only new ones; without it nothing but the local index is read."""
-    if sync:
+    manifests, reading only new ones (``"if stale"``: unless a remote store's index was synced
+    moments ago); without it nothing but the local index is read."""
+    if sync == "if stale":
+        cache.sync_if_stale()
+    elif sync:
         cache.sync()
     return list(cache.stats()), _as_totals(cache.totals())
 

@@ -27,9 +27,20 @@ class BlobStore(abc.ABC):
     def open(self, name: str) -> BinaryIO:
         """Open ``name`` for reading; :class:`FileNotFoundError` when it does not exist."""
 
-    def get(self, name: str) -> bytes:
+    def get(self, name: str, limit: int | None = None) -> bytes:
+        """The bytes of ``name`` (at most ``limit`` of them: a reader bounded by what it expects)."""
         with self.open(name) as fh:
-            return fh.read()
+            return fh.read() if limit is None else fh.read(limit)
+
+    def list_stamps(self, prefix: str) -> Iterator[tuple[str, str]]:
+        """Names under ``prefix`` with a stamp that changes whenever the object is written again
+        (size and modification time, or the server's tag): what an incremental sync compares.
+        Backends override this with one listing; this fallback asks for each name."""
+        for name in self.list(prefix):
+            try:
+                yield name, f"{self.size(name)}:{self.modified(name)}"
+            except FileNotFoundError:
+                continue
 
     @abc.abstractmethod
     def contains(self, name: str) -> bool:
@@ -51,6 +62,11 @@ class BlobStore(abc.ABC):
         """When ``name`` was written (a POSIX timestamp). A backend that cannot tell says
         "now", so nothing is ever taken for a stale leftover by mistake."""
         return time.time()
+
+    def folder_stamp(self, prefix: str) -> str | None:
+        """A stamp of the folder ``prefix`` that changes whenever a name in it is added, removed
+        or replaced (None: the backend cannot tell, so every sync lists the folder)."""
+        return None
 
     def sweep(self, older_than: float) -> int:
         """Remove leftovers of writers that died (temporary files); returns how many."""

@@ -18,6 +18,8 @@ __all__ = ["LocalFolderStore"]
 
 # Temporary files older than this belong to writers that died; younger ones may be in use.
 _STALE_TMP_SECONDS = 3600.0
+# Some file systems keep modification times to the second (or two): only older ones are trusted.
+_COARSE_CLOCK_NS = 2_000_000_000
 
 
 class LocalFolderStore(BlobStore):
@@ -72,6 +74,39 @@ class LocalFolderStore(BlobStore):
             rel = os.path.relpath(folder, self.root).replace(os.sep, "/")
             for file in files:
                 yield file if rel == "." else f"{rel}/{file}"
+
+    def list_stamps(self, prefix: str) -> Iterator[tuple[str, str]]:
+        """One flat folder (``manifests``) is listed with scandir: its stat comes with the entry."""
+        base = self._path(prefix.rstrip("/")) if prefix else self.root
+        stack = [base]
+        while stack:
+            folder = stack.pop()
+            try:
+                entries = list(os.scandir(folder))
+            except FileNotFoundError:
+                continue
+            rel = os.path.relpath(folder, self.root).replace(os.sep, "/")
+            for item in entries:
+                if item.is_dir(follow_symlinks=False):
+                    stack.append(item.path)
+                    continue
+                try:
+                    st = item.stat(follow_symlinks=False)
+                except FileNotFoundError:
+                    continue
+                yield (item.name if rel == "." else f"{rel}/{item.name}"), f"{st.st_size}:{st.st_mtime_ns}"
+
+    def folder_stamp(self, prefix: str) -> str | None:
+        """The folder's inode and modification time: every name written (renamed into place),
+        replaced or removed in it changes them. None while the time is too recent to trust on a
+        file system with coarse timestamps (a change later in the same tick would not show)."""
+        try:
+            st = os.stat(self._path(prefix))
+        except FileNotFoundError:
+            return None
+        if time.time_ns() - st.st_mtime_ns < _COARSE_CLOCK_NS:
+            return None
+        return f"{st.st_ino}:{st.st_mtime_ns}"
 
     def size(self, name: str) -> int:
         return os.path.getsize(self._path(name))

@@ -57,6 +57,37 @@ def _wrapped(method: Callable[..., _T]) -> Callable[..., _T]:
     return call
 
 
+class _Reading:
+    """A remote file open for reading whose client errors become :class:`StoreError`."""
+
+    def __init__(self, fh: Any, url: str):
+        self._fh = fh
+        self._url = url
+
+    def _call(self, method: Callable[..., _T], *args: Any) -> _T:
+        try:
+            return method(*args)
+        except OSError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - botocore, aiohttp...: the store failed
+            raise StoreError(f"{self._url}: {type(exc).__name__}: {exc}") from exc
+
+    def read(self, size: int = -1) -> bytes:
+        return self._call(self._fh.read, size)
+
+    def readinto(self, buffer: Any) -> int:
+        return self._call(self._fh.readinto, buffer)
+
+    def close(self) -> None:
+        self._fh.close()
+
+    def __enter__(self) -> _Reading:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
 class FsspecStore(BlobStore):
     def __init__(self, url: str, storage_options: Mapping[str, Any] | None = None):
         try:
@@ -118,12 +149,16 @@ class FsspecStore(BlobStore):
 
     @_wrapped
     def open(self, name: str) -> BinaryIO:
-        fh: BinaryIO = self.fs.open(self._path(name), "rb")
-        return fh
+        # fsspec reads lazily, so a server that goes away mid-download fails in read(), not here:
+        # those errors are the store's failure too (never "damage", which would remove the blob).
+        return _Reading(self.fs.open(self._path(name), "rb"), self.url)  # type: ignore[return-value]
 
     @_wrapped
-    def get(self, name: str) -> bytes:
-        return bytes(self.fs.cat_file(self._path(name)))
+    def get(self, name: str, limit: int | None = None) -> bytes:
+        # A bounded read is one ranged GET: nothing past ``limit`` is fetched.
+        if limit is None:
+            return bytes(self.fs.cat_file(self._path(name)))
+        return bytes(self.fs.cat_file(self._path(name), start=0, end=limit))
 
     @_wrapped
     def contains(self, name: str) -> bool:
@@ -151,6 +186,25 @@ class FsspecStore(BlobStore):
             if path.startswith(self.base + "/"):
                 names.append(path[start:])
         return iter(names)
+
+    @_wrapped
+    def list_stamps(self, prefix: str) -> Iterator[tuple[str, str]]:
+        """One listing (1,000 names a request on S3) gives each object's size and tag."""
+        base = self._path(prefix.rstrip("/")) if prefix else self.base
+        self.fs.invalidate_cache()
+        try:
+            found = self.fs.find(base, detail=True)
+        except FileNotFoundError:
+            return iter(())
+        start = len(self.base) + 1
+        stamps = []
+        for path, info in found.items():
+            path = path.rstrip("/")
+            if not path.startswith(self.base + "/") or info.get("type") == "directory":
+                continue
+            tag = info.get("ETag") or info.get("LastModified") or info.get("mtime") or info.get("created") or ""
+            stamps.append((path[start:], f"{info.get('size')}:{tag}"))
+        return iter(stamps)
 
     @_wrapped
     def size(self, name: str) -> int:
