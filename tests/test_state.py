@@ -412,3 +412,9 @@ def _python(code: str, cwd: Path) -> list[str]:
     proc = subprocess.run([sys.executable, "-c", code], cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     return proc.stdout.splitlines()
+
+
+def test_loaded_modules_in_order_without_private_parts_of_listed_packages() -> None:
+    before = state.Snapshot({}, modules=("sys", "os"))
+    after = state.Snapshot({}, modules=("sys", "os", "pkg", "pkg._impl", "pkg.sub", "other._private", "nbcache.run.x", "preamble"))
+    assert state.loaded_modules(before, after) == ["pkg", "pkg.sub", "other._private", "preamble"]

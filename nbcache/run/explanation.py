@@ -97,7 +97,7 @@ def explain(key: CellKey, entries: Iterable[Entry], *, hit: Entry | None = None,
             reasons.append("nbcache's format changed")
         else:
             reasons.append(f"{part} changed")
-    added_or_dropped = []
+    added_or_dropped: list[str] = []
     for name in sorted(set(key.inputs) | set(previous.inputs)):
         old, new = previous.inputs.get(name), key.inputs.get(name)
         if old != new:
