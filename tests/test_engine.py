@@ -380,3 +380,12 @@ def test_a_seeded_draw_hits_under_the_same_state_and_restores_it_exactly(cache: 
     random.seed(4)
     e3, h3 = _restart(cache, {"random": random})
     assert e3.run(h3, "draw = random.random()\n").status == "stored"
+
+
+def test_explain_names_the_changed_function_not_the_global_it_now_reads(engine: Engine) -> None:
+    host = DictHost({"k": 2})
+    exec("def scale(v):\n    return v * 2\n", host.namespace)
+    run(engine, host, "y = scale(3)\n")
+    exec("def scale(v):\n    return v * k\n", host.namespace)  # now reads the global k too
+    assert run(engine, host, "y = scale(3)\n").status == "stored"
+    assert engine.explain_last().reasons == ("input 'scale' changed",)  # type: ignore[union-attr]

@@ -412,3 +412,31 @@ def _python(code: str, cwd: Path) -> list[str]:
     proc = subprocess.run([sys.executable, "-c", code], cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     return proc.stdout.splitlines()
+
+
+def test_loaded_modules_in_order_without_private_parts_of_listed_packages() -> None:
+    before = state.Snapshot({}, modules=("sys", "os"))
+    after = state.Snapshot({}, modules=("sys", "os", "pkg", "pkg._impl", "pkg.sub", "other._private", "nbcache.run.x", "preamble"))
+    assert state.loaded_modules(before, after) == ["pkg", "pkg.sub", "other._private", "preamble"]
+
+
+def test_warnings_filters_are_required_only_by_a_cell_that_issues_a_warning(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "nbcache_warns_on_import.py").write_text("import warnings\nwarnings.warn('imported')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    snap = state.snapshot()
+
+    def required(observation: Any) -> bool:
+        return "state:warnings.filters" in state.requirements(snap, snap, observation=observation).requires
+
+    with state.observe() as quiet:
+        with warnings.catch_warnings():  # bookkeeping inside warnings.py: not a use
+            warnings.simplefilter("ignore")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with state.observe() as importing:
+            import nbcache_warns_on_import  # type: ignore[import-not-found]  # noqa: F401
+        with state.observe() as warning:
+            warnings.warn("a cell's own warning")
+    sys.modules.pop("nbcache_warns_on_import", None)
+    assert (required(quiet), required(importing), required(warning)) == (False, False, True)
+    assert type(warnings) is type(os)  # the watching class is gone
