@@ -10,18 +10,20 @@ this module: each is handed the engine or the cache opener it needs.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
 from IPython.core.error import UsageError
 
+from ..key import state
 from ..key.modules import register_reloader, unregister_reloader
 from ..run.engine import Engine
 from ..store.cache import Cache
 from .comm import KernelBridge
 from .dashboard import DashboardMagics
 from .host import CellSyntaxErrors
-from .magic import NbCache
+from .magic import NbCache, drop_empty_cache_cell
 from .reloads import AutoreloadWatch
 
 __all__ = ["Session", "active", "load", "session", "unload"]
@@ -72,6 +74,7 @@ def load(shell: Any) -> None:
         return
     magics = NbCache(shell=shell)
     shell.register_magics(magics)
+    shell.input_transformers_cleanup.append(drop_empty_cache_cell)
     dashboard = DashboardMagics(shell, magics.open_cache)  # %cache_dashboard
     shell.register_magics(dashboard)
     bridge: KernelBridge | None = None
@@ -90,21 +93,43 @@ def load(shell: Any) -> None:
             unregister_reloader(autoreload)
         _unregister(shell, dashboard, "line", "cache_dashboard")
         _unregister(shell, magics, "cell", "cache")
+        _drop_transformer(shell)
         raise
     _sessions[id(shell)] = Session(shell, magics, dashboard, bridge, autoreload, syntax_errors)
+    # Seeding of the global generators is tracked from here on (unseeded draws are cached).
+    state.track(assume_seeded=_seeded_before(shell))
 
 
 def unload(shell: Any) -> None:
     found = _sessions.pop(id(shell), None)
     if found is None:
         return
+    if not _sessions:
+        state.untrack()
     if found.bridge is not None:
         found.bridge.detach()
     unregister_reloader(found.autoreload)
     found.syntax_errors.remove()
     _unregister(shell, found.dashboard, "line", "cache_dashboard")
     _unregister(shell, found.magics, "cell", "cache")
+    _drop_transformer(shell)
     found.engine.listeners.clear()
+
+
+_SEEDING = re.compile(r"seed|set_?state|set_rng_state")
+
+
+def _seeded_before(shell: Any) -> bool:
+    """Whether a cell run before nbcache was loaded may have seeded a global generator (nothing
+    tracked it then): any cell so far that mentions seeding."""
+    cells = shell.user_ns.get("In") or []
+    return any(isinstance(cell, str) and _SEEDING.search(cell) for cell in cells)
+
+
+def _drop_transformer(shell: Any) -> None:
+    """Undo ``load``'s input transformer for the empty ``%%cache`` cell."""
+    if drop_empty_cache_cell in shell.input_transformers_cleanup:
+        shell.input_transformers_cleanup.remove(drop_empty_cache_cell)
 
 
 def _unregister(shell: Any, magics: Any, kind: str, name: str) -> None:

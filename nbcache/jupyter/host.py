@@ -121,8 +121,9 @@ class IPythonHost:
         if kind == "stream":
             stream = getattr(sys, record["name"])
             stream.write(record["text"])
-            if record.get("into"):
-                stream.flush()  # before the Output widget stops capturing
+            # Records are the kernel's sends: one send each, in order (and inside an Output
+            # widget, before it stops capturing).
+            stream.flush()
         elif kind == "display":
             data = widgets.view_data(record["data"], revived, state)
             if data:
