@@ -13,7 +13,7 @@ This module is the public API only; importing it imports none of them.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 __version__ = "0.1.0"
 
@@ -24,6 +24,7 @@ __all__ = [
     "dashboard",
     "explain",
     "load_ipython_extension",
+    "register_state",
     "stats",
     "unload_ipython_extension",
 ]
@@ -53,6 +54,32 @@ def explain() -> Any:
     if found is None:
         raise RuntimeError("nbcache: the extension is not loaded in this IPython session (%load_ext nbcache)")
     return found.engine.explain_last()
+
+
+def register_state(
+    name: str,
+    capture: Callable[[], Any],
+    restore: Callable[[Any], None],
+    *,
+    module: str | None = None,
+    description: str | None = None,
+    digest: Callable[[Any], str] | None = None,
+) -> Any:
+    """Tell nbcache about a setting it should key cells on and restore on a hit.
+
+    ``capture()`` returns the current state as a picklable value; ``restore(value)`` makes a
+    value returned by ``capture`` current again. A cached cell's entry then requires the state it
+    ran under (a change before the cell makes it run again), and a hit leaves behind the state
+    the cell left. ``module``: active only while that module is imported. ``digest(value)``: a
+    string equal for equal states, when comparing pickles is not faithful. Registering a name
+    again replaces it. Libraries can register through the entry point group ``nbcache.state``
+    instead. Returns the :class:`nbcache.key.state.registry.StateProvider`::
+
+        nbcache.register_state("mylib.precision", mylib.get_precision, mylib.set_precision, module="mylib")
+    """
+    from .key.state.registry import register_state as register
+
+    return register(name, capture, restore, module=module, description=description, digest=digest)
 
 
 def load_ipython_extension(ipython: Any) -> None:

@@ -16,7 +16,10 @@ on every hit), and every one of its cells counts as a cached cell; the others tu
 Scenarios sharing a kernel are separated by a harness cell that resets the namespace, moves to
 the scenario's folder, points nbcache at the scenario's cache folder, restores the environment
 variables and resets interpreter state a previous scenario may have changed (random generators,
-pandas options, matplotlib rcParams), so a leak cannot be blamed on the wrong scenario. The
+pandas options, matplotlib rcParams, numpy print options and errstate, warnings filters, the
+decimal context, the locale, torch's settings), so a leak cannot be blamed on the wrong scenario.
+Generators are seeded with 0, or reseeded from entropy (as in a fresh kernel) for a scenario with
+``fresh_rng``. The
 plain run gets the same harness cells (minus the nbcache configuration), so whatever remains
 shared is shared identically by both runs.
 """
@@ -58,6 +61,8 @@ class Scenario:
     """Extra assertions (e.g. on nbcache's own lines) beyond the comparison with the plain run."""
     auto: bool = False
     """Automatic mode instead of ``%%cache`` lines (see the module docstring)."""
+    fresh_rng: bool = False
+    """Start with the global generators unseeded, as a fresh kernel has them (else seeded with 0)."""
 
     def cached(self, sources: list[str]) -> list[int]:
         """Which of ``sources`` are the scenario's cached cells."""
@@ -100,20 +105,29 @@ class ScenarioResult:
 
 # -- notebooks ------------------------------------------------------------------------------------
 _PROLOGUE = """\
-import os as _h_os, sys as _h_sys
+import os as _h_os, sys as _h_sys, warnings as _h_warnings, locale as _h_locale
 if not hasattr(_h_sys, "_scenario_env"):
     _h_sys._scenario_env = dict(_h_os.environ)
+    _h_sys._scenario_filters = list(_h_warnings.filters)
+    _h_sys._scenario_locale = _h_locale.setlocale(_h_locale.LC_ALL)
 """
 
 _HARNESS = """\
-import os as _h_os, sys as _h_sys, random as _h_random
+import os as _h_os, sys as _h_sys, random as _h_random, warnings as _h_warnings, locale as _h_locale
 _h_os.environ.clear()
 _h_os.environ.update(_h_sys._scenario_env)
 _h_os.environ.update({env!r})
 _h_os.chdir({folder!r})
-_h_random.seed(0)
-if "numpy" in _h_sys.modules:
-    _h_sys.modules["numpy"].random.seed(0)
+_h_locale.setlocale(_h_locale.LC_ALL, _h_sys._scenario_locale)
+if "decimal" in _h_sys.modules:
+    _h_sys.modules["decimal"].setcontext(_h_sys.modules["decimal"].Context())
+{rng}if "numpy" in _h_sys.modules:
+    _h_sys.modules["numpy"].set_printoptions(edgeitems=3, infstr="inf", linewidth=75, nanstr="nan", precision=8,
+        suppress=False, threshold=1000, formatter=None, sign="-", floatmode="maxprec", legacy=False)
+    _h_sys.modules["numpy"].seterr(divide="warn", over="warn", under="ignore", invalid="warn")
+if "torch" in _h_sys.modules:
+    _h_sys.modules["torch"].set_default_dtype(_h_sys.modules["torch"].float32)
+    _h_sys.modules["torch"].use_deterministic_algorithms(False)
 if "pandas" in _h_sys.modules:
     import warnings as _h_warnings
     with _h_warnings.catch_warnings():
@@ -123,6 +137,9 @@ if "matplotlib" in _h_sys.modules:
     _h_sys.modules["matplotlib"].rcdefaults()
     if "matplotlib.pyplot" in _h_sys.modules:
         _h_sys.modules["matplotlib.pyplot"].close("all")
+# last: the resets above may import modules (torch imports sympy) that add warnings filters
+_h_warnings.filters[:] = _h_sys._scenario_filters
+_h_warnings._filters_mutated()
 {config}get_ipython().run_line_magic("reset", "-f")
 """
 _AUTO_ON = """\
@@ -133,11 +150,28 @@ __import__("nbcache.jupyter.auto", fromlist=["NOTE_BELOW"]).NOTE_BELOW = 0  # a 
 _AUTO_OFF = 'get_ipython().run_line_magic("cache_all", "off")\n'
 
 
-def _harness_cell(folder: Path, env: dict[str, str], cache: Path | None, auto: bool = False) -> str:
+_SEEDED = """\
+_h_random.seed(0)
+if "numpy" in _h_sys.modules:
+    _h_sys.modules["numpy"].random.seed(0)
+if "torch" in _h_sys.modules:
+    _h_sys.modules["torch"].manual_seed(0)
+"""
+# New entropy, and numpy's generator keeps its creation SeedSequence: unseeded, as in a fresh kernel.
+_FRESH = """\
+_h_random.seed()
+if "numpy.random" in _h_sys.modules:
+    _h_sys.modules["numpy.random"].mtrand._rand._bit_generator.state = _h_sys.modules["numpy.random"].MT19937().state
+if "torch" in _h_sys.modules:
+    _h_sys.modules["torch"].seed()
+"""
+
+
+def _harness_cell(folder: Path, env: dict[str, str], cache: Path | None, auto: bool = False, fresh_rng: bool = False) -> str:
     config = "" if cache is None else f'get_ipython().run_line_magic("config", "NbCache.directory = {str(cache)!r}")\n'
     if cache is not None:
         config += _AUTO_ON if auto else _AUTO_OFF
-    return _HARNESS.format(env=env, folder=str(folder), config=config)
+    return _HARNESS.format(env=env, folder=str(folder), config=config, rng=_FRESH if fresh_rng else _SEEDED)
 
 
 def _write(folder: Path, files: dict[str, str | None], bump: bool = False) -> None:
@@ -178,7 +212,7 @@ def _notebook(batch: list[Scenario], root: Path, phase: str) -> tuple[list[str],
     for s in batch:
         folder = root / ("plain" if plain else "work") / s.name
         env = s.env if phase == "first" or s.env2 is None else s.env2
-        cells.append(_harness_cell(folder, env, None if plain else root / "cache" / s.name, s.auto))
+        cells.append(_harness_cell(folder, env, None if plain else root / "cache" / s.name, s.auto, s.fresh_rng))
         body = s.cells if phase == "first" else s.phase2
         start = len(cells)
         cells.extend([plain_source(c) for c in body] if plain else body)

@@ -79,3 +79,8 @@ def test_syntax_error_is_an_analysis_error() -> None:
 
     with pytest.raises(AnalysisError):
         analyze("x = (")
+
+
+def test_attributes_of_names_read_or_assigned() -> None:
+    found = analyze("import helpers\nhelpers.SCALE = 2\ny = helpers.f(x.mean())\ndef g():\n    return cfg.rate\n").attributes
+    assert found == {("helpers", "SCALE"), ("helpers", "f"), ("x", "mean"), ("cfg", "rate")}

@@ -8,6 +8,7 @@ warnings) in order, so each test reads like a notebook session.
 from __future__ import annotations
 
 import ast
+import os
 import sys
 from pathlib import Path
 from typing import Any, Callable
@@ -156,8 +157,9 @@ def test_a_mutated_input_is_updated_in_place_so_its_aliases_see_it(engine: Engin
     assert run(engine, host, "data.append(3)\n").status == "stored"
     [entry] = cache.entries()
     assert entry.names == ("data",)
-    # The manifest's `extra` keeps its on-disk shape: existing caches must still read.
-    assert set(entry.extra) == {"mutated", "reads", "requires", "pickled", "rng"}
+    # The manifest's `extra` keeps its on-disk shape: existing caches must still read (keys are
+    # only ever added: "imports" came with issue 14, and an entry without it reads as empty).
+    assert set(entry.extra) == {"mutated", "reads", "requires", "pickled", "rng", "imports"}
     assert entry.extra["mutated"] == ["data"]
 
     fresh = [1, 2]
@@ -250,3 +252,140 @@ def test_a_broken_listener_warns_and_the_outcome_stands(engine: Engine) -> None:
     host = DictHost({"n": 1})
     assert run(engine, host, "y = n\n").status == "stored"
     assert host.warnings == ["nbcache: a status listener failed: listener bug"]
+
+
+# -- issue 14: what a cell changes beyond its own names --------------------------------------------
+def _restart(cache: Cache, namespace: dict[str, Any], setup: str = "") -> tuple[Engine, DictHost]:
+    """A new kernel: a fresh engine and namespace over the same cache, ``setup`` run plainly."""
+    host = DictHost(namespace)
+    exec(setup, host.namespace)
+    return Engine(lambda: cache), host
+
+
+def test_a_global_mutated_through_a_called_function_is_restored_in_place(engine: Engine, cache: Cache) -> None:
+    setup = "log = []\nalias = log\ndef add(v):\n    log.append(v)\n"
+    host = DictHost()
+    exec(setup, host.namespace)
+    assert run(engine, host, "add(5)\n").status == "stored"
+    assert set(engine.last_lookup.key.inputs) == {"add", "log"}  # type: ignore[union-attr]
+    again_engine, again = _restart(cache, {}, setup)
+    assert again_engine.run(again, "add(5)\n").status == "hit"
+    assert again.namespace["log"] == [5] and again.namespace["alias"] is again.namespace["log"]
+    third_engine, third = _restart(cache, {}, setup.replace("log = []", "log = [0]"))
+    assert third_engine.run(third, "add(5)\n").status == "stored"  # another value of the global: a miss
+    assert third.namespace["log"] == [0, 5]
+
+
+@pytest.fixture
+def helpers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    (tmp_path / "nbcache_engine_helpers.py").write_text("SCALE = 1\nlog = []\n\ndef f(x):\n    return x * SCALE\n\ndef add(v):\n    log.append(v)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    yield "nbcache_engine_helpers"
+    sys.modules.pop("nbcache_engine_helpers", None)
+
+
+def _fresh_import(name: str) -> Any:
+    sys.modules.pop(name, None)
+    return __import__(name)
+
+
+def test_working_tree_module_attributes_are_keyed_by_value_and_restored(engine: Engine, cache: Cache, helpers: str) -> None:
+    mod = _fresh_import(helpers)
+    mod.SCALE = 2
+    host = DictHost({"helpers": mod})
+    assert run(engine, host, "res = helpers.f(3)\n").status == "stored" and host.namespace["res"] == 6
+    mod = _fresh_import(helpers)
+    mod.SCALE = 3  # set by an earlier cell of the next session: the stored result is for 2
+    e2, h2 = _restart(cache, {"helpers": mod})
+    assert e2.run(h2, "res = helpers.f(3)\n").status == "stored" and h2.namespace["res"] == 9
+    reasons = e2.explain_last().reasons  # type: ignore[union-attr]
+    assert "module attribute nbcache_engine_helpers.SCALE changed" in reasons
+
+    mod = _fresh_import(helpers)
+    alias = mod.log
+    e3, h3 = _restart(cache, {"helpers": mod})
+    assert e3.run(h3, "helpers.add(4)\nhelpers.SCALE = 7\n").status == "stored"
+    mod = _fresh_import(helpers)
+    alias = mod.log
+    e4, h4 = _restart(cache, {"helpers": mod})
+    assert e4.run(h4, "helpers.add(4)\nhelpers.SCALE = 7\n").status == "hit"
+    assert mod.log == [4] and alias is mod.log and mod.SCALE == 7  # updated in place; rebound
+
+
+def test_a_hit_imports_again_what_the_run_imported(engine: Engine, cache: Cache, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "nbcache_engine_preamble.py").write_text("import os\nos.environ['NBCACHE_PREAMBLE_RAN'] = '1'\nprint('preamble says hi')\nGREETING = 'hi'\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delenv("NBCACHE_PREAMBLE_RAN", raising=False)
+    cell = "from nbcache_engine_preamble import GREETING\n"
+    assert run(engine, DictHost(), cell).status == "stored"
+    assert capsys.readouterr().out == "preamble says hi\n"
+    sys.modules.pop("nbcache_engine_preamble")
+    del os.environ["NBCACHE_PREAMBLE_RAN"]
+    e2, h2 = _restart(cache, {})
+    assert e2.run(h2, cell).status == "hit"
+    assert "nbcache_engine_preamble" in sys.modules and os.environ["NBCACHE_PREAMBLE_RAN"] == "1"
+    assert capsys.readouterr().out == "preamble says hi\n"  # the replay, once: the import's own print is not shown twice
+    sys.modules.pop("nbcache_engine_preamble", None)
+
+
+def test_a_module_bound_again_is_imported_not_referred_to_by_name(engine: Engine, cache: Cache) -> None:
+    import json
+
+    assert run(engine, DictHost({"js": json}), "import json as js\nout = js.dumps([1])\n").status == "stored"
+    e2, h2 = _restart(cache, {})  # no earlier cell bound js here
+    assert e2.run(h2, "import json as js\nout = js.dumps([1])\n").status == "hit"
+    assert h2.namespace["js"] is json and h2.warnings == []
+
+
+@pytest.fixture
+def tracked() -> Any:
+    from nbcache.key import state
+
+    state.untrack()
+    state.track(assume_seeded=False)
+    yield
+    state.untrack()
+
+
+def test_an_unseeded_draw_hits_after_a_restart_and_leaves_a_fresh_state(cache: Cache, tracked: None) -> None:
+    import random
+
+    random.seed()  # entropy: as in a fresh kernel
+    e1, h1 = _restart(cache, {"random": random})
+    assert e1.run(h1, "draw = random.random()\n").status == "stored"
+    left = random.getstate()
+    random.seed()
+    e2, h2 = _restart(cache, {"random": random})
+    assert e2.run(h2, "draw = random.random()\n").status == "hit"
+    assert h2.namespace["draw"] == h1.namespace["draw"]
+    assert random.getstate() != left  # not the state the first run left: a fresh one
+    random.seed(11)  # seeded now: the unseeded draw is no longer as valid as another
+    e3, h3 = _restart(cache, {"random": random})
+    assert e3.run(h3, "draw = random.random()\n").status == "stored"
+    assert h3.namespace["draw"] == random.Random(11).random()
+
+
+def test_a_seeded_draw_hits_under_the_same_state_and_restores_it_exactly(cache: Cache, tracked: None) -> None:
+    import random
+
+    random.seed(3)
+    e1, h1 = _restart(cache, {"random": random})
+    assert e1.run(h1, "draw = random.random()\n").status == "stored"
+    random.seed(3)
+    e2, h2 = _restart(cache, {"random": random})
+    assert e2.run(h2, "draw = random.random()\n").status == "hit"
+    plain = random.Random(3)
+    plain.random()
+    assert random.random() == plain.random()  # where a plain run leaves the generator
+    random.seed(4)
+    e3, h3 = _restart(cache, {"random": random})
+    assert e3.run(h3, "draw = random.random()\n").status == "stored"
+
+
+def test_explain_names_the_changed_function_not_the_global_it_now_reads(engine: Engine) -> None:
+    host = DictHost({"k": 2})
+    exec("def scale(v):\n    return v * 2\n", host.namespace)
+    run(engine, host, "y = scale(3)\n")
+    exec("def scale(v):\n    return v * k\n", host.namespace)  # now reads the global k too
+    assert run(engine, host, "y = scale(3)\n").status == "stored"
+    assert engine.explain_last().reasons == ("input 'scale' changed",)  # type: ignore[union-attr]

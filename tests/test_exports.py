@@ -37,7 +37,7 @@ def test_the_public_api_is_as_it_was() -> None:
 
     assert sorted(nbcache.__all__) == [
         "__version__", "_jupyter_labextension_paths", "checkpoint", "dashboard", "explain",
-        "load_ipython_extension", "stats", "unload_ipython_extension",
+        "load_ipython_extension", "register_state", "stats", "unload_ipython_extension",
     ]
 
 
@@ -64,5 +64,24 @@ def test_one_entry_stats_record() -> None:
 def test_store_import_stays_light() -> None:
     heavy = ("numpy", "pandas", "matplotlib", "IPython", "ipywidgets", "zstandard", "fsspec")
     code = f"import sys, nbcache.store, nbcache.cli; print(sorted(m for m in {heavy!r} if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_register_state_is_public_and_importing_nbcache_stays_light() -> None:
+    import nbcache
+
+    assert "register_state" in nbcache.__all__ and callable(nbcache.register_state)
+    code = "import sys, nbcache; print(sorted(m for m in sys.modules if m.startswith('nbcache.')))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"  # the registry loads on first use, not on import
+
+
+def test_state_providers_import_no_library() -> None:
+    libraries = ("numpy", "pandas", "matplotlib", "torch", "sklearn", "polars")
+    code = (
+        "import sys; from nbcache.key import state; state.snapshot(); state.track(assume_seeded=False); "
+        f"print(sorted(m for m in {libraries!r} if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

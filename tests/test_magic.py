@@ -208,9 +208,11 @@ def test_unknown_option_is_a_usage_error_naming_it(shell: Shell) -> None:
     assert "x" not in shell.ns
 
 
-def test_empty_body_gets_a_clear_message(shell: Shell) -> None:
-    t = shell.run("%%cache\n   \n")
-    assert "empty" in t.stderr + t.stdout
+@pytest.mark.parametrize("cell", ["%%cache\n", "%%cache", "%%cache\n   \n", "%%cache --explain\n\n"])
+def test_an_empty_cell_is_a_no_op_as_the_cell_itself_would_be(shell: Shell, cell: str) -> None:
+    t = shell.run(cell)
+    assert t.error is None and t.stdout == t.stderr == "" and t.events == [] and t.notes == []
+    assert list(shell.magics.engine.cache.entries()) == []
 
 
 def test_ipython_syntax_inside_the_cell(shell: Shell) -> None:
@@ -384,6 +386,15 @@ def test_rebinding_to_the_same_object_is_still_stored(shell: Shell) -> None:
     shell.restart()
     shell.run("%%cache\nvalue = 1\n")
     assert shell.status == "hit" and shell.ns["value"] == 1
+
+
+def test_the_help_says_how_generators_and_settings_are_treated() -> None:
+    from nbcache.jupyter.magic import NbCache
+
+    doc = " ".join((NbCache.cache.__doc__ or "").split())
+    assert "a hit leaves it exactly where the run left it" in doc
+    assert "Draws from a generator nobody seeded, as in a fresh kernel, are cached" in doc
+    assert "imports again the modules it imported" in doc
 
 
 # -- mistakes are told at once -------------------------------------------------------------------

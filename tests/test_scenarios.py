@@ -650,6 +650,265 @@ scenario(
 )
 
 
+# == issue 14: everything a cell changes ==========================================================
+# -- effects through called code ----------------------------------------------------------------
+scenario(
+    name="callee_appends_to_global_list",
+    cells=["log = []\nlog_alias = log\ndef add(v):\n    log.append(v)\n", "%%cache\nadd(5)\n", "print(log, log_alias is log)"],
+)
+scenario(
+    name="method_of_input_mutates_global_dict",
+    cells=[
+        "registry = {}\nclass Registrar:\n    def register(self, k, v):\n        registry[k] = v\n\nreg = Registrar()",
+        "%%cache\nreg.register('a', 1)\n",
+        "print(registry)",
+    ],
+)
+scenario(
+    name="callee_of_callee_mutates_global",
+    cells=["seen = set()\ndef note(v):\n    seen.add(v)\ndef handle(v):\n    note(v * 2)\n", "%%cache\nhandle(4)\n", "print(sorted(seen))"],
+)
+scenario(
+    name="callee_mutation_depends_on_global_value",
+    cells=["log = [1]\ndef add(v):\n    log.append(v + len(log))\n", "%%cache\nadd(5)\n", "print(log)"],
+    cells2=["log = [1, 1]\ndef add(v):\n    log.append(v + len(log))\n", "%%cache\nadd(5)\n", "print(log)"],
+    expect="miss",
+)
+_attr_files = {"helpers.py": "SCALE = 1\nlog = []\n\ndef f(x):\n    return x * SCALE\n\ndef add(v):\n    log.append(v)\n"}
+_attr_cells = ["import helpers\nhelpers.SCALE = 2", "%%cache\nres = helpers.f(3)\nprint(res)\n", "print(res)"]
+scenario(
+    name="module_attribute_set_at_run_time_misses_when_changed",
+    cells=_attr_cells,
+    cells2=sub(_attr_cells, "SCALE = 2", "SCALE = 3"),
+    files=_attr_files,
+    expect="miss",
+    isolate=True,
+)
+scenario(name="module_attribute_set_at_run_time_hits_when_same", cells=_attr_cells, files=_attr_files, isolate=True)
+scenario(
+    name="function_imported_from_module_reads_changed_attribute_misses",
+    cells=["import helpers\nfrom helpers import f\nhelpers.SCALE = 4", "%%cache\nout = f(2)\nprint(out)\n", "print(out)"],
+    cells2=["import helpers\nfrom helpers import f\nhelpers.SCALE = 5", "%%cache\nout = f(2)\nprint(out)\n", "print(out)"],
+    files=_attr_files,
+    expect="miss",
+    isolate=True,
+)
+scenario(
+    name="module_function_mutates_module_attribute",
+    cells=["import helpers\nalias = helpers.log", "%%cache\nhelpers.add(5)\n", "print(helpers.log, alias is helpers.log)"],
+    files=_attr_files,
+    isolate=True,
+)
+scenario(
+    name="module_attribute_assigned_in_cached_cell",
+    cells=["import helpers", "%%cache\nhelpers.SCALE = 5\n", "print(helpers.f(2), helpers.SCALE)"],
+    files=_attr_files,
+    isolate=True,
+)
+
+# -- numpy views -------------------------------------------------------------------------------
+_views = [
+    "import numpy as np\nx2 = np.arange(12).reshape(3, 4)",
+    "%%cache\nx2_sub = x2[:2, :2]\nprint(x2_sub)\n",
+    "%%cache\nx2_sub[0, 0] = 99\nprint(x2_sub)\n",
+    "print(x2)",
+]
+scenario(name="view_of_preexisting_array_written_by_cached_cell", cells=_views)
+scenario(
+    name="view_of_preexisting_array_written_by_plain_cell",
+    cells=["import numpy as np\nx2 = np.arange(12).reshape(3, 4)", "%%cache\nx2_sub = x2[:2, ::2]\n", "x2_sub[0, 0] = 99\nprint(x2)\nprint(np.shares_memory(x2, x2_sub))"],
+)
+
+# -- outputs -----------------------------------------------------------------------------------
+scenario(
+    # the kernel sends what a stream holds 0.2 s after the first write: writes a second apart
+    # arrive interleaved, writes a moment apart grouped by stream
+    name="output_stdout_stderr_interleaved_slowly",
+    cells=["%%cache\nimport sys, time\nprint('o1')\ntime.sleep(0.6)\nsys.stderr.write('e1')\ntime.sleep(0.6)\nprint('o2')\n"],
+)
+scenario(
+    name="output_stdout_stderr_written_quickly",
+    cells=["%%cache\nimport sys\nprint('o1')\nsys.stderr.write('e1')\nprint('o2')\n"],
+)
+scenario(
+    name="output_explicit_flush_between_streams",
+    cells=["%%cache\nimport sys\nprint('o1', flush=True)\nprint('e1', file=sys.stderr, flush=True)\nprint('o2')\n"],
+)
+scenario(
+    name="empty_cache_cell_is_a_no_op",
+    cells=["%%cache\n", "empty_next = 1\nprint(empty_next)"],
+    expect="miss",
+)
+
+# -- imports -----------------------------------------------------------------------------------
+scenario(
+    name="import_numpy_again_after_an_earlier_cell",
+    cells=["import numpy as np", "%%cache\nimport numpy as np\narr3 = np.arange(3)\n", "print(arr3, np.__name__)"],
+    cells2=["%%cache\nimport numpy as np\narr3 = np.arange(3)\n", "print(arr3, np.__name__)"],
+)
+scenario(
+    name="function_from_module_imported_again_after_an_earlier_cell",
+    cells=["from json import dumps", "%%cache\nfrom json import dumps\ntext = dumps([1])\n", "print(text, dumps.__module__)"],
+    cells2=["%%cache\nfrom json import dumps\ntext = dumps([1])\n", "print(text, dumps.__module__)"],
+)
+_preamble = d("""
+    from matplotlib_inline.backend_inline import set_matplotlib_formats
+    from IPython.display import display
+    import pandas as pd
+    import numpy as np
+    import matplotlib.pyplot as plt
+    from cycler import cycler
+
+    set_matplotlib_formats("pdf", "png")
+    plt.rcParams["savefig.dpi"] = 300
+    plt.rcParams["image.cmap"] = "viridis"
+    plt.rcParams["lines.linewidth"] = 2
+    plt.rc("axes", prop_cycle=(cycler("color", ["#0000aa", "#ff2020", "#50ff50"]) + cycler("linestyle", ["-", "-", "--"])))
+    np.set_printoptions(precision=3, suppress=True)
+    pd.set_option("display.max_columns", 8)
+    pd.set_option("display.precision", 2)
+    __all__ = ["np", "display", "plt", "pd"]
+""")
+scenario(
+    # a textbook's first cell: what importing preamble.py did is done again by the hit, so the
+    # later cells hit (they depend on print options and rcParams) and figures keep their PDF
+    name="setup_cell_importing_a_local_preamble",
+    cells=[
+        "%%cache\n%matplotlib inline\nfrom preamble import *\n",
+        "%%cache\nthirds = np.array([1 / 3, 2 / 3])\nprint(thirds)\n",
+        "%%cache\nframe = pd.DataFrame({'a': [1 / 3, 2 / 3]})\nframe\n",
+        "%%cache\nfig, ax = plt.subplots(figsize=(1, 1))\nax.plot([1, 2]);\n",
+        "import sys\nprint(np.get_printoptions()['precision'], plt.rcParams['lines.linewidth'], pd.get_option('display.precision'), 'preamble' in sys.modules)",
+    ],
+    files={"preamble.py": _preamble},
+    env={"SOURCE_DATE_EPOCH": "0"},  # a reproducible PDF
+    isolate=True,
+)
+_no_plot = ["import matplotlib\nmatplotlib.rcParams['lines.linewidth'] = 1.0", "%%cache\ntotal = sum(range(10))\nprint(total)\n", "print(total)"]
+scenario(name="cell_that_never_plots_ignores_rcparams", cells=_no_plot, cells2=sub(_no_plot, "= 1.0", "= 3.0"))
+
+# -- generators --------------------------------------------------------------------------------
+def _next_draw_probe(draw: str) -> str:
+    """Prints whether the draw after the cell is the one the first run saw: a hit that restored
+    the recorded state of an unseeded generator would make it so."""
+    return d(f"""
+    import os
+    after = repr({draw})
+    before = open("next.txt").read() if os.path.exists("next.txt") else None
+    open("next.txt", "w").write(after)
+    print("the same draw as the first run:", before == after)
+    """)
+
+
+scenario(
+    name="python_random_unseeded_draw_hits_and_leaves_a_fresh_state",
+    cells=["import random", "%%cache\ndraw = random.random()\nprint(0 <= draw < 1)\n", _next_draw_probe("random.random()")],
+    fresh_rng=True,
+)
+scenario(
+    name="numpy_unseeded_draw_hits_and_leaves_a_fresh_state",
+    cells=["import numpy as np", "%%cache\nnoise = np.random.rand(3)\nprint(noise.shape)\n", _next_draw_probe("np.random.rand()")],
+    fresh_rng=True,
+    isolate=True,
+)
+scenario(
+    name="numpy_unseeded_draw_then_seeded_misses",
+    cells=["import numpy as np", "%%cache\nnoise = np.random.rand(3).round(6).tolist()\n", "print(len(noise))"],
+    cells2=["import numpy as np\nnp.random.seed(5)", "%%cache\nnoise = np.random.rand(3).round(6).tolist()\n", "print(noise)"],
+    fresh_rng=True,
+    isolate=True,
+    expect="miss",
+)
+scenario(
+    name="torch_seeded_generator_left_where_the_run_leaves_it",
+    cells=["import torch\ntorch.manual_seed(0);", "%%cache\nt = torch.rand(3)\n", "print(t, torch.rand(2))"],
+)
+scenario(
+    name="torch_seed_before_cell_change_misses",
+    cells=["import torch\ntorch.manual_seed(0);", "%%cache\nt = torch.rand(3)\nprint(t)\n", "print(torch.rand(2))"],
+    cells2=["import torch\ntorch.manual_seed(1);", "%%cache\nt = torch.rand(3)\nprint(t)\n", "print(torch.rand(2))"],
+    expect="miss",
+)
+scenario(
+    name="torch_unseeded_draw_hits_and_leaves_a_fresh_state",
+    cells=["import torch", "%%cache\nt = torch.rand(3)\nprint(tuple(t.shape))\n", _next_draw_probe("torch.rand(1).item()")],
+    fresh_rng=True,
+    isolate=True,
+)
+
+# -- settings: a hit makes the changes the cell made; a change before the cell misses ----------
+scenario(
+    name="numpy_printoptions_before_cell_change_misses",
+    cells=["import numpy as np", "%%cache\nprint(np.array([1 / 3]))\n"],
+    cells2=["import numpy as np\nnp.set_printoptions(precision=2)", "%%cache\nprint(np.array([1 / 3]))\n"],
+    expect="miss",
+)
+scenario(
+    name="numpy_printoptions_set_in_cell_restored",
+    cells=["%%cache\nimport numpy as np\nnp.set_printoptions(precision=3)\n", "print(np.array([1 / 3]))"],
+)
+scenario(
+    name="numpy_errstate_set_in_cell_restored",
+    cells=["%%cache\nimport numpy as np\nprevious = np.seterr(divide='ignore')\n", "print(np.geterr()['divide'], np.array([1.0]) / 0)"],
+)
+scenario(
+    name="torch_default_dtype_set_in_cell_restored",
+    cells=["%%cache\nimport torch\ntorch.set_default_dtype(torch.float64)\n", "print(torch.get_default_dtype(), torch.zeros(1).dtype)"],
+)
+_dtype = ["import torch\ntorch.set_default_dtype(torch.float32)", "%%cache\nzeros = torch.zeros(2)\nprint(zeros.dtype)\n", "print(zeros.dtype)"]
+scenario(name="torch_default_dtype_before_cell_change_misses", cells=_dtype, cells2=sub(_dtype, "torch.float32)", "torch.float64)"), expect="miss")
+scenario(
+    name="torch_deterministic_algorithms_set_in_cell_restored",
+    cells=["%%cache\nimport torch\ntorch.use_deterministic_algorithms(True)\n", "print(torch.are_deterministic_algorithms_enabled())"],
+)
+scenario(
+    name="sklearn_config_set_in_cell_restored",
+    cells=["%%cache\nimport sklearn\nsklearn.set_config(display='text')\n", "import sklearn\nprint(sklearn.get_config()['display'])"],
+    isolate=True,
+)
+_sk = [
+    "import sklearn\nsklearn.set_config(print_changed_only=True)",
+    "%%cache\nfrom sklearn.linear_model import Ridge\nprint(repr(Ridge(alpha=2.0)))\n",
+]
+scenario(name="sklearn_config_before_cell_change_misses", cells=_sk, cells2=sub(_sk, "only=True", "only=False"), expect="miss", isolate=True)
+scenario(
+    name="polars_config_set_in_cell_restored",
+    cells=["%%cache\nimport polars as pl\npl.Config.set_tbl_rows(2);\n", "print(pl.DataFrame({'a': list(range(6))}))"],
+    isolate=True,
+)
+_pl = ["import polars as pl\npl.Config.set_tbl_rows(3);", "%%cache\nprint(pl.DataFrame({'a': list(range(8))}))\n"]
+scenario(name="polars_config_before_cell_change_misses", cells=_pl, cells2=sub(_pl, "rows(3)", "rows(5)"), expect="miss", isolate=True)
+_warn_probe = "with warnings.catch_warnings(record=True) as caught:\n    warnings.warn('nbcache-scenario warning')\nprint(len(caught))"
+scenario(
+    name="warnings_filter_set_in_cell_restored",
+    cells=["%%cache\nimport warnings\nwarnings.filterwarnings('ignore', message='nbcache-scenario')\n", "import warnings\n" + _warn_probe],
+)
+scenario(
+    name="warnings_filter_before_cell_change_misses",
+    cells=["import warnings", "%%cache\n" + _warn_probe + "\n"],
+    cells2=["import warnings\nwarnings.filterwarnings('ignore', message='nbcache-scenario')", "%%cache\n" + _warn_probe + "\n"],
+    expect="miss",
+)
+scenario(
+    name="decimal_context_set_in_cell_restored",
+    cells=["%%cache\nimport decimal\ndecimal.getcontext().prec = 5\n", "import decimal\nprint(decimal.Decimal(1) / decimal.Decimal(7))"],
+)
+_dec = ["import decimal\ndecimal.getcontext().prec = 6", "%%cache\nseventh = str(decimal.Decimal(1) / decimal.Decimal(7))\nprint(seventh)\n", "print(seventh)"]
+scenario(name="decimal_context_before_cell_change_misses", cells=_dec, cells2=sub(_dec, "prec = 6", "prec = 8"), expect="miss")
+scenario(
+    name="locale_set_in_cell_restored",
+    cells=["%%cache\nimport locale\nlocale.setlocale(locale.LC_NUMERIC, 'C.UTF-8');\n", "import locale\nprint(locale.setlocale(locale.LC_NUMERIC))"],
+)
+_dial = "import nbcache, sys\ndial = nbcache.register_state('scenario.dial', lambda: getattr(sys, 'dial', 1), lambda v: setattr(sys, 'dial', v))\n"
+scenario(
+    name="registered_state_set_in_cell_restored",
+    cells=[_dial, "%%cache\nsys.dial = 3\n", "print(sys.dial)"],
+    isolate=True,
+)
+_dial_read = [_dial + "sys.dial = 2", "%%cache\nprint(sys.dial * 10)\n"]
+scenario(name="registered_state_before_cell_change_misses", cells=_dial_read, cells2=sub(_dial_read, "sys.dial = 2", "sys.dial = 4"), expect="miss", isolate=True)
+
+
 # == rich outputs and pseudo-filesystems ==========================================================
 scenario(
     name="plotly_figure_hits",

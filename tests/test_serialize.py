@@ -67,6 +67,41 @@ def test_truncated_blob_is_corrupt() -> None:
         read_frames(io.BytesIO(b"XXXX" + data[4:]))
 
 
+# -- views of arrays that were already there --------------------------------------------------
+def test_a_view_of_an_input_is_restored_as_a_view_of_the_live_input() -> None:
+    ns = {"x2": np.arange(12).reshape(3, 4)}  # itself a view of arange's array
+    refs = {id(ns["x2"]): "x2"}
+    out, _ = roundtrip({"x2_sub": ns["x2"][:2, :2], "cols": ns["x2"][:, ::2]}, ns, refs)
+    out["x2_sub"][0, 0] = 99
+    out["cols"][2, 1] = -1
+    assert ns["x2"][0, 0] == 99 and ns["x2"][2, 2] == -1
+    assert out["x2_sub"].tolist() == [[99, 1], [4, 5]]
+
+
+def test_a_view_of_a_non_contiguous_input_is_restored_over_its_memory() -> None:
+    ns = {"every_other": np.arange(20.0)[::2]}
+    refs = {id(ns["every_other"]): "every_other"}
+    out, _ = roundtrip({"tail": ns["every_other"][5:]}, ns, refs)
+    out["tail"][0] = -5.0
+    assert ns["every_other"][5] == -5.0 and out["tail"].shape == (5,)
+
+
+def test_a_view_whose_input_is_laid_out_differently_now_is_not_restored() -> None:
+    ns = {"grid": np.arange(12.0).reshape(3, 4)}
+    frames = dump_values({"row": ns["grid"][1]}, namespace=ns, refs={id(ns["grid"]): "grid"})
+    blob = io.BytesIO(b"".join(bytes(c) for c in frames.chunks()))
+    fortran = {"grid": np.asfortranarray(np.arange(12.0).reshape(3, 4))}  # the same values, other strides
+    with pytest.raises(CorruptEntryError, match="laid out differently"):
+        load_values(read_frames(blob), namespace=fortran)
+
+
+def test_an_array_unrelated_to_the_inputs_is_copied_as_before() -> None:
+    ns = {"other": np.zeros(3)}
+    base = np.arange(6)
+    out, _ = roundtrip({"part": base[1:3]}, ns, {id(ns["other"]): "other"})
+    assert out["part"].tolist() == [1, 2] and not np.shares_memory(out["part"], ns["other"])
+
+
 def test_values_written_before_the_layout_moved_still_restore() -> None:
     # tests/data/values-a05677b.bin: dump_values({"a": arange(10.0), "v": a[2:5], "g": <function>,
     # "items": [...]}) written by a05677b, whose pickles name helpers as nbcache.serialize.*

@@ -12,11 +12,13 @@ nothing of each other or of this module: each is handed the engine or the cache 
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from typing import Any
 
 from IPython.core.error import UsageError
 
+from ..key import state
 from ..key.modules import register_reloader, unregister_reloader
 from ..run.engine import Engine
 from ..store.cache import Cache
@@ -24,7 +26,7 @@ from .auto import AutoMode
 from .comm import KernelBridge
 from .dashboard import DashboardMagics
 from .host import CellSyntaxErrors
-from .magic import ENV_AUTO, NbCache
+from .magic import ENV_AUTO, NbCache, drop_empty_cache_cell
 from .reloads import AutoreloadWatch
 
 __all__ = ["Session", "active", "load", "session", "unload"]
@@ -76,6 +78,7 @@ def load(shell: Any) -> None:
         return
     magics = NbCache(shell=shell)
     shell.register_magics(magics)
+    shell.input_transformers_cleanup.append(drop_empty_cache_cell)
     dashboard = DashboardMagics(shell, magics.open_cache)  # %cache_dashboard
     shell.register_magics(dashboard)
     auto = AutoMode(shell, magics.engine, magics.open_cache, magics)  # %cache_all, NbCache.auto
@@ -94,8 +97,11 @@ def load(shell: Any) -> None:
         if autoreload is not None:
             unregister_reloader(autoreload)
         _unregister_magics(shell, magics, dashboard)
+        _drop_transformer(shell)
         raise
     _sessions[id(shell)] = Session(shell, magics, dashboard, auto, bridge, autoreload, syntax_errors)
+    # Seeding of the global generators is tracked from here on (unseeded draws are cached).
+    state.track(assume_seeded=_seeded_before(shell))
     magics.observe(_switch, names=["auto", "min_runtime"])
     if os.environ.get(ENV_AUTO, "").strip().lower() in ("1", "true", "yes", "on"):
         magics.auto = True
@@ -106,6 +112,8 @@ def unload(shell: Any) -> None:
     found = _sessions.pop(id(shell), None)
     if found is None:
         return
+    if not _sessions:
+        state.untrack()
     if found.bridge is not None:
         found.bridge.detach()
     found.magics.unobserve(_switch, names=["auto", "min_runtime"])
@@ -113,6 +121,7 @@ def unload(shell: Any) -> None:
     unregister_reloader(found.autoreload)
     found.syntax_errors.remove()
     _unregister_magics(shell, found.magics, found.dashboard)
+    _drop_transformer(shell)
     found.engine.listeners.clear()
 
 
@@ -158,6 +167,22 @@ def _unregister_magics(shell: Any, magics: NbCache, dashboard: DashboardMagics) 
     _unregister(shell, magics, "cell", "cache")
     _unregister(shell, magics, "cell", "nocache")
     _unregister(shell, magics, "line", "cache_all")
+
+
+_SEEDING = re.compile(r"seed|set_?state|set_rng_state")
+
+
+def _seeded_before(shell: Any) -> bool:
+    """Whether a cell run before nbcache was loaded may have seeded a global generator (nothing
+    tracked it then): any cell so far that mentions seeding."""
+    cells = shell.user_ns.get("In") or []
+    return any(isinstance(cell, str) and _SEEDING.search(cell) for cell in cells)
+
+
+def _drop_transformer(shell: Any) -> None:
+    """Undo ``load``'s input transformer for the empty ``%%cache`` cell."""
+    if drop_empty_cache_cell in shell.input_transformers_cleanup:
+        shell.input_transformers_cleanup.remove(drop_empty_cache_cell)
 
 
 def _unregister(shell: Any, magics: Any, kind: str, name: str) -> None:

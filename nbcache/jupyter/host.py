@@ -124,30 +124,24 @@ class IPythonHost:
             revived = widgets.revive(state["state"]) if state is not None else {}
         except Exception:  # noqa: BLE001 - no live widgets: their text forms are shown
             revived = {}
-        written: set[Any] = set()
         try:
             for record in records:
                 into = revived.get(record.get("into", ""))
                 with into if into is not None else contextlib.nullcontext():  # inside an Output widget
-                    self._replay_one(publisher, record, results, revived, state, written)
+                    self._replay_one(publisher, record, results, revived, state)
         finally:
             widgets.forget_revived()
-        # Flushing a kernel's stream waits for its I/O thread: only the streams written to, in the
-        # order a cell's own end flushes them.
-        for stream in (sys.stdout, sys.stderr):
-            if stream in written:
-                stream.flush()
+        sys.stdout.flush()
+        sys.stderr.flush()
 
-    def _replay_one(
-        self, publisher: Any, record: dict[str, Any], results: list[Any], revived: dict[str, Any], state: Any, written: set[Any]
-    ) -> None:
+    def _replay_one(self, publisher: Any, record: dict[str, Any], results: list[Any], revived: dict[str, Any], state: Any) -> None:
         kind = record["type"]
         if kind == "stream":
             stream = getattr(sys, record["name"])
             stream.write(record["text"])
-            written.add(stream)
-            if record.get("into"):
-                stream.flush()  # before the Output widget stops capturing
+            # Records are the kernel's sends: one send each, in order (and inside an Output
+            # widget, before it stops capturing).
+            stream.flush()
         elif kind == "display":
             data = widgets.view_data(record["data"], revived, state)
             if data:

@@ -26,7 +26,7 @@ from ..store.compression import Compression
 from ..units import parse_size
 from .host import IPythonHost, cell_id, mark_cell_syntax_error, user_frames
 
-__all__ = ["ENV_AUTO", "ENV_DIR", "ENV_SIZE_LIMIT", "InvalidSetting", "NbCache"]
+__all__ = ["ENV_AUTO", "ENV_DIR", "ENV_SIZE_LIMIT", "InvalidSetting", "NbCache", "drop_empty_cache_cell"]
 
 ENV_DIR = "NBCACHE_DIR"
 ENV_SIZE_LIMIT = "NBCACHE_SIZE_LIMIT"
@@ -228,18 +228,27 @@ class NbCache(Magics):
             table = pd.concat(pd.read_csv(p) for p in sorted(Path("data").glob("*.csv")))
 
         The key covers the code (not comments or layout), the values of the variables the cell
-        reads, the functions and classes it calls (and what they read), the working-tree
-        modules it imports, and the versions of the libraries it uses. Files the cell reads,
-        folders it lists and environment variables it looks up are recorded and re-checked.
-        Changes the cell makes to the global random generators, pandas options, matplotlib
-        rcParams, environment variables and the working directory are restored on a hit.
+        reads, the functions and classes it calls (and the globals they read, which count as
+        inputs: a function that appends to a global list has it restored on a hit), the
+        working-tree modules it imports (their sources, and the attributes its code reads), and
+        the versions of the libraries it uses. Files the cell reads, folders it lists and
+        environment variables it looks up are recorded and re-checked, and so are the settings
+        it ran under (print options, rcParams, pandas, scikit-learn, polars and torch settings,
+        warnings filters, decimal context, locale). A hit makes the changes the cell made to all
+        of these, imports again the modules it imported, and leaves views of existing arrays
+        views of them.
+
+        Random generators (random, numpy.random, torch): a cell that draws from a generator you
+        seeded (seed(n), manual_seed(n)) is keyed on its state and a hit leaves it exactly where
+        the run left it. Draws from a generator nobody seeded, as in a fresh kernel, are cached
+        (any draw is as valid as another), and a hit leaves the generator freshly seeded.
 
         The cache is in .nbcache/ next to the notebook, or where $NBCACHE_DIR or
         %config NbCache.directory says.
         """
         args = parse_argstring(self.cache, line)
         if not cell.strip():
-            raise UsageError("nbcache: the cell under %%cache is empty; write the code to cache below the magic line")
+            return  # nothing to run, as the cell without %%cache (see drop_empty_cache_cell)
         host = IPythonHost(self.shell, line)
         self._tell_missing_deps(host, args.deps)
         options = RunOptions(
@@ -317,3 +326,11 @@ class NbCache(Magics):
                     f"nbcache: --deps {path}: no such file or folder (from {os.getcwd()}); the key counts it as "
                     "missing, and the cell runs again once it exists"
                 )
+
+
+def drop_empty_cache_cell(lines: list[str]) -> list[str]:
+    """An input transformer: ``%%cache`` over an empty body becomes an empty cell, a no-op as the
+    cell itself would be (IPython raises UsageError for a cell magic without a body)."""
+    if lines and lines[0].startswith("%%cache") and lines[0][7:8] in ("", " ", "\t", "\n") and not "".join(lines[1:]).strip():
+        return []
+    return lines

@@ -4,7 +4,9 @@
 - :mod:`~nbcache.key.fingerprint`: values and code -> 16-byte digests (a registry of type encoders).
 - :mod:`~nbcache.key.modules`: imported modules: working-tree sources and library versions.
 - :mod:`~nbcache.key.deps`: files, folders and environment variables a run touched (audit hooks).
-- :mod:`~nbcache.key.state`: interpreter state a cell reads or changes (generators, options).
+- :mod:`~nbcache.key.reach`: the globals and working-tree module attributes the code a cell runs reaches.
+- :mod:`~nbcache.key.state`: interpreter state a cell reads or changes: a registry of providers
+  (generators, print options, rcParams, library settings, warnings, environment...).
 - :mod:`~nbcache.key.cellkey`: all of the above -> the key of one run of a cell.
 
 Plain Python: nothing here imports IPython.

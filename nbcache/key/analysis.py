@@ -67,6 +67,9 @@ class CellAnalysis:
     """Shell command lines the cell runs (``!cmd``, ``x = !cmd``), as written."""
     called: frozenset[str] = frozenset()
     """Names of everything the cell calls (``f(...)`` -> ``f``, ``np.random.seed(...)`` -> ``seed``)."""
+    attributes: frozenset[tuple[str, str]] = frozenset()
+    """``(name, attribute)`` for every ``name.attribute`` in the cell, read or assigned
+    (``helpers.SCALE``): what the cell touches of the modules it reads."""
 
 
 def normalized_source(tree: ast.AST) -> str:
@@ -92,8 +95,11 @@ def analyze(
     bound = walker.block(tree.body, set())
     imports: set[str] = set()
     called: set[str] = set()
+    attributes: set[tuple[str, str]] = set()
     for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+            attributes.add((node.value.id, node.attr))
+        elif isinstance(node, ast.Import):
             imports.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
             imports.add(node.module)
@@ -114,6 +120,7 @@ def analyze(
         imports=frozenset(imports),
         commands=tuple(walker.commands),
         called=frozenset(called),
+        attributes=frozenset(attributes),
     )
 
 

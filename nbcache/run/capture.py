@@ -4,7 +4,8 @@ A :class:`Recorder` taps the places output goes through, without diverting it: t
 output live, and nbcache keeps an ordered list of records:
 
 - ``{"type": "stream", "name": "stdout" | "stderr", "text": ...}``: ``print``, logging to a
-  stream, ``!cmd`` output. Consecutive writes to one stream are merged.
+  stream, ``!cmd`` output, in the order the kernel sent them (:mod:`nbcache.run.streams`).
+  Consecutive sends of one stream are merged.
 - ``{"type": "display", "data": ..., "metadata": ..., "transient": ..., "update": ...}``: every
   ``display()``: HTML, Markdown, images, inline matplotlib figures, pandas tables.
 - ``{"type": "clear", "wait": ...}``: ``clear_output()``.
@@ -32,6 +33,8 @@ import json
 import sys
 from typing import Any, Callable, Protocol
 
+from .streams import StreamOrder
+
 __all__ = ["Recorder", "decode_outputs", "encode_outputs"]
 
 Record = dict[str, Any]
@@ -57,6 +60,8 @@ class Recorder:
         self._widgets = widgets
         self._undo: list[Callable[[], None]] = []
         self.paused = False
+        self._order = StreamOrder(self._sent)
+        self._intervals: dict[str, float | None] = {}
 
     # -- recording -----------------------------------------------------------------------------
     def _into(self) -> str | None:
@@ -70,6 +75,12 @@ class Recorder:
     def stream(self, name: str, text: str) -> None:
         if not text or self.paused:
             return
+        self._order.write(name, str(text), self._intervals.get(name))
+
+    def flushed(self, name: str) -> None:
+        self._order.flush(name)
+
+    def _sent(self, name: str, text: str) -> None:
         last = self.records[-1] if self.records else None
         into = self._into()
         if last is not None and last["type"] == "stream" and last["name"] == name and last.get("into") == into:
@@ -80,16 +91,19 @@ class Recorder:
     def display(self, data: Any, metadata: Any = None, transient: Any = None, update: bool = False) -> None:
         if self.paused:
             return
+        self._order.sync()
         record = {"type": "display", "data": data, "metadata": metadata, "transient": transient, "update": bool(update)}
         self._add(record, self._into())
 
     def clear(self, wait: bool = False) -> None:
+        self._order.sync()
         self._add({"type": "clear", "wait": bool(wait)}, self._into())
 
     def result(self, value: Any) -> Record:
         """Record a value for the display hook; the caller shows it with :attr:`paused` set, so
         whatever the hook prints (a terminal shell prints ``Out[n]``) is not recorded twice, and
         fills in the record's ``data`` and ``metadata`` with what the hook showed."""
+        self._order.sync()
         record: Record = {"type": "result", "index": len(self.results)}
         self.records.append(record)
         self.results.append(value)
@@ -104,6 +118,7 @@ class Recorder:
         return self
 
     def __exit__(self, *exc: Any) -> None:
+        self._order.sync()
         while self._undo:
             self._undo.pop()()
         if self._widgets is not None:
@@ -118,12 +133,15 @@ class Recorder:
         stream = getattr(sys, name)
         original = stream.write
         recorder = self
+        interval = getattr(stream, "flush_interval", None)
+        self._intervals[name] = interval if isinstance(interval, (int, float)) else None
 
         def write(text: Any) -> Any:
             if isinstance(text, str):
                 recorder.stream(name, text)
             return original(text)
 
+        self._tap_flush(stream, name)
         try:
             stream.write = write
         except (AttributeError, TypeError):
@@ -144,6 +162,27 @@ class Recorder:
                 pass
 
         self._undo.append(undo_attr)
+
+    def _tap_flush(self, stream: Any, name: str) -> None:
+        original = getattr(stream, "flush", None)
+        if original is None:
+            return
+        recorder = self
+
+        def flush() -> Any:
+            recorder.flushed(name)
+            return original()
+
+        try:
+            stream.flush = flush
+        except (AttributeError, TypeError):
+            return
+
+        def undo() -> None:
+            if stream.__dict__.get("flush") is flush:
+                del stream.flush
+
+        self._undo.append(undo)
 
     def _tap_publisher(self, publisher: Any) -> None:
         publish, clear_output = publisher.publish, publisher.clear_output

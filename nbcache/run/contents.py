@@ -1,8 +1,9 @@
 """What the engine keeps in an entry besides the variables, in one place for writer and reader.
 
-The values pickle holds the cell's variables by name, plus two names no identifier can have:
-:data:`RESULTS`, the values that went to the display hook (``Out[n]``) in order, and
-:data:`STATE`, the interpreter-state changes a hit makes again (see :mod:`nbcache.key.state`).
+The values pickle holds the cell's variables by name, plus names no identifier can have:
+:data:`RESULTS`, the values that went to the display hook (``Out[n]``) in order,
+:data:`STATE`, the interpreter-state changes a hit makes again (see :mod:`nbcache.key.state`),
+and :data:`ATTRS`, the changes to working-tree module attributes (see :mod:`nbcache.run.attributes`).
 
 The manifest's ``extra`` mapping is part of the on-disk format: entries already in caches carry
 these keys in this JSON shape, so neither may change. :class:`Extra` is the one place in
@@ -16,10 +17,11 @@ from typing import Any, Mapping
 
 from ..store.cache import Entry
 
-__all__ = ["RESULTS", "STATE", "Extra"]
+__all__ = ["ATTRS", "RESULTS", "STATE", "Extra"]
 
 RESULTS = "\0results"
 STATE = "\0state"
+ATTRS = "\0attrs"
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,8 @@ class Extra:
     """Pickle digest (hex) of each value fingerprinted through its pickle, by name."""
     rng: Mapping[str, str] = field(default_factory=dict)
     """Digests of the generator states the entry's key is a variant for (``rng_variant``)."""
+    imports: tuple[str, ...] = ()
+    """Modules the run imported, in order: a hit imports them again (:mod:`nbcache.run.imports`)."""
 
     @classmethod
     def of(cls, entry: Entry) -> Extra:
@@ -46,6 +50,7 @@ class Extra:
             requires=extra.get("requires") or {},
             pickled=extra.get("pickled") or {},
             rng=extra.get("rng") or {},
+            imports=tuple(extra.get("imports") or ()),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -56,4 +61,5 @@ class Extra:
             "requires": dict(self.requires),
             "pickled": dict(self.pickled),
             "rng": dict(self.rng),
+            "imports": list(self.imports),
         }

@@ -32,7 +32,8 @@ from ..key.cellkey import CellKey, compute_key
 from ..key.deps import Watch, paths_digest
 from ..key.fingerprint import Fingerprinter, Substitutes
 from ..key.modules import module_digest, note_loaded, reloading
-from ..key.state import snapshot
+from ..key.reach import reach
+from ..key.state import observe, snapshot
 from ..store.cache import Cache, Entry
 from ..store.frames import VALUES_VERSION
 from .capture import encode_outputs
@@ -149,13 +150,15 @@ class Engine:
     def _key(self, analysis: CellAnalysis, host: Host, options: RunOptions) -> CellKey:
         extra = {f"module:{name}": module_digest(name) for name in sorted(analysis.imports)}
         extra.update({f"deps:{path}": digest for path, digest in paths_digest(options.deps).items()})
+        reached = reach(analysis.reads, analysis.attributes, host.namespace)  # globals of the code it runs
         return compute_key(
             analysis.normalized,
-            analysis.reads,
+            reached.names,
             host.namespace,
             ignore=host.is_internal,
             fingerprinter=Fingerprinter(self.substitutes),
             extra=extra,
+            attrs=reached.attrs,
             values_version=VALUES_VERSION,
         )
 
@@ -204,12 +207,12 @@ class Engine:
         """Run the cell as a miss does, watching what it reads. Its exceptions propagate."""
         before = dict(host.namespace)  # strong references: ids stay unique while we compare
         state_before = snapshot()
-        with host.recorder() as recorder, Watch(exclude=exclude) as watch:
+        with host.recorder() as recorder, Watch(exclude=exclude) as watch, observe() as observation:
             start = time.perf_counter()
             host.execute(cell.source, cell.python, recorder)
             runtime = time.perf_counter() - start
         note_loaded(cell.analysis.imports)  # what the kernel now runs for the modules the cell imported
-        return Observed(cell, before, state_before, watch, recorder, runtime)
+        return Observed(cell, before, state_before, watch, recorder, runtime, observation)
 
     def _run_unstored(self, host: Host, cell: Cell, reason: str, exclude: Iterable[str] = ()) -> Outcome:
         observed = self._observe(host, cell, exclude)

@@ -3,7 +3,8 @@
 On a hit, which entry was restored. On a miss, what differs from the most recent entry of the
 same cell (same label, notebook cell id, or first line of code): the code, which input by name,
 which function or module (they are inputs, or imported modules), which file or environment
-variable the entry had read, which global random state, which library version.
+variable the entry had read, which module attribute, which global random state or setting,
+which library version.
 """
 
 from __future__ import annotations
@@ -71,9 +72,12 @@ def explain(key: CellKey, entries: Iterable[Entry], *, hit: Entry | None = None,
     if previous is None:
         return Explanation("miss", key.key, ())
     reasons: list[str] = []
-    for part in sorted(set(key.components) | set(previous.components)):
+    changed = {part for part in set(key.components) | set(previous.components) if previous.components.get(part) != key.components.get(part)}
+    # A module whose source changed explains its attributes' new values: say it once.
+    edited = {part.split(":", 1)[1] for part in changed if part.startswith("module:")}
+    for part in sorted(changed):
         old, new = previous.components.get(part), key.components.get(part)
-        if old == new:
+        if part.startswith("attr:") and part.split(":", 1)[1].rpartition(".")[0] in edited:
             continue
         if part == "source":
             reasons.append("the code changed")
@@ -87,14 +91,21 @@ def explain(key: CellKey, entries: Iterable[Entry], *, hit: Entry | None = None,
                 reasons.append(f"module {name} changed")
         elif part.startswith("deps:"):
             reasons.append(f"dependency {part.split(':', 1)[1]} changed")
+        elif part.startswith("attr:"):
+            reasons.append(f"module attribute {part.split(':', 1)[1]} changed")
         elif part == "format":
             reasons.append("nbcache's format changed")
         else:
             reasons.append(f"{part} changed")
+    added_or_dropped: list[str] = []
     for name in sorted(set(key.inputs) | set(previous.inputs)):
         old, new = previous.inputs.get(name), key.inputs.get(name)
         if old != new:
-            reasons.append(_input_reason(name, old, new))
+            (added_or_dropped if old is None or new is None else reasons).append(_input_reason(name, old, new))
+    # An input is new or no longer read only because code changed (the cell's, or a function's
+    # it calls, which now reads another global): that change is the reason worth naming.
+    if not reasons:
+        reasons.extend(added_or_dropped)
     if not reasons:
         # Same code and inputs: an entry keyed by the generator states it drew from, or gone.
         reasons.extend(unmet(Extra.of(previous).rng))

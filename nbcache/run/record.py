@@ -1,14 +1,17 @@
 """A miss, after the cell ran: what it did, and the entry that lets a later run do it again.
 
 From the namespace before and after the run come the names the cell wrote, deleted or mutated
-in place; from the interpreter state before and after, the changes a hit must make again and the
-state the result depends on; from the watch, the files and environment variables it read. An
-object that was in the namespace before the cell ran is stored as a reference to its name. The
-result is a :class:`Draft`: the values to pickle and the fields of the entry to write.
+in place (the names it read and the globals the code it reached read); from the working-tree
+module attributes in its key, those it changed; from the interpreter state before and after, the
+changes a hit must make again, the state the result depends on, and the modules it imported;
+from the watch, the files and environment variables it read. An input that was in the namespace
+before the cell ran is stored as a reference to its name. The result is a :class:`Draft`: the
+values to pickle and the fields of the entry to write.
 """
 
 from __future__ import annotations
 
+import sys
 import time
 import types
 from dataclasses import dataclass
@@ -19,10 +22,11 @@ from ..errors import FingerprintError
 from ..key.cellkey import UNBOUND
 from ..key.deps import Watch, record_reads
 from ..key.fingerprint import Fingerprinter, Substitutes, takes_pickle_path
-from ..key.state import GENERATORS, Snapshot, presentation_requirements, requirements, rng_variant, snapshot
+from ..key.state import Observation, Snapshot, loaded_modules, requirements, rng_variant, snapshot
 from ..key.state import changes as state_changes_between
+from .attributes import attribute_changes
 from .capture import Recorder
-from .contents import RESULTS, STATE, Extra
+from .contents import ATTRS, RESULTS, STATE, Extra
 from .host import Cell
 
 __all__ = ["Changes", "Draft", "Observed", "draft"]
@@ -39,6 +43,8 @@ class Observed:
     watch: Watch
     recorder: Recorder
     runtime: float
+    observation: Observation | None = None
+    """Which settings the run read (rcParams: only a cell that draws depends on them)."""
 
 
 @dataclass(frozen=True)
@@ -92,20 +98,32 @@ class Draft:
 def draft(observed: Observed, namespace: dict[str, Any], internal: Callable[[str], bool], substitutes: Substitutes) -> Draft:
     """The entry for a run that ended with ``namespace``."""
     changes = namespace_changes(observed, namespace, internal, substitutes)
-    state_changes = state_changes_between(observed.state_before, snapshot())
-    requires = state_requirements(observed, state_changes)
+    before, after = observed.state_before, snapshot()
     analysis = observed.cell.analysis
-    reads = record_reads(observed.watch, commands=analysis.commands, environ=observed.state_before.environ)
-    refs = references(observed, internal, {id(namespace[name]) for name in changes.mutated})
+    # The generator states go into the key (a variant of it), the rest into the checked requirements.
+    needs = requirements(
+        before, after, called=analysis.called, observation=observed.observation, relative_paths=observed.watch.relative
+    )
+    reads = record_reads(observed.watch, commands=analysis.commands, environ=before.environ)
+    attrs = attribute_changes(observed.cell.key, substitutes)
+    mutated_ids = {id(namespace[name]) for name in changes.mutated} | {id(c[1]) for c in attrs.values() if c[0] == "update"}
+    refs = references(observed, internal, mutated_ids)
 
     values = {name: namespace[name] for name in changes.stored}
     pickled = dict(changes.pickled)
     pickled.update(pickle_digests({name: v for name, v in values.items() if name not in pickled}, substitutes))
     values[RESULTS] = observed.recorder.results
-    values[STATE] = state_changes
-    # The generator states go into the key (a variant of it), not into the checked requirements.
-    rng = {name: requires.pop(name) for name in GENERATORS if name in requires}
-    extra = Extra(mutated=tuple(changes.mutated), reads=reads, requires=requires, pickled=pickled, rng=rng)
+    values[STATE] = state_changes_between(before, after)
+    if attrs:
+        values[ATTRS] = attrs
+    extra = Extra(
+        mutated=tuple(changes.mutated),
+        reads=reads,
+        requires=needs.requires,
+        pickled=pickled,
+        rng=needs.variant,
+        imports=tuple(loaded_modules(before, after)),
+    )
     return Draft(observed, changes, values, refs, extra)
 
 
@@ -138,29 +156,33 @@ def namespace_changes(observed: Observed, namespace: Mapping[str, Any], internal
     return Changes(written, deleted, frozenset(mutated), pickled)
 
 
-def state_requirements(observed: Observed, state_changes: Mapping[str, Any]) -> dict[str, str]:
-    """Digests of the interpreter state the result depends on (see nbcache.key.state)."""
-    analysis, before = observed.cell.analysis, observed.state_before
-    observed_generators = [
-        gen for call, gen in (("getstate", "random"), ("get_state", "numpy.random")) if call in analysis.called
-    ]
-    requires = requirements(before, state_changes, seeded="seed" in analysis.called, observed=observed_generators)
-    requires.update(presentation_requirements(before))
-    if observed.watch.relative:
-        requires["cwd"] = before.cwd
-    return requires
-
-
 def references(observed: Observed, internal: Callable[[str], bool], mutated_ids: set[int]) -> dict[int, str]:
     """Pre-existing objects the values may refer to by name: the inputs (the key guarantees the
-    same values on a hit) and classes, functions and modules (so identity and isinstance hold)."""
+    same values on a hit) and the notebook's own classes and functions (so identity and
+    isinstance hold). A module, or a class or function a module holds, pickles as an import of it
+    instead: a reference to a name the key does not cover (``import numpy as np`` again after an
+    earlier cell did) would not resolve where that earlier cell has not run."""
     refs: dict[int, str] = {}
+    inputs = observed.cell.key.inputs
     for name, value in observed.before.items():
         if internal(name) or id(value) in mutated_ids or _is_atomic(value):
             continue  # a mutated object must be stored by value, never as "what is there now"
-        if name in observed.cell.key.inputs or isinstance(value, (type, types.FunctionType, types.ModuleType)):
+        if (name in inputs and inputs[name] != UNBOUND) or (
+            isinstance(value, (type, types.FunctionType)) and not _importable(value)
+        ):
             refs.setdefault(id(value), name)
     return refs
+
+
+def _importable(obj: Any) -> bool:
+    """Whether pickle finds ``obj`` again by importing its module (``module.qualname`` is it)."""
+    module = sys.modules.get(getattr(obj, "__module__", None) or "")
+    if module is None or module.__name__ == "__main__":
+        return False
+    target: Any = module
+    for part in getattr(obj, "__qualname__", "").split("."):
+        target = getattr(target, part, None)
+    return target is obj
 
 
 def pickle_digests(values: Mapping[str, Any], substitutes: Substitutes) -> dict[str, str]:

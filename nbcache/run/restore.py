@@ -1,11 +1,13 @@
 """A hit: find the entry for a key, check it still holds, and make the namespace what it was.
 
 :func:`restore` looks the key up (then its variants keyed by generator states), re-checks what a
-key cannot see (files the cell read, state it required), reads and unpickles the values, and
-only then touches the namespace: deletes what the cell deleted, binds what it bound, updates
-mutated inputs in place so other names for the same object see the change, applies the state
-changes and replays the outputs in their order. Anything wrong with the entry before that point
-makes the run a miss, with a reason for ``--explain``.
+key cannot see (files the cell read, state it required), imports again the modules the run
+imported (:mod:`nbcache.run.imports`), reads and unpickles the values, and only then touches the
+namespace: deletes what the cell deleted, binds what it bound, updates mutated inputs in place so
+other names for the same object see the change, makes the cell's changes to working-tree module
+attributes and to the interpreter state, and replays the outputs in their order. Anything wrong
+with the entry before the namespace is touched makes the run a miss, with a reason for
+``--explain``.
 """
 
 from __future__ import annotations
@@ -21,9 +23,11 @@ from ..key.fingerprint import Substitutes
 from ..key.state import apply as apply_state
 from ..key.state import rng_variants, unmet
 from ..store.cache import Cache, Entry
+from .attributes import apply_attribute_changes
 from .capture import decode_outputs
-from .contents import RESULTS, STATE, Extra
+from .contents import ATTRS, RESULTS, STATE, Extra
 from .host import Host, Outcome, RunOptions, warn_once
+from .imports import reimport
 from .serialize import load_values
 from ..units import format_duration as _seconds
 
@@ -52,6 +56,7 @@ def restore(host: Host, cache: Cache, key: CellKey, options: RunOptions, substit
         stale = check_reads(extra.reads) + unmet(extra.requires)
         if stale:
             return Unusable(tuple(stale))
+        reimport(extra.imports)
         values = load_values(cache.read_frames(entry), namespace=host.namespace)
         records = decode_outputs(cache.read_output_bytes(entry))
     except SignatureError as exc:
@@ -64,11 +69,11 @@ def restore(host: Host, cache: Cache, key: CellKey, options: RunOptions, substit
         return Unusable((f"the stored entry could not be read ({exc})",))
     results = values.pop(RESULTS, [])
     state_changes = values.pop(STATE, {})
+    attrs = values.pop(ATTRS, {})
     _bind(host.namespace, entry.deleted, values, set(extra.mutated))
-    try:
-        apply_state(state_changes)
-    except Exception as exc:  # noqa: BLE001
-        host.warn(f"nbcache: could not restore interpreter state ({exc})")
+    failed = apply_attribute_changes(attrs, update_in_place) + apply_state(state_changes)
+    if failed:
+        host.warn(f"nbcache: could not restore {', '.join(failed)} as the cell left it")
     _substitute(substitutes, host.namespace, extra.pickled)
     host.replay(records, results)
     seconds = time.perf_counter() - start

@@ -33,6 +33,7 @@ from cloudpickle import cloudpickle as _cp
 from ..errors import CorruptEntryError, UnpicklableError
 from ..store.frames import Frames
 from . import reducers
+from .views import Anchors, array_view
 
 __all__ = ["dump_values", "load_values"]
 
@@ -48,21 +49,15 @@ class _ValuesPickler(cloudpickle.Pickler):
         self._refs = refs
         self._buffers = buffers
         self._stored_arrays: set[int] = set()
+        self._anchors = Anchors((), ())
         self._special = reducers.loaded_bases()
         # Functions whose globals are the namespace get the namespace itself as their globals
         # (a persistent reference), not cloudpickle's copy of the few globals they use.
         self.globals_ref[id(namespace)] = namespace
 
     def _view_reduce(self, obj: Any) -> Any:
-        """A view of an array that is itself stored is stored as a view of it (numpy's own pickle
-        would copy it), so ``window.base is big`` and writes through the view still hold."""
-        root = obj
-        while type(root.base).__name__ == "ndarray":
-            root = root.base
-        if root is obj or id(root) not in self._stored_arrays:
-            return None
-        offset = obj.__array_interface__["data"][0] - root.__array_interface__["data"][0]
-        return _array_view, (root, obj.dtype, obj.shape, offset, obj.strides)
+        args = self._anchors.view_args(obj)
+        return (_array_view, args) if args is not None else None
 
     def _root_reduce(self, obj: Any) -> Any:
         """A stored array is rebuilt directly over its buffer, so views of it have it as ``base``."""
@@ -93,7 +88,8 @@ class _ValuesPickler(cloudpickle.Pickler):
             reduced = reducers.reduce(obj)
             if reduced is not None:
                 return reduced
-        if type(obj).__module__ == "numpy" and type(obj).__name__ == "ndarray" and self._stored_arrays:
+        if type(obj).__module__ == "numpy" and type(obj).__name__ == "ndarray" and self._anchors:
+            # A view of an array stored here or referred to by name stays a view of it (views.py).
             reduced = self._view_reduce(obj) if obj.base is not None else self._root_reduce(obj)
             if reduced is not None:
                 return reduced
@@ -115,10 +111,9 @@ def _array_over(buffer: Any, dtype: Any, shape: tuple[int, ...], order: Any) -> 
     return np.ndarray(shape, dtype, buffer=buffer, order=order)
 
 
-def _array_view(root: Any, dtype: Any, shape: tuple[int, ...], offset: int, strides: tuple[int, ...]) -> Any:
-    import numpy as np
-
-    return np.ndarray(shape, dtype, buffer=root, offset=offset, strides=strides)
+def _array_view(anchor: Any, dtype: Any, shape: tuple[int, ...], offset: int, strides: tuple[int, ...], layout: Any = None) -> Any:
+    """The helper stored views name (see the end of this module): :func:`views.array_view`."""
+    return array_view(anchor, dtype, shape, offset, strides, layout)
 
 
 def _set_function_state(func: types.FunctionType, state: Any) -> None:
@@ -167,7 +162,9 @@ def dump_values(values: Mapping[str, Any], *, namespace: Mapping[str, Any], refs
     out = io.BytesIO()
     try:
         pickler = _ValuesPickler(out, namespace, refs, buffers)
-        pickler._stored_arrays = {id(v) for v in values.values() if type(v).__name__ == "ndarray" and v.base is None}
+        stored = [v for v in values.values() if type(v).__name__ == "ndarray" and v.base is None]
+        pickler._stored_arrays = {id(v) for v in stored}
+        pickler._anchors = Anchors(stored, (namespace[n] for n in set(refs.values()) if n in namespace))
         pickler.dump(dict(values))
     except Exception as exc:
         name, culprit = _find_unpicklable(values, namespace, refs)

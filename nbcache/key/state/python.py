@@ -1,0 +1,185 @@
+"""The interpreter's own global state: warnings filters, the decimal context, the locale, the
+environment variables and the working directory."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sys
+import warnings
+from typing import Any, Callable, Iterator
+
+import xxhash
+
+from .registry import NOTHING, StateProvider, reads_noted, register
+
+__all__: list[str] = []
+
+
+# -- warnings filters ---------------------------------------------------------------------------
+def _filters() -> tuple[Any, ...]:
+    return tuple(warnings.filters)
+
+
+def _filter_text(item: Any) -> str:
+    # Patterns by their text, categories by name: the same filters in every kernel.
+    def text(part: Any) -> str:
+        if isinstance(part, type):
+            return f"{part.__module__}.{part.__qualname__}"
+        return repr(getattr(part, "pattern", part))
+
+    return "|".join(map(text, item))
+
+
+def _filters_digest(filters: tuple[Any, ...], leave_out: frozenset[str] = frozenset()) -> str:
+    texts = [t for t in map(_filter_text, filters) if t not in leave_out]
+    return xxhash.xxh3_128_hexdigest("\0".join(texts).encode())
+
+
+# Libraries add filters when they are imported (numpy, torch...). The filters a run added are
+# left out of what its entry requires: run again in the same kernel, the cell would add them
+# again (or its imports find them there already), so their presence before it is no change.
+def _filters_required(before: tuple[Any, ...], after: tuple[Any, ...] | None) -> str:
+    added = sorted(set(map(_filter_text, after or ())) - set(map(_filter_text, before)))
+    return json.dumps({"digest": _filters_digest(before, frozenset(added)), "added": added})
+
+
+def _filters_met(required: str, now: tuple[Any, ...]) -> bool:
+    try:
+        spec = json.loads(required)
+        return bool(_filters_digest(now, frozenset(spec["added"])) == spec["digest"])
+    except (ValueError, KeyError, TypeError):
+        return False
+
+
+def _importing(frame: Any) -> bool:
+    while frame is not None:
+        if frame.f_code.co_filename.startswith("<frozen importlib"):
+            return True
+        frame = frame.f_back
+    return False
+
+
+@contextlib.contextmanager
+def _observe_filters() -> Iterator[Callable[[], bool]]:
+    """Whether the run issued a warning: only then did the filters decide anything. Issuing one
+    reads ``warnings.filters`` through the module's attribute (from C, with the caller's Python
+    frame on top), which a subclass of the module's type notes. Reads from warnings.py itself
+    (``catch_warnings``, ``simplefilter``) are bookkeeping, and warnings issued while a module
+    is being imported happen once per kernel, not each time the cell runs: neither counts."""
+    module: Any = sys.modules["warnings"]
+    here = getattr(module, "__file__", None)
+    seen = [False]
+
+    class Watching(type(module)):  # type: ignore[misc]
+        def __getattribute__(self, name: str) -> Any:
+            if name == "filters" and not seen[0]:
+                caller = sys._getframe(1)
+                if caller.f_code.co_filename != here and not _importing(caller):
+                    seen[0] = True
+            return super().__getattribute__(name)
+
+    with reads_noted(module, Watching, seen) as read:
+        yield read
+
+
+def _set_filters(filters: tuple[Any, ...]) -> None:
+    live: Any = warnings.filters  # typed as a Sequence; it is the list the interpreter reads
+    live[:] = list(filters)
+    warnings._filters_mutated()  # type: ignore[attr-defined]
+
+
+register(
+    StateProvider(
+        "warnings.filters",
+        _filters,
+        _set_filters,
+        description="the warnings filters",
+        digest=_filters_digest,
+        requirement=_filters_required,
+        satisfied=_filters_met,
+        observe=_observe_filters,
+        delta=lambda before, after: NOTHING if _filters_digest(before) == _filters_digest(after) else after,
+    )
+)
+
+
+# -- decimal ------------------------------------------------------------------------------------
+_DECIMAL_FIELDS = ("prec", "rounding", "Emin", "Emax", "capitals", "clamp")
+
+
+def _decimal_context() -> dict[str, Any]:
+    context = sys.modules["decimal"].getcontext()
+    state: dict[str, Any] = {name: getattr(context, name) for name in _DECIMAL_FIELDS}
+    state["traps"] = tuple(sorted(s.__name__ for s, on in context.traps.items() if on))
+    state["flags"] = tuple(sorted(s.__name__ for s, on in context.flags.items() if on))
+    return state
+
+
+def _decimal_digest(state: dict[str, Any]) -> str:
+    # Flags record what arithmetic happened; they are restored, but results do not depend on them.
+    settings = {k: v for k, v in state.items() if k != "flags"}
+    return xxhash.xxh3_128_hexdigest(repr(sorted(settings.items())).encode())
+
+
+def _set_decimal_context(state: dict[str, Any]) -> None:
+    decimal = sys.modules["decimal"]
+    context = decimal.getcontext()
+    for name in _DECIMAL_FIELDS:
+        setattr(context, name, state[name])
+    for attr in ("traps", "flags"):
+        signals = getattr(context, attr)
+        for signal in list(signals):
+            signals[signal] = signal.__name__ in state[attr]
+
+
+register(StateProvider("decimal.context", _decimal_context, _set_decimal_context, module="decimal", description="the decimal context", digest=_decimal_digest))
+
+
+# -- locale -------------------------------------------------------------------------------------
+_CATEGORIES = ("LC_CTYPE", "LC_NUMERIC", "LC_TIME", "LC_COLLATE", "LC_MONETARY", "LC_MESSAGES")
+
+
+def _locale() -> tuple[tuple[str, str], ...]:
+    locale = sys.modules["locale"]
+    return tuple((name, locale.setlocale(getattr(locale, name))) for name in _CATEGORIES if hasattr(locale, name))
+
+
+def _set_locale(state: tuple[tuple[str, str], ...]) -> None:
+    locale = sys.modules["locale"]
+    for name, value in state:
+        if locale.setlocale(getattr(locale, name)) != value:
+            locale.setlocale(getattr(locale, name), value)
+
+
+register(StateProvider("locale", _locale, _set_locale, module="locale", description="the locale"))
+
+
+# -- environment variables and working directory ----------------------------------------------
+def _environ_delta(before: dict[str, str], after: dict[str, str]) -> Any:
+    changed: dict[str, str | None] = {k: v for k, v in after.items() if before.get(k) != v}
+    changed.update({k: None for k in before if k not in after})
+    return changed or NOTHING
+
+
+def _set_environ(changed: dict[str, str | None]) -> None:
+    for key, value in changed.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+register(StateProvider("environ", lambda: dict(os.environ), _set_environ, description="environment variables", role="ambient", delta=_environ_delta))
+register(
+    StateProvider(
+        "cwd",
+        os.getcwd,
+        os.chdir,
+        description="the working directory",
+        role="ambient",
+        # A move relative to where the cell started, as `os.chdir("sub")` is.
+        delta=lambda before, after: NOTHING if before == after else os.path.relpath(after, before),
+    )
+)
