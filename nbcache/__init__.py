@@ -24,6 +24,7 @@ __all__ = [
     "dashboard",
     "explain",
     "load_ipython_extension",
+    "register_fingerprint",
     "stats",
     "unload_ipython_extension",
 ]
@@ -50,6 +51,21 @@ def explain() -> Any:
     if found is None:
         raise RuntimeError("nbcache: the extension is not loaded in this IPython session (%load_ext nbcache)")
     return found.engine.explain_last()
+
+
+def register_fingerprint(type_or_name: type | str, fn: Any) -> None:
+    """Fingerprint values of ``type_or_name`` (a class, or ``"package.Class"`` for a library not
+    imported yet) and of its subclasses by ``fn(value)``: anything nbcache can fingerprint (bytes,
+    strings, numbers, tuples, arrays...) that is equal exactly when the values are equal::
+
+        nbcache.register_fingerprint(Grid, lambda g: (g.shape, g.cells))
+        nbcache.register_fingerprint("shapely.Polygon", lambda p: p.wkb)
+
+    See :mod:`nbcache.key.fingerprint.user`.
+    """
+    from .key.fingerprint.user import register_fingerprint as register
+
+    register(type_or_name, fn)
 
 
 def load_ipython_extension(ipython: Any) -> None:

@@ -13,6 +13,7 @@ MODULES = [
     "nbcache.store.signing", "nbcache.store.backends", "nbcache.store.backends.remote", "nbcache.units",
     "nbcache.store", "nbcache.store.manifest", "nbcache.store.blobs", "nbcache.store.upkeep", "nbcache.store.outage",
     "nbcache.store.usage",
+    "nbcache", "nbcache.key.fingerprint", "nbcache.key.fingerprint.user", "nbcache.run.reducers",
 ]
 
 
@@ -48,3 +49,11 @@ def test_store_import_stays_light() -> None:
     code = f"import sys, nbcache.store, nbcache.cli; print(sorted(m for m in {heavy!r} if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_register_fingerprint_is_public() -> None:
+    import nbcache
+    from nbcache.key.fingerprint.user import register_fingerprint
+
+    assert "register_fingerprint" in nbcache.__all__
+    assert nbcache.register_fingerprint.__doc__ and register_fingerprint.__doc__

@@ -24,6 +24,7 @@ from ..store.cache import Cache, Entry
 from .capture import decode_outputs
 from .contents import RESULTS, STATE, Extra
 from .host import Host, Outcome, RunOptions, warn_once
+from .reducers import REDUCERS
 from .serialize import load_values
 
 __all__ = ["FOREIGN_ENTRY", "Unusable", "restore"]
@@ -114,6 +115,9 @@ def update_in_place(live: Any, new: Any) -> bool:
     if type(live) is not type(new):
         return False
     try:
+        by_library = REDUCERS.updater(type(live))
+        if by_library is not None:
+            return by_library(live, new)
         if isinstance(live, list):
             live[:] = new
         elif isinstance(live, (dict, set)):

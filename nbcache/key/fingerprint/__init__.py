@@ -43,5 +43,10 @@ from .registry import REGISTRY
 # Imported the first time a value of a type from that library is seen.
 REGISTRY.register_lazy("numpy", f"{__name__}.numpy")
 REGISTRY.register_lazy("pandas", f"{__name__}.pandas")
+REGISTRY.register_lazy("torch", f"{__name__}.torch")
+REGISTRY.register_lazy("pyarrow", f"{__name__}.arrow")
+REGISTRY.register_lazy("polars", f"{__name__}.polars")
+REGISTRY.register_lazy("scipy.sparse", f"{__name__}.scipy")
+REGISTRY.register_lazy("xarray", f"{__name__}.xarray")
 
 __all__ = ["DIGEST_SIZE", "FINGERPRINT_VERSION", "Fingerprinter", "Substitutes", "fingerprint", "takes_pickle_path"]
