@@ -11,7 +11,8 @@ random id), so a tensor fingerprinted through pickle would differ in every kerne
   Sparse, quantized and nested tensors are their component tensors; a meta tensor has no bytes;
 - an ``nn.Module`` is its class plus what it pickles as (its ``__dict__``: ``training``,
   parameters, buffers, submodules, hooks, your attributes), walked, so a parameter shared by two
-  modules (tied weights) encodes once and then as a reference, as it pickles;
+  modules (tied weights) encodes once and then as a reference, as it pickles. Hooks count by
+  their order, not by their handle ids (a per-process counter);
 - an optimizer is its class, ``defaults``, ``param_groups`` and per-parameter ``state``; an
   LR scheduler is a plain instance of its class (its ``__dict__`` holds the optimizer).
 
@@ -34,6 +35,7 @@ from .registry import REGISTRY, Kind, _library
 # A tensor on a device is copied to the host this many bytes at a time to be hashed.
 _CHUNK = 64 << 20
 _UNINITIALIZED: Any = getattr(torch.nn.parameter, "UninitializedTensorMixin")
+_HANDLE: Any = torch.utils.hooks.RemovableHandle
 _PICKLING = ("__reduce_ex__", "__reduce__", "__getstate__", "__setstate__")
 
 
@@ -137,7 +139,24 @@ def _module(w: _Walk, m: Any) -> None:
         return
     w.tag(_TORCH_MODULE)
     w.update(_code_like_digest(w.fp, type(m)))
-    w.value(m.__getstate__())  # Module.__getstate__: the __dict__ as it pickles
+    w.value(_without_hook_ids(m.__getstate__()))  # Module.__getstate__: the __dict__ as it pickles
+
+
+def _without_hook_ids(state: dict[str, Any]) -> dict[str, Any]:
+    """The module's state with its hooks' handle ids (a counter shared by the whole process, so
+    they depend on how many hooks were made before) replaced by their order in the module."""
+    hooks = [key for key, value in state.items() if "hooks" in key and isinstance(value, dict)]
+    ids = sorted({i for key in hooks for i in state[key] if isinstance(i, int)})
+    if not ids:
+        return state
+    rank = {i: n for n, i in enumerate(ids)}
+    out = dict(state)
+    for key in hooks:
+        out[key] = [(rank.get(i, i), hook) for i, hook in state[key].items()]
+    for key, value in state.items():
+        if isinstance(value, _HANDLE):
+            out[key] = ("handle", rank.get(value.id))
+    return out
 
 
 def _optimizer(w: _Walk, opt: Any) -> None:

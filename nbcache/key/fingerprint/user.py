@@ -32,7 +32,10 @@ def register_fingerprint(type_or_name: type | str, fn: Callable[[Any], Any]) -> 
     if isinstance(type_or_name, str):
         if "." not in type_or_name.strip("."):
             raise ValueError(f"nbcache: register_fingerprint needs a dotted name such as 'package.Class', not {type_or_name!r}")
-        REGISTRY.register_named(type_or_name, _kind(type_or_name, fn))
+        try:
+            REGISTRY.register_named(type_or_name, _kind(type_or_name, fn))
+        except (ImportError, AttributeError, TypeError) as exc:  # its library is imported: told now
+            raise ValueError(f"nbcache: register_fingerprint({type_or_name!r}): {exc}") from None
     elif isinstance(type_or_name, type):
         if REGISTRY.exact.get(type_or_name) is not None and REGISTRY.exact[type_or_name].stand_in is None:
             raise ValueError(f"nbcache: the fingerprint of {type_or_name.__qualname__} is built in and cannot be replaced")
