@@ -650,6 +650,138 @@ scenario(
 )
 
 
+# == library types: torch, polars, Arrow, pandas' Arrow strings, strings, scipy, xarray ===========
+# Each hits after a restart (its inputs fingerprint alike in a fresh kernel) and misses on a
+# one-element change; what a cached cell produced is restored as it was, and a later cached cell
+# that reads it hits too (the restored object fingerprints as the original).
+_tensor = [
+    "import torch\ntorch.manual_seed(0)\nt = torch.randn(1000, 10)",
+    d("""
+    %%cache
+    total = round(float(t.sum()), 3)
+    print(total)
+    """),
+    "print(total, t.dtype, t.shape)",
+]
+scenario(name="torch_tensor_input_hits", cells=_tensor)
+scenario(name="torch_tensor_element_change_misses", cells=_tensor, cells2=sub(_tensor, "t = torch.randn(1000, 10)", "t = torch.randn(1000, 10)\nt[3, 2] += 1"), expect="miss")
+
+_net = d("""
+import torch
+class Net(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.emb = torch.nn.Embedding(20, 8)
+        self.out = torch.nn.Linear(8, 20, bias=False)
+        self.out.weight = self.emb.weight  # tied
+    def forward(self, x):
+        return self.out(self.emb(x))
+""")
+_model = [
+    _net,
+    d("""
+    %%cache
+    torch.manual_seed(0)
+    net = Net()
+    opt = torch.optim.Adam(net.parameters(), lr=0.05)
+    for step in range(20):
+        opt.zero_grad()
+        loss = torch.nn.functional.cross_entropy(net(torch.arange(20)), torch.arange(20))
+        loss.backward()
+        opt.step()
+    net.eval()
+    print(round(loss.item(), 3))
+    """),
+    d("""
+    w = net.emb.weight
+    print(type(net).__name__, net.training, net.out.weight is w, type(w).__name__, w.dtype, w.device, w.requires_grad)
+    print(round(w.detach().sum().item(), 3), w.grad is not None, len(opt.state), opt.param_groups[0]["params"][0] is w, int(opt.state[w]["step"]))
+    """),
+    d("""
+    %%cache
+    preds = torch.argmax(net(torch.arange(20)), 1).tolist()
+    print(preds)
+    """),
+]
+scenario(name="torch_model_trained_in_a_cached_cell_restores", cells=_model)
+
+_train_input = [
+    _net + "torch.manual_seed(0)\nnet = Net()\nalias = net\nopt = torch.optim.SGD(net.parameters(), lr=0.1)\n",
+    d("""
+    %%cache
+    for _ in range(5):
+        opt.zero_grad()
+        net(torch.arange(20)).pow(2).mean().backward()
+        opt.step()
+    """),
+    d("""
+    print(alias is net, opt.param_groups[0]["params"][0] is net.emb.weight)
+    print(round(net.emb.weight.detach().sum().item(), 3), round(alias.out.weight.detach().sum().item(), 3), net.emb.weight.grad is not None)
+    """),
+]
+scenario(name="torch_model_trained_in_place_hits_and_updates_it", cells=_train_input)
+scenario(
+    name="torch_tensor_changed_in_place_updates_its_views",
+    cells=["import torch\nt = torch.zeros(4)\nv = t[:2]", "%%cache\nt.add_(1)\n", "print(v.tolist(), t.tolist(), v.untyped_storage().data_ptr() == t.untyped_storage().data_ptr())"],
+)
+
+_polars = [
+    "import polars as pl\ndf = pl.DataFrame({'a': [3, 1, 2], 's': ['x', 'y', 'z']})",
+    "%%cache\nout = df.sort('a').with_columns(b=pl.col('a') * 2)\nprint(out)",
+    "print(out.schema, out['b'].to_list(), out['a'].flags)",
+    "%%cache\ntotal = out['b'].sum()\nprint(total)",
+]
+scenario(name="polars_frame_input_hits", cells=_polars)
+scenario(name="polars_frame_element_change_misses", cells=_polars, cells2=sub(_polars, "'y', 'z'", "'w', 'z'"), expect="miss")
+scenario(
+    name="polars_lazy_frame_scanned_file_change_misses",
+    cells=["import polars as pl\nlf = pl.scan_csv('data.csv')", "%%cache\ntotal = lf.select(pl.col('a').sum()).collect().item()\nprint(total)", "print(total)"],
+    files={"data.csv": "a\n1\n2\n"},
+    files2={"data.csv": "a\n1\n5\n"},
+    expect="miss",
+)
+
+_arrow = [
+    "import pyarrow as pa\ntable = pa.table({'a': [1, 2, 3], 's': ['x', 'y', None]})",
+    "%%cache\nsubset = table.filter(pa.compute.greater(table['a'], 1))\nprint(subset.num_rows, subset.column('s').null_count)",
+    "print(subset.to_pydict())",
+]
+scenario(name="pyarrow_table_input_hits", cells=_arrow)
+scenario(name="pyarrow_table_element_change_misses", cells=_arrow, cells2=sub(_arrow, "'y', None", "'w', None"), expect="miss")
+
+_arrow_strings = [
+    "import pandas as pd\nwords = pd.Series([f'w{i}' for i in range(1000)])",
+    "%%cache\nlengths = int(words.str.len().sum())\nprint(words.dtype, lengths)",
+    "print(lengths)",
+]
+scenario(name="pandas_arrow_strings_input_hits", cells=_arrow_strings)
+scenario(name="pandas_arrow_strings_element_change_misses", cells=_arrow_strings, cells2=sub(_arrow_strings, "for i in range(1000)])", "for i in range(1000)])\nwords[5] = 'changed'"), expect="miss")
+
+_strings = [
+    "names = [f'name{i}' for i in range(1000)]",
+    "%%cache\nlongest = max(names, key=len)\nprint(longest)",
+    "print(longest)",
+]
+scenario(name="list_of_strings_input_hits", cells=_strings)
+scenario(name="list_of_strings_element_change_misses", cells=_strings, cells2=sub(_strings, "range(1000)]", "range(1000)]\nnames[10] = 'x'"), expect="miss")
+
+_sparse = [
+    "import scipy.sparse as sp\nm = sp.random(100, 100, density=0.05, format='csr', random_state=0)",
+    "%%cache\nrows = m.sum(axis=1).round(4).ravel().tolist()[:3]\nprint(m.nnz, rows)",
+    "print(rows)",
+]
+scenario(name="scipy_sparse_input_hits", cells=_sparse)
+scenario(name="scipy_sparse_element_change_misses", cells=_sparse, cells2=sub(_sparse, "random_state=0)", "random_state=0)\nm.data[0] += 1"), expect="miss")
+
+_xarray = [
+    "import numpy as np, xarray as xr\nda = xr.DataArray(np.arange(6.0).reshape(2, 3), dims=('x', 'y'), coords={'x': ['a', 'b']})",
+    "%%cache\nmeans = da.mean('y')\nprint(means.values.tolist())",
+    "print(means)",
+]
+scenario(name="xarray_input_hits", cells=_xarray)
+scenario(name="xarray_element_change_misses", cells=_xarray, cells2=sub(_xarray, "'b']})", "'b']})\nda[1, 1] = -1"), expect="miss")
+
+
 # == --explain ===================================================================================
 def _explain_names_threshold(r: ScenarioResult) -> None:
     lines = nbcache_lines(r.second[1])
