@@ -165,3 +165,17 @@ def test_looking_up_installed_distributions_is_not_a_read(tmp_path: Path, monkey
     with Watch() as watch:
         list(importlib.metadata.distributions())
     assert list(watch.dirs) == [] and not watch.relative
+
+
+def test_a_default_a_library_sets_for_itself_is_no_input(shell: Shell, monkeypatch) -> None:
+    # torch sets TORCHINDUCTOR_CACHE_DIR to a folder of its own when an optimizer first steps (and
+    # reads it back); as an input it would make the next run miss, and that run's entry every run
+    # after a restart. Any other variable a cell sets for itself is an input as it was before.
+    monkeypatch.delenv("TORCHINDUCTOR_CACHE_DIR", raising=False)
+    monkeypatch.delenv("NBC_OWN_DEFAULT", raising=False)
+    for name, second in (("TORCHINDUCTOR_CACHE_DIR", "hit"), ("NBC_OWN_DEFAULT", "stored")):
+        cell = f"%%cache\nimport os\nfolder = os.environ.setdefault({name!r}, '/tmp/default')\n"
+        shell.run(cell)
+        assert shell.status == "stored"
+        shell.run(cell)
+        assert shell.status == second, name
