@@ -60,6 +60,8 @@ CASES: dict[str, tuple[str, str]] = {
     "tensor quantized": ("value = torch.quantize_per_tensor(torch.linspace(-1, 1, 20), 0.1, 0, torch.qint8)", "value = torch.quantize_per_tensor(torch.linspace(-1, 1, 20), 0.2, 0, torch.qint8)"),
     "tensor meta": ("value = torch.empty(3, 4, device='meta')", "value = torch.empty(4, 3, device='meta')"),
     "tensor nested": ("value = torch.nested.nested_tensor([torch.arange(2.0), torch.arange(3.0)])", "value = torch.nested.nested_tensor([torch.arange(2.0), torch.arange(3.0) + 1])"),
+    "tensor subclass from elsewhere": ("class Tagged(torch.Tensor):\n    pass\nvalue = torch.arange(5.0).as_subclass(Tagged)", "value[0] = 1.0"),
+    "storage": ("value = torch.arange(10, dtype=torch.int16).untyped_storage()", "value[0] = 1"),
     "module": ("torch.manual_seed(0); value = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 2))", "value[2].weight.data[0, 0] += 1"),
     "module tied eval": ("value = tied()", "value.train()"),
     "module untied": ("value = tied()", "value.out.weight = torch.nn.Parameter(value.emb.weight.detach().clone())"),

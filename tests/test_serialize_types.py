@@ -201,3 +201,27 @@ def test_arrow_sparse_and_xarray_values_come_back_equal(roundtrip) -> None:
         assert type(out[name]) is type(value)
         assert fp(out[name]) == fp(value), name
     assert len(frames.pickle) < 40_000  # the Arrow and numpy buffers went out of band
+
+
+def test_restored_tensors_are_aligned(roundtrip) -> None:
+    # Buffers start at multiples of 64 bytes in the blob (a mapped blob is page-aligned), whatever
+    # the pickle's length before them; a blob read into memory gets allocations' alignment.
+    for pad in ("", "x" * 13, "y" * 1001):
+        values = {"pad": pad, "a": torch.randn(10_000), "b": torch.arange(20_000, dtype=torch.float64)}
+        out, frames = roundtrip(values)
+        assert [t.data_ptr() % 16 for t in (out["a"], out["b"])] == [0, 0]
+        assert torch.equal(out["b"], values["b"])
+        blob = np.frombuffer(bytearray(b"".join(bytes(c) for c in frames.chunks())), dtype=np.uint8)
+        starts = [np.frombuffer(b, dtype=np.uint8).ctypes.data - blob.ctypes.data for b in frames_from_buffer(memoryview(blob)).buffers]
+        assert len(starts) == 2 and [s % 64 for s in starts] == [0, 0]
+
+
+def test_a_tensor_in_misaligned_memory_is_copied_into_aligned_memory() -> None:
+    from nbcache.run.reducers.torch import _rebuild_storage, _rebuild_tensor
+
+    raw = np.zeros(8 * 100 + 32, dtype=np.uint8)
+    skip = -raw.ctypes.data % 16 + 3  # 3 bytes past an aligned address
+    storage = _rebuild_storage(memoryview(raw)[skip : skip + 800], "cpu")
+    assert raw.ctypes.data + skip == np.frombuffer(memoryview(raw)[skip:], dtype=np.uint8).ctypes.data
+    t = _rebuild_tensor(storage, torch.float64, 0, (100,), (1,), False, False, None, None)
+    assert t.data_ptr() % 16 == 0 and torch.equal(t, torch.zeros(100, dtype=torch.float64))

@@ -18,7 +18,8 @@ random id), so a tensor fingerprinted through pickle would differ in every kerne
 
 Subclasses defined in a notebook (``class Net(nn.Module)``) get these encodings as long as they
 pickle as torch's classes do; one that overrides pickling goes through pickle, where its tensors
-still count by the encoding above.
+still count by the encoding above. A tensor subclass from another library goes through pickle
+too, where its storage counts by its bytes.
 """
 
 from __future__ import annotations
@@ -134,6 +135,22 @@ def _raw(w: _Walk, t: Any) -> None:
         w.update(memoryview(flat[start : start + step].cpu().view(torch.uint8).numpy()))
 
 
+def _storage(w: _Walk, s: Any) -> None:
+    """A storage (what a tensor subclass from elsewhere pickles its data as): its bytes."""
+    if w.remember(s):
+        return
+    w.tag(_TENSOR)
+    _class(w, type(s))
+    if isinstance(s, torch.TypedStorage):
+        w.text(str(s.dtype))
+        s = s.untyped()
+    w.text(s.device.type)
+    if s.device.type == "meta":
+        w.length(s.nbytes())
+        return
+    _raw(w, torch.empty(0, dtype=torch.uint8, device=s.device).set_(s))
+
+
 def _module(w: _Walk, m: Any) -> None:
     if w.remember(m):
         return
@@ -187,5 +204,7 @@ def _pickles_as(base: type, kind: Kind) -> Any:
 
 _TENSOR_KIND = Kind(_tensor_value)
 REGISTRY.register_base(torch.Tensor, _TENSOR_KIND)
+REGISTRY.register_base(torch.UntypedStorage, Kind(_storage))
+REGISTRY.register_base(torch.TypedStorage, Kind(_storage))
 REGISTRY.register_subclasses(torch.nn.Module, _pickles_as(torch.nn.Module, Kind(_module)))
 REGISTRY.register_subclasses(torch.optim.Optimizer, _pickles_as(torch.optim.Optimizer, Kind(_optimizer)))

@@ -81,6 +81,10 @@ def _rebuild_storage(buffer: Any, device: str) -> Any:
         storage = torch.UntypedStorage(0)
     else:
         storage = torch.frombuffer(buffer, dtype=torch.uint8).untyped_storage()  # over the buffer
+        if storage.data_ptr() % 16:
+            # torch's kernels assume their elements' natural alignment (up to 16 bytes); the store
+            # aligns buffers (see nbcache.store.frames), a blob of the first layout did not.
+            storage = storage.clone()
     if device == "cpu":
         return storage
     try:
