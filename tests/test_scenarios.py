@@ -650,6 +650,13 @@ scenario(
 )
 
 
+def hits_and_misses_on_a_change(name: str, cells: list[str], old: str, new: str) -> None:
+    """Two scenarios: ``cells`` hit after a restart; with ``old`` made ``new`` (a one-element
+    change of an input), they miss."""
+    scenario(name=f"{name}_input_hits", cells=cells)
+    scenario(name=f"{name}_element_change_misses", cells=cells, cells2=sub(cells, old, new), expect="miss")
+
+
 # == library types: torch, polars, Arrow, pandas' Arrow strings, strings, scipy, xarray ===========
 # Each hits after a restart (its inputs fingerprint alike in a fresh kernel) and misses on a
 # one-element change; what a cached cell produced is restored as it was, and a later cached cell
@@ -663,8 +670,7 @@ _tensor = [
     """),
     "print(total, t.dtype, t.shape)",
 ]
-scenario(name="torch_tensor_input_hits", cells=_tensor)
-scenario(name="torch_tensor_element_change_misses", cells=_tensor, cells2=sub(_tensor, "t = torch.randn(1000, 10)", "t = torch.randn(1000, 10)\nt[3, 2] += 1"), expect="miss")
+hits_and_misses_on_a_change("torch_tensor", _tensor, "t = torch.randn(1000, 10)", "t = torch.randn(1000, 10)\nt[3, 2] += 1")
 
 _net = d("""
 import torch
@@ -731,8 +737,7 @@ _polars = [
     "print(out.schema, out['b'].to_list(), out['a'].flags)",
     "%%cache\ntotal = out['b'].sum()\nprint(total)",
 ]
-scenario(name="polars_frame_input_hits", cells=_polars)
-scenario(name="polars_frame_element_change_misses", cells=_polars, cells2=sub(_polars, "'y', 'z'", "'w', 'z'"), expect="miss")
+hits_and_misses_on_a_change("polars_frame", _polars, "'y', 'z'", "'w', 'z'")
 scenario(
     name="polars_lazy_frame_scanned_file_change_misses",
     cells=["import polars as pl\nlf = pl.scan_csv('data.csv')", "%%cache\ntotal = lf.select(pl.col('a').sum()).collect().item()\nprint(total)", "print(total)"],
@@ -741,45 +746,41 @@ scenario(
     expect="miss",
 )
 
-_arrow = [
-    "import pyarrow as pa\ntable = pa.table({'a': [1, 2, 3], 's': ['x', 'y', None]})",
-    "%%cache\nsubset = table.filter(pa.compute.greater(table['a'], 1))\nprint(subset.num_rows, subset.column('s').null_count)",
-    "print(subset.to_pydict())",
-]
-scenario(name="pyarrow_table_input_hits", cells=_arrow)
-scenario(name="pyarrow_table_element_change_misses", cells=_arrow, cells2=sub(_arrow, "'y', None", "'w', None"), expect="miss")
-
-_arrow_strings = [
-    "import pandas as pd\nwords = pd.Series([f'w{i}' for i in range(1000)])",
-    "%%cache\nlengths = int(words.str.len().sum())\nprint(words.dtype, lengths)",
-    "print(lengths)",
-]
-scenario(name="pandas_arrow_strings_input_hits", cells=_arrow_strings)
-scenario(name="pandas_arrow_strings_element_change_misses", cells=_arrow_strings, cells2=sub(_arrow_strings, "for i in range(1000)])", "for i in range(1000)])\nwords[5] = 'changed'"), expect="miss")
-
-_strings = [
-    "names = [f'name{i}' for i in range(1000)]",
-    "%%cache\nlongest = max(names, key=len)\nprint(longest)",
-    "print(longest)",
-]
-scenario(name="list_of_strings_input_hits", cells=_strings)
-scenario(name="list_of_strings_element_change_misses", cells=_strings, cells2=sub(_strings, "range(1000)]", "range(1000)]\nnames[10] = 'x'"), expect="miss")
-
-_sparse = [
-    "import scipy.sparse as sp\nm = sp.random(100, 100, density=0.05, format='csr', random_state=0)",
-    "%%cache\nrows = m.sum(axis=1).round(4).ravel().tolist()[:3]\nprint(m.nnz, rows)",
-    "print(rows)",
-]
-scenario(name="scipy_sparse_input_hits", cells=_sparse)
-scenario(name="scipy_sparse_element_change_misses", cells=_sparse, cells2=sub(_sparse, "random_state=0)", "random_state=0)\nm.data[0] += 1"), expect="miss")
-
-_xarray = [
-    "import numpy as np, xarray as xr\nda = xr.DataArray(np.arange(6.0).reshape(2, 3), dims=('x', 'y'), coords={'x': ['a', 'b']})",
-    "%%cache\nmeans = da.mean('y')\nprint(means.values.tolist())",
-    "print(means)",
-]
-scenario(name="xarray_input_hits", cells=_xarray)
-scenario(name="xarray_element_change_misses", cells=_xarray, cells2=sub(_xarray, "'b']})", "'b']})\nda[1, 1] = -1"), expect="miss")
+# name: the cell that makes the input, the cached cell, a probe cell, and a one-element change
+_INPUTS = {
+    "pyarrow_table": (
+        "import pyarrow as pa\ntable = pa.table({'a': [1, 2, 3], 's': ['x', 'y', None]})",
+        "%%cache\nsubset = table.filter(pa.compute.greater(table['a'], 1))\nprint(subset.num_rows, subset.column('s').null_count)",
+        "print(subset.to_pydict())",
+        ("'y', None", "'w', None"),
+    ),
+    "pandas_arrow_strings": (
+        "import pandas as pd\nwords = pd.Series([f'w{i}' for i in range(1000)])",
+        "%%cache\nlengths = int(words.str.len().sum())\nprint(words.dtype, lengths)",
+        "print(lengths)",
+        ("for i in range(1000)])", "for i in range(1000)])\nwords[5] = 'changed'"),
+    ),
+    "list_of_strings": (
+        "names = [f'name{i}' for i in range(1000)]",
+        "%%cache\nlongest = max(names, key=len)\nprint(longest)",
+        "print(longest)",
+        ("range(1000)]", "range(1000)]\nnames[10] = 'x'"),
+    ),
+    "scipy_sparse": (
+        "import scipy.sparse as sp\nm = sp.random(100, 100, density=0.05, format='csr', random_state=0)",
+        "%%cache\nrows = m.sum(axis=1).round(4).ravel().tolist()[:3]\nprint(m.nnz, rows)",
+        "print(rows)",
+        ("random_state=0)", "random_state=0)\nm.data[0] += 1"),
+    ),
+    "xarray": (
+        "import numpy as np, xarray as xr\nda = xr.DataArray(np.arange(6.0).reshape(2, 3), dims=('x', 'y'), coords={'x': ['a', 'b']})",
+        "%%cache\nmeans = da.mean('y')\nprint(means.values.tolist())",
+        "print(means)",
+        ("'b']})", "'b']})\nda[1, 1] = -1"),
+    ),
+}
+for _name, (_make, _cached, _probe, (_old, _new)) in _INPUTS.items():
+    hits_and_misses_on_a_change(_name, [_make, _cached, _probe], _old, _new)
 
 
 # == --explain ===================================================================================
