@@ -40,13 +40,13 @@ def test_references_resolve_against_the_namespace() -> None:
     ns: dict = {"__name__": "__main__"}
     exec("class P:\n    pass\nbase = [1]\n", ns)
     p = ns["P"]()
-    out, _ = roundtrip({"p": p, "view": ns["base"]}, ns, {id(ns["P"]): "P", id(ns["base"]): "base"})
+    out, _ = roundtrip({"p": p, "view": ns["base"]}, ns, {"P": ns["P"], "base": ns["base"]})
     assert type(out["p"]) is ns["P"] and out["view"] is ns["base"]
 
 
 def test_missing_reference_is_a_corrupt_entry() -> None:
     ns: dict = {"base": [1]}
-    frames = dump_values({"view": ns["base"]}, namespace=ns, refs={id(ns["base"]): "base"})
+    frames = dump_values({"view": ns["base"]}, namespace=ns, refs={"base": ns["base"]})
     blob = io.BytesIO(b"".join(bytes(c) for c in frames.chunks()))
     with pytest.raises(CorruptEntryError, match="base"):
         load_values(read_frames(blob), namespace={})

@@ -218,16 +218,18 @@ class Engine:
         key, runtime = cell.key.key, observed.runtime
         pending = draft(observed, host.namespace, host.is_internal, self.substitutes)
         try:
-            frames = dump_values(pending.values, namespace=host.namespace, refs=pending.refs)
             outputs = encode_outputs(observed.recorder.records)
-        except SerializationError as exc:
-            host.warn(f"nbcache: not cached: {exc}")
-            return Outcome("skipped", key, str(exc), runtime)
         except Exception as exc:  # noqa: BLE001
             host.warn(f"nbcache: not cached: the outputs could not be encoded ({exc})")
             return Outcome("skipped", key, str(exc), runtime)
         try:
-            entry = cache.write(pending.fields(), frames, outputs)
+            # The pickle is spooled on the cache's own disk when it is local.
+            frames = dump_values(pending.values, namespace=host.namespace, refs=pending.refs, spool=_roots(cache)[0] or None)
+            with frames:
+                entry = cache.write(pending.fields(), frames, outputs)
+        except SerializationError as exc:
+            host.warn(f"nbcache: not cached: {exc}")
+            return Outcome("skipped", key, str(exc), runtime)
         except (NbCacheError, OSError) as exc:
             warn_once(host, exc, f"nbcache: could not store the result ({exc}); the cell ran normally")
             return Outcome("skipped", key, str(exc), runtime)

@@ -64,8 +64,8 @@ class Draft:
     changes: Changes
     values: dict[str, Any]
     """The stored variables, plus the results and state changes under their reserved names."""
-    refs: dict[int, str]
-    """``id(obj) -> name`` of pre-existing objects to store as references (see serialize.py)."""
+    refs: dict[str, Any]
+    """``name -> object`` of pre-existing objects to store as references (see serialize.py)."""
     extra: Extra
 
     def fields(self) -> dict[str, Any]:
@@ -80,7 +80,7 @@ class Draft:
             runtime=self.observed.runtime,
             names=self.changes.stored,
             deleted=tuple(sorted(self.changes.deleted)),
-            refs=tuple(sorted(set(self.refs.values()))),
+            refs=tuple(sorted(self.refs)),
             inputs=dict(key.inputs),
             components=dict(key.components),
             python=key.components["python"],
@@ -151,15 +151,18 @@ def state_requirements(observed: Observed, state_changes: Mapping[str, Any]) -> 
     return requires
 
 
-def references(observed: Observed, internal: Callable[[str], bool], mutated_ids: set[int]) -> dict[int, str]:
+def references(observed: Observed, internal: Callable[[str], bool], mutated_ids: set[int]) -> dict[str, Any]:
     """Pre-existing objects the values may refer to by name: the inputs (the key guarantees the
-    same values on a hit) and classes, functions and modules (so identity and isinstance hold)."""
-    refs: dict[int, str] = {}
+    same values on a hit) and classes, functions and modules (so identity and isinstance hold).
+    One name per object (the first the namespace lists)."""
+    refs: dict[str, Any] = {}
+    seen: set[int] = set()
     for name, value in observed.before.items():
-        if internal(name) or id(value) in mutated_ids or _is_atomic(value):
+        if internal(name) or id(value) in mutated_ids or id(value) in seen or _is_atomic(value):
             continue  # a mutated object must be stored by value, never as "what is there now"
         if name in observed.cell.key.inputs or isinstance(value, (type, types.FunctionType, types.ModuleType)):
-            refs.setdefault(id(value), name)
+            refs[name] = value
+            seen.add(id(value))
     return refs
 
 

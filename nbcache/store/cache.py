@@ -44,12 +44,12 @@ import os
 import sys
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Iterable, Iterator, Mapping
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 import xxhash
 
 from . import signing
-from .compression import Codec, Compression, choose, compress_chunks, decompress, open_reader
+from .compression import Codec, Compression, Sampler, compress_stream, decompress, open_reader
 from ..errors import CorruptEntryError, SignatureError, StoreError, StoreFormatError
 from .index import INDEX_FILE, EntryStats, Index, IndexRow, remote_index_path
 from .frames import Frames, frames_from_buffer, read_frames
@@ -184,11 +184,17 @@ def _canonical(data: Any) -> bytes:
     return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
 
 
-def _digest(chunks: Iterable[Any]) -> str:
-    hasher = xxhash.xxh3_128()
-    for chunk in chunks:
-        hasher.update(chunk)
-    return hasher.hexdigest()
+class _Counted:
+    """The chunks of an iterable, counting their bytes as a store writes them."""
+
+    def __init__(self, chunks: Iterable[Any]):
+        self._chunks = chunks
+        self.nbytes = 0
+
+    def __iter__(self) -> Iterator[Any]:
+        for chunk in self._chunks:
+            self.nbytes += memoryview(chunk).nbytes
+            yield chunk
 
 
 def _packages() -> dict[str, str]:
@@ -574,17 +580,26 @@ class Cache:
         return problems
 
     # -- writing -------------------------------------------------------------------------------
-    def put_blob(self, chunks: list[Any]) -> BlobRef:
-        size = sum(memoryview(c).nbytes for c in chunks)
-        blob_id = _digest(chunks)
-        codec = choose(chunks, self.compression)
+    def put_blob(self, chunks: Sequence[Any] | Callable[[], Iterable[Any]], size: int | None = None) -> BlobRef:
+        """Store the concatenation of ``chunks`` as a content-addressed blob. ``chunks`` is a list
+        of bytes-like objects, or a function that returns a new pass over them (with ``size``, their
+        total): a spooled pickle is then read in chunks, never held whole, once for the checksum
+        and the compression samples and once more to write it."""
+        passes: Callable[[], Iterable[Any]] = chunks if callable(chunks) else lambda: chunks
+        if size is None:
+            size = sum(memoryview(c).nbytes for c in passes())
+        hasher, sampler = xxhash.xxh3_128(), Sampler(size)
+        for chunk in passes():
+            hasher.update(chunk)
+            sampler.feed(chunk)
+        blob_id, codec = hasher.hexdigest(), sampler.codec(self.compression)
         ref = BlobRef(blob_id, size, codec, size if codec == "none" else -1)
         if self.store.contains(ref.name):
             stored = size if codec == "none" else self.store.size(ref.name)
         else:
-            data = chunks if codec == "none" else compress_chunks(chunks)
-            stored = sum(memoryview(c).nbytes for c in data)
-            self.store.put(ref.name, data)
+            counted = _Counted(passes() if codec == "none" else compress_stream(passes(), size))
+            self.store.put(ref.name, counted)
+            stored = counted.nbytes
         return BlobRef(blob_id, size, codec, stored)
 
     def write(self, fields: Mapping[str, Any], frames: Frames, outputs: bytes) -> Entry:
@@ -594,7 +609,7 @@ class Cache:
         fields = dict(fields)
         fields.setdefault("packages", _packages())
         try:
-            values_ref = self.put_blob(frames.chunks())
+            values_ref = self.put_blob(frames.chunks, frames.size)
             outputs_ref = self.put_blob([outputs])
             entry = Entry(values=values_ref, outputs=outputs_ref, **fields)
             self.store.put(self.manifest_name(entry.key), [self._manifest(entry)])

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import abc
 import time
-from typing import Any, BinaryIO, Callable, Iterator, Sequence
+from typing import Any, BinaryIO, Callable, Iterable, Iterator
 
 __all__ = ["BlobStore", "register_backend", "backend_for"]
 
@@ -20,8 +20,9 @@ class BlobStore(abc.ABC):
     url: str
 
     @abc.abstractmethod
-    def put(self, name: str, chunks: Sequence[Any]) -> None:
-        """Write the concatenation of ``chunks`` (bytes-like) under ``name``, atomically."""
+    def put(self, name: str, chunks: Iterable[Any]) -> None:
+        """Write the concatenation of ``chunks`` (bytes-like, iterated once: it may be a generator
+        that reads or compresses as it goes) under ``name``, atomically."""
 
     @abc.abstractmethod
     def open(self, name: str) -> BinaryIO:
