@@ -1,10 +1,10 @@
-"""Sizes (``20GB``, ``500MB``) and ages (``30d``, ``12h``) as users write them."""
+"""Sizes (``20GB``, ``500MB``), ages (``30d``, ``12h``) and durations as users write and read them."""
 
 from __future__ import annotations
 
 import re
 
-__all__ = ["format_size", "parse_age", "parse_size", "size_scale"]
+__all__ = ["format_seconds", "format_size", "parse_age", "parse_size", "size_scale"]
 
 _SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([kmgtp]?i?b?)?\s*", re.IGNORECASE)
 _POWERS = {"": 0, "k": 1, "m": 2, "g": 3, "t": 4, "p": 5}
@@ -50,3 +50,17 @@ def format_size(n: float) -> str:
     one size formatter of the CLI, the dashboard and (ported) the JupyterLab panel."""
     scale, unit = size_scale(n)
     return f"{n:.0f} B" if unit == "B" else f"{n / scale:.1f} {unit}"
+
+
+def format_seconds(value: float) -> str:
+    """A duration as people read it (``1.5 s``, ``340 ms``): the one formatter of the notes, the
+    dashboard and (ported as ``formatSeconds``) the JupyterLab badges."""
+    if value >= 3600:
+        return f"{value / 3600:.1f} h"
+    if value >= 100:
+        return f"{value:.0f} s"
+    if value >= 1:
+        return f"{value:.1f} s"
+    if value >= 0.001:
+        return f"{value * 1000:.0f} ms"
+    return "0 s" if value <= 0 else f"{value * 1e6:.0f} µs"

@@ -45,7 +45,7 @@ def ip(tmp_path: Path) -> Iterator[Any]:
     yield shell
     for name in set(shell.user_ns) - before:
         del shell.user_ns[name]
-    for trait in ("directory", "size_limit", "key", "compression"):
+    for trait in ("directory", "size_limit", "key", "compression", "judge_restores"):
         setattr(magics, trait, magics.trait_defaults(trait))
     magics.storage_options = {}
 

@@ -95,6 +95,7 @@ def test_status_before_open_is_sent_on_open(shell: Any) -> None:
 
 
 def test_hit_counts_refresh_and_invalidate(shell: Any) -> None:
+    session(shell).magics.judge_restores = False  # 6 * 7 does not pay: keep it, count its hit
     comm = FakeComm()
     shell.kernel.comm_manager.targets[nbcomm.TARGET](comm, {})
     shell.run_cell("%%cache\nvalue = 6 * 7\n")

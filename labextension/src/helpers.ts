@@ -19,6 +19,8 @@ export interface IStatusMessage {
   key: string | null;
   names: string[];
   explain: string;
+  /** The cell ran without the cache because restoring it does not pay. */
+  not_worth: boolean;
 }
 
 export interface IEntry {
@@ -87,7 +89,8 @@ export function parseMessage(data: unknown): KernelMessage | null {
       reason: str(raw.reason),
       key: str(raw.key),
       names: strings(raw.names),
-      explain: str(raw.explain) ?? ''
+      explain: str(raw.explain) ?? '',
+      not_worth: raw.not_worth === true
     };
   }
   if (raw.type === 'entries' && Array.isArray(raw.entries)) {
@@ -168,7 +171,7 @@ export function badgeText(message: IStatusMessage): string {
     case 'stored':
       return 'stored';
     case 'skipped':
-      return 'not cached';
+      return message.not_worth ? 'not worth caching' : 'not cached';
     case 'error':
       return 'error';
   }
@@ -179,7 +182,9 @@ export function badgeTitle(message: IStatusMessage): string {
   const head = {
     hit: `nbcache: restored from the cache, saved ${formatSeconds(message.saved)}`,
     stored: `nbcache: no stored result matched; ran in ${formatSeconds(message.runtime)} and stored`,
-    skipped: `nbcache: not cached: ${message.reason ?? 'no reason given'}`,
+    skipped: message.not_worth
+      ? `nbcache: ${message.reason ?? 'not worth caching'}`
+      : `nbcache: not cached: ${message.reason ?? 'no reason given'}`,
     error: `nbcache: the cell raised ${message.reason ?? 'an error'}`
   }[message.status];
   return `${head} (click for details)`;
@@ -187,7 +192,7 @@ export function badgeTitle(message: IStatusMessage): string {
 
 /** The rows of the explanation shown when a badge is clicked. */
 export function explanationRows(message: IStatusMessage): Array<[string, string]> {
-  const rows: Array<[string, string]> = [['Status', message.status]];
+  const rows: Array<[string, string]> = [['Status', message.not_worth ? 'not worth caching' : message.status]];
   if (message.status === 'hit') {
     rows.push(['Time saved', formatSeconds(message.saved)]);
     rows.push(['Original run', formatSeconds(message.original_runtime)]);

@@ -4,8 +4,9 @@
 a kernel is ready and retries after each execution until the extension is loaded. Messages (JSON):
 
 kernel -> frontend
-    ``{"type": "status", "cell_id", "status", "saved", "runtime", "reason", "key", "names", "explain"}``
-    after every ``%%cache`` run, and ``{"type": "entries", "entries": [...], "totals": {...}}`` on
+    ``{"type": "status", "cell_id", "status", "saved", "runtime", "reason", "key", "names", "explain",
+    "not_worth"}`` after every ``%%cache`` run (``not_worth``: it ran without the cache because
+    restoring it does not pay), and ``{"type": "entries", "entries": [...], "totals": {...}}`` on
     request or after the cache changed.
 frontend -> kernel
     ``{"type": "refresh"}`` and ``{"type": "invalidate", "key": ...}``.
@@ -44,6 +45,7 @@ def status_message(outcome: Outcome, cell_id: str | None, explanation: Any = Non
         "reason": outcome.reason,
         "key": outcome.key,
         "names": list(outcome.names),
+        "not_worth": outcome.not_worth,
         "explain": str(explanation) if explanation is not None else _explain(outcome),
         "time": time.time(),
     }

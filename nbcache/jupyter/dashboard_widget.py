@@ -20,6 +20,7 @@ from typing import Any, Callable, TypeVar
 import ipywidgets as widgets
 from traitlets import Bool, Enum, Int, Unicode, observe
 
+from ..run.pays import forget as forget_verdicts
 from ..store.cache import Cache
 from ..store.usage import EntryStats, Totals, collect, time_saved, title
 from .dashboard_view import COLUMNS, SORT_KEYS, disk_chart, row_html, sorted_rows, speed_chart, summary_html
@@ -148,17 +149,23 @@ class Dashboard(widgets.VBox):
         self.recompute()
 
     def invalidate(self, key: str) -> None:
-        """Remove one entry from the store now."""
-        self._cache().delete(key)
+        """Remove one entry from the store now (a cell marked "not worth caching" is stored again
+        on its next run)."""
+        self._forget(self._cache(), [key])
         self.refresh()
 
     def clear_all(self) -> None:
         """Remove every entry (the button asks for a confirmation first)."""
-        cache = self._cache()
-        for row in list(self._rows):
-            cache.delete(row.key)
+        self._forget(self._cache(), [row.key for row in self._rows])
         self.confirming = False
         self.refresh()
+
+    @staticmethod
+    def _forget(cache: Cache, keys: list[str]) -> None:
+        for key in keys:
+            cache.delete(key)
+        if hasattr(cache, "index"):
+            forget_verdicts(cache, keys)
 
     def _turn(self, step: int) -> None:
         self.page = max(0, min(self.page + step, self._pages - 1))
@@ -254,7 +261,7 @@ class Dashboard(widgets.VBox):
         if self._chart_keys.get("speed") != speed:
             self.runtime_chart.value = speed_chart(speed)
             self._chart_keys["speed"] = speed
-        by_size = sorted(self._rows, key=lambda r: r.size, reverse=True)
+        by_size = sorted((r for r in self._rows if not r.not_worth), key=lambda r: r.size, reverse=True)
         disk = [(title(r), r.size) for r in by_size[:_CHART_ROWS - 1]]
         rest = by_size[_CHART_ROWS - 1:]
         if rest:

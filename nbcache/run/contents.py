@@ -36,6 +36,8 @@ class Extra:
     """Pickle digest (hex) of each value fingerprinted through its pickle, by name."""
     rng: Mapping[str, str] = field(default_factory=dict)
     """Digests of the generator states the entry's key is a variant for (``rng_variant``)."""
+    keep: bool = False
+    """Stored with ``--force``: kept even when restoring it does not pay (see nbcache.run.pays)."""
 
     @classmethod
     def of(cls, entry: Entry) -> Extra:
@@ -46,14 +48,19 @@ class Extra:
             requires=extra.get("requires") or {},
             pickled=extra.get("pickled") or {},
             rng=extra.get("rng") or {},
+            keep=bool(extra.get("keep")),
         )
 
     def to_json(self) -> dict[str, Any]:
-        """The mapping as the manifest stores it."""
-        return {
+        """The mapping as the manifest stores it (``keep`` only when set: other manifests stay as
+        they were)."""
+        mapping: dict[str, Any] = {
             "mutated": sorted(self.mutated),
             "reads": dict(self.reads),
             "requires": dict(self.requires),
             "pickled": dict(self.pickled),
             "rng": dict(self.rng),
         }
+        if self.keep:
+            mapping["keep"] = True
+        return mapping

@@ -61,6 +61,8 @@ class RunOptions:
     """Files and folders whose content is part of the key (``--deps``)."""
     cell: str | None = None
     """Identity of the cell for --explain (a notebook cell id); the label or first line otherwise."""
+    judge: bool = True
+    """Apply the "does this cache pay?" rule (nbcache.run.pays); False keeps every entry."""
 
 
 @dataclass(frozen=True)
@@ -90,6 +92,8 @@ class Outcome:
     """Seconds the cell took when the entry was made (a hit)."""
     names: tuple[str, ...] = ()
     entry: Entry | None = field(default=None, repr=False)
+    not_worth: bool = False
+    """The cell ran without the cache because restoring it does not pay (nbcache.run.pays)."""
 
     @property
     def saved(self) -> float:

@@ -105,7 +105,10 @@ def draft(observed: Observed, namespace: dict[str, Any], internal: Callable[[str
     values[STATE] = state_changes
     # The generator states go into the key (a variant of it), not into the checked requirements.
     rng = {name: requires.pop(name) for name in GENERATORS if name in requires}
-    extra = Extra(mutated=tuple(changes.mutated), reads=reads, requires=requires, pickled=pickled, rng=rng)
+    extra = Extra(
+        mutated=tuple(changes.mutated), reads=reads, requires=requires, pickled=pickled, rng=rng,
+        keep=observed.cell.options.force,  # --force keeps it even if restoring does not pay
+    )
     return Draft(observed, changes, values, refs, extra)
 
 

@@ -21,6 +21,9 @@ from ..key.fingerprint import Substitutes
 from ..key.state import apply as apply_state
 from ..key.state import rng_variants, unmet
 from ..store.cache import Cache, Entry
+from ..store.compression import load_codec
+from ..units import format_seconds as _seconds
+from . import pays
 from .capture import decode_outputs
 from .contents import RESULTS, STATE, Extra
 from .host import Host, Outcome, RunOptions, warn_once
@@ -40,6 +43,7 @@ class Unusable:
 
 def restore(host: Host, cache: Cache, key: CellKey, options: RunOptions, substitutes: Substitutes) -> Outcome | Unusable:
     """Restore the entry for ``key`` into ``host``: the hit's outcome, or why there is none."""
+    _warm(cache)
     start = time.perf_counter()
     try:
         entry = _find(cache, key.key)
@@ -70,6 +74,8 @@ def restore(host: Host, cache: Cache, key: CellKey, options: RunOptions, substit
     _substitute(substitutes, host.namespace, extra.pickled)
     host.replay(records, results)
     seconds = time.perf_counter() - start
+    if options.judge:
+        pays.judge(cache, key.key, entry, seconds)  # before the hit is counted: is this the first?
     cache.record_hit(entry, seconds)
     outcome = Outcome("hit", key.key, None, seconds, entry.runtime, tuple(values), entry)
     if not options.quiet:
@@ -79,6 +85,17 @@ def restore(host: Host, cache: Cache, key: CellKey, options: RunOptions, substit
             outcome,
         )
     return outcome
+
+
+def _warm(cache: Cache) -> None:
+    """Do now what a kernel does once, on its first restore (load the signing key, import the
+    codec): the restore's time is judged against the run's (nbcache.run.pays), and these
+    one-time costs are no part of either. Cheap after the first call; errors surface later."""
+    try:
+        cache.secret
+        load_codec()
+    except Exception:  # noqa: BLE001 - the lookup meets the same problem and reports it
+        pass
 
 
 def _find(cache: Cache, key: str) -> Entry | None:
@@ -138,11 +155,3 @@ def update_in_place(live: Any, new: Any) -> bool:
     except Exception:  # noqa: BLE001 - read-only arrays, slots...: rebinding is the fallback
         return False
     return True
-
-
-def _seconds(value: float) -> str:
-    if value >= 100:
-        return f"{value:.0f} s"
-    if value >= 1:
-        return f"{value:.1f} s"
-    return f"{value * 1000:.0f} ms" if value >= 0.001 else f"{value * 1e6:.0f} µs"

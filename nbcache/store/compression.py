@@ -12,7 +12,7 @@ from typing import Any, BinaryIO, Iterable, Iterator, Literal, Sequence
 
 __all__ = [
     "CODECS", "Codec", "Compression", "Sampler", "choose", "compress_chunks", "compress_stream", "decompress",
-    "open_reader",
+    "load_codec", "open_reader",
 ]
 
 Compression = Literal["auto", "zstd", "none"]
@@ -32,6 +32,12 @@ def _zstd() -> Any:
     import zstandard
 
     return zstandard
+
+
+def load_codec() -> None:
+    """Import zstd now rather than on first use (a restore that is timed should not time an
+    import that happens once per kernel)."""
+    _zstd()
 
 
 def choose(chunks: Sequence[Any], compression: Compression) -> Codec:

@@ -5,6 +5,10 @@ listing, statistics and eviction do not read thousands of manifests, plus the us
 (hits, misses, last use, restore time) that only this machine sees. It is rebuilt from the
 manifests whenever it is missing, and :meth:`Cache.sync` reconciles it with the store.
 
+It also keeps the verdicts of the "does this cache pay?" rule (:mod:`nbcache.run.pays`): keys
+whose entry restored no faster than the cell runs, so the next run just runs. Restore times are
+this machine's, so the verdicts are too.
+
 A store on the local disk keeps it at ``<root>/index.sqlite``; a remote store keeps it under
 ``$XDG_CACHE_HOME/nbcache/<hash of the url>/`` (``~/.cache`` by default). When the database
 cannot be opened or written (a read-only folder, a full disk) nbcache carries on with an index
@@ -22,11 +26,12 @@ from typing import Any, Iterable, Mapping
 
 import xxhash
 
-__all__ = ["INDEX_FILE", "EntryStats", "Index", "IndexRow", "remote_index_path"]
+__all__ = ["INDEX_FILE", "EntryStats", "Index", "IndexRow", "Verdict", "remote_index_path"]
 
 INDEX_FILE = "index.sqlite"
 # Bump when the tables change: an index of another version is dropped and rebuilt.
-INDEX_VERSION = 1
+# 2: the verdicts table.
+INDEX_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT);
@@ -55,6 +60,15 @@ CREATE TABLE IF NOT EXISTS usage (
     last_used REAL,
     restore_time REAL NOT NULL DEFAULT 0,
     time_saved REAL NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS verdicts (
+    key TEXT PRIMARY KEY,
+    label TEXT,
+    cell TEXT NOT NULL,
+    runtime REAL NOT NULL,
+    restore_time REAL NOT NULL,
+    decided REAL NOT NULL,
+    told INTEGER NOT NULL DEFAULT 0
 );
 """
 
@@ -102,6 +116,22 @@ class EntryStats:
     """When it was last written or restored (on this machine)."""
 
 
+@dataclass(frozen=True)
+class Verdict:
+    """A key whose entry was not kept: its first restore was not clearly faster than its run."""
+
+    key: str
+    label: str | None
+    cell: str
+    runtime: float
+    """Seconds the cell took when it ran."""
+    restore_time: float
+    """Seconds its first restore took."""
+    decided: float
+    told: bool
+    """Whether the user was told that the cell now runs without being stored."""
+
+
 def remote_index_path(url: str) -> str:
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return os.path.join(base, "nbcache", xxhash.xxh3_64_hexdigest(url.encode()), INDEX_FILE)
@@ -145,7 +175,10 @@ class Index:
         except sqlite3.Error:
             pass
         if version is not None and version != str(INDEX_VERSION):
-            db.executescript("DROP TABLE IF EXISTS entries; DROP TABLE IF EXISTS usage; DROP TABLE IF EXISTS meta;")
+            db.executescript(
+                "DROP TABLE IF EXISTS entries; DROP TABLE IF EXISTS usage; DROP TABLE IF EXISTS verdicts; "
+                "DROP TABLE IF EXISTS meta;"
+            )
             self.fresh = True
         db.executescript(_SCHEMA)
         db.execute("INSERT OR IGNORE INTO meta VALUES ('version', ?)", (str(INDEX_VERSION),))
@@ -196,6 +229,19 @@ class Index:
             (key,),
         )
 
+    def record_verdict(self, verdict: Verdict) -> None:
+        self._write(
+            "INSERT OR REPLACE INTO verdicts VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (verdict.key, verdict.label, verdict.cell, verdict.runtime, verdict.restore_time, verdict.decided, int(verdict.told)),
+        )
+
+    def mark_told(self, key: str) -> None:
+        self._write("UPDATE verdicts SET told = 1 WHERE key = ?", (key,))
+
+    def forget_verdicts(self, keys: Iterable[str]) -> None:
+        with self._lock:
+            self._db.executemany("DELETE FROM verdicts WHERE key = ?", ((k,) for k in keys))
+
     # -- reading ---------------------------------------------------------------------------------
     def _read(self, sql: str, params: Iterable[Any] = ()) -> list[Any]:
         with self._lock:
@@ -239,6 +285,24 @@ class Index:
         (total,) = self._read("SELECT COALESCE(SUM(stored), 0) FROM entries")[0]
         return int(total)
 
+    def restored_since(self, key: str, since: float) -> bool:
+        """Whether ``key`` was restored here at ``since`` or later (its entry's creation: whether
+        a hit is the entry's first)."""
+        rows = self._read("SELECT last_used FROM usage WHERE key = ? AND last_used >= ?", (key, since))
+        return bool(rows)
+
+    def verdict(self, key: str) -> Verdict | None:
+        rows = self._read("SELECT * FROM verdicts WHERE key = ?", (key,))
+        return _verdict(rows[0]) if rows else None
+
+    def verdicts(self) -> list[Verdict]:
+        return [_verdict(r) for r in self._read("SELECT * FROM verdicts ORDER BY decided")]
+
+    def usage_of(self, key: str) -> tuple[int, int]:
+        """Hits and misses of ``key`` on this machine."""
+        rows = self._read("SELECT hits, misses FROM usage WHERE key = ?", (key,))
+        return (int(rows[0][0]), int(rows[0][1])) if rows else (0, 0)
+
     def usage_totals(self) -> tuple[int, int, float]:
         hits, misses, saved = self._read(
             "SELECT COALESCE(SUM(hits), 0), COALESCE(SUM(misses), 0), COALESCE(SUM(time_saved), 0) FROM usage"
@@ -250,6 +314,11 @@ class Index:
             "SELECT COUNT(*) FROM entries WHERE values_blob = ? OR outputs_blob = ?", (blob, blob)
         )[0]
         return int(count)
+
+
+def _verdict(r: Any) -> Verdict:
+    key, label, cell, runtime, restore_time, decided, told = r
+    return Verdict(key, label, cell, float(runtime), float(restore_time), float(decided), bool(told))
 
 
 def _row(r: Any) -> IndexRow:

@@ -3,7 +3,9 @@ as records or a DataFrame.
 
 The numbers come from the store's SQLite index (``Cache.stats()`` and ``Cache.totals()``). A row
 here differs from the index's in one way: an entry never restored has no restore time (None),
-where the index says 0. Plain Python: pandas is imported only by :func:`to_frame`.
+where the index says 0. Cells whose restore did not pay (:mod:`nbcache.run.pays`) have a row too,
+marked ``not_worth``, with no size: their entry is gone, their two times are what the verdict
+says. Plain Python: pandas is imported only by :func:`to_frame`.
 """
 
 from __future__ import annotations
@@ -40,6 +42,8 @@ class EntryStats:
     """Seconds the last restore took; None before the first hit."""
     created: float
     last_used: float | None
+    not_worth: bool = False
+    """No entry: restoring it did not pay, so the cell runs without the cache."""
 
 
 # Derived numbers are functions of the records' fields rather than properties, so that they work
@@ -80,12 +84,25 @@ def collect(cache: Cache, *, sync: bool = False) -> tuple[list[EntryStats], Tota
     manifests, reading only new ones; without it nothing but the local index is read."""
     if sync:
         cache.sync()
-    return [_as_row(row) for row in cache.stats()], _as_totals(cache.totals())
+    rows = [_as_row(row) for row in cache.stats()]
+    return rows + _not_worth_rows(cache, {row.key for row in rows}), _as_totals(cache.totals())
+
+
+def _not_worth_rows(cache: Any, keys: set[str]) -> list[EntryStats]:
+    index = getattr(cache, "index", None)
+    try:
+        verdicts = [(v, index.usage_of(v.key)) for v in index.verdicts() if v.key not in keys] if index is not None else []
+    except Exception:  # noqa: BLE001 - the verdicts are a nicety of the index
+        return []
+    return [
+        EntryStats(v.key, v.label, v.cell, 0, hits, misses, v.runtime, v.restore_time, v.decided, v.decided, not_worth=True)
+        for v, (hits, misses) in verdicts
+    ]
 
 
 def _as_row(raw: Any) -> EntryStats:
     # The index says 0 for "never restored here"; the dashboard shows that as no restore time.
-    fields = {name: getattr(raw, name) for name in EntryStats.__dataclass_fields__}
+    fields = {name: getattr(raw, name) for name in EntryStats.__dataclass_fields__ if name != "not_worth"}
     if not fields["hits"] or not fields["restore_time"]:
         fields["restore_time"] = None
     return EntryStats(**fields)
@@ -102,7 +119,7 @@ def _as_totals(raw: Any) -> Totals:
 # Columns of the DataFrame, in order (also what the dashboard can sort by).
 COLUMNS = (
     "key", "label", "cell", "size", "hits", "misses", "hit_rate", "runtime", "restore_time",
-    "speedup", "time_saved", "created", "last_used",
+    "speedup", "time_saved", "created", "last_used", "not_worth",
 )
 
 
