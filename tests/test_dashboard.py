@@ -110,6 +110,24 @@ def test_invalidate_button_removes_the_entry_and_the_row(ip: InteractiveShell) -
         dash.close()
 
 
+def test_a_cell_that_does_not_pay_has_a_row_that_says_so(ip: InteractiveShell) -> None:
+    run(ip, SQUARE)
+    run(ip, SQUARE)  # a hit slower than 12 ** 2 runs: the entry is not kept
+    assert store_keys(ip) == set()
+    dash = nbcache.dashboard()
+    try:
+        (row,) = shown(dash).values()
+        assert ">square<" in row and ">not worth caching<" in row
+        assert "Not worth caching" in dash.summary.value
+        assert bool(nbcache.stats().iloc[0].not_worth)
+        button_for(dash, "square").click()  # forget the verdict: the next run stores the cell again
+        assert shown(dash) == {}
+        run(ip, SQUARE)
+        assert session(ip).magics.engine.last.status == "stored" and len(store_keys(ip)) == 1
+    finally:
+        dash.close()
+
+
 def test_clear_all_asks_first(ip: InteractiveShell) -> None:
     run(ip, SQUARE)
     run(ip, TOTAL)

@@ -114,6 +114,19 @@ def test_hit_counts_refresh_and_invalidate(shell: Any) -> None:
     assert [m["status"] for m in comm.sent if m["type"] == "status"] == ["stored"]
 
 
+def test_a_cell_that_does_not_pay_says_so_in_its_status(shell: Any) -> None:
+    comm = FakeComm()
+    shell.kernel.comm_manager.targets[nbcomm.TARGET](comm, {})
+    for _ in range(3):  # stored; a hit slower than 6 * 7 runs (not kept); then it just runs
+        shell.run_cell("%%cache\nvalue = 6 * 7\n")
+    statuses = [m for m in comm.sent if m["type"] == "status"]
+    assert [(m["status"], m["not_worth"]) for m in statuses] == [("stored", False), ("hit", False), ("skipped", True)]
+    assert statuses[-1]["reason"].startswith("not worth caching: restoring it took ")
+    assert "not worth caching" in statuses[-1]["explain"]
+    entries = [m for m in comm.sent if m["type"] == "entries"][-1]
+    assert entries["totals"]["count"] == 0
+
+
 def test_error_status(shell: Any) -> None:
     comm = FakeComm()
     shell.kernel.comm_manager.targets[nbcomm.TARGET](comm, {})
