@@ -90,6 +90,10 @@ def _collector_paused() -> Iterator[None]:
 
 class _ValuesPickler(cloudpickle.Pickler):
     def __init__(self, file: Any, namespace: Mapping[str, Any], slots: list[Any], buffers: list[Any]):
+        # cloudpickle's dispatch table is a ChainMap: the C pickler would look every instance's
+        # type up in it through Python (and a KeyError). The same table as one dict is a C lookup.
+        # (Read once by the C pickler's __init__, hence set before it.)
+        self.dispatch_table = dict(cloudpickle.Pickler.dispatch_table)
         super().__init__(file, protocol=5, buffer_callback=self._take_buffer)
         self._namespace = namespace
         self._buffers = buffers
@@ -128,18 +132,25 @@ class _ValuesPickler(cloudpickle.Pickler):
         return False
 
     def reducer_override(self, obj: Any) -> Any:
-        if type(obj).__module__ == "numpy" and type(obj).__name__ == "ndarray" and self._stored_arrays:
+        # Called for every object that is not a builtin container or scalar: the common case (an
+        # instance of some class) must leave at once.
+        t = type(obj)
+        if t is types.FunctionType:
+            if obj.__globals__ is self._namespace:
+                newargs = self._function_getnewargs(obj)
+                state, slotstate = _cp._function_getstate(obj)
+                # Restoring must not write the function's globals back into the namespace: they
+                # are the user's variables, which may have changed since the entry was written.
+                slotstate["__globals__"] = {}
+                return (_cp._make_function, newargs, (state, slotstate), None, None, _set_function_state)
+            return super().reducer_override(obj)
+        if isinstance(obj, type):
+            return super().reducer_override(obj)  # classes: cloudpickle's (by value when dynamic)
+        if self._stored_arrays and t.__name__ == "ndarray" and t.__module__ == "numpy":
             reduced = self._view_reduce(obj) if obj.base is not None else self._root_reduce(obj)
             if reduced is not None:
                 return reduced
-        if isinstance(obj, types.FunctionType) and obj.__globals__ is self._namespace:
-            newargs = self._function_getnewargs(obj)
-            state, slotstate = _cp._function_getstate(obj)
-            # Restoring must not write the function's globals back into the namespace: they are
-            # the user's variables, which may have changed since the entry was written.
-            slotstate["__globals__"] = {}
-            return (_cp._make_function, newargs, (state, slotstate), None, None, _set_function_state)
-        return super().reducer_override(obj)
+        return NotImplemented
 
 
 def _array_over(buffer: Any, dtype: Any, shape: tuple[int, ...], order: Any) -> Any:
