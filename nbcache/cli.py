@@ -26,6 +26,7 @@ from typing import Callable, Sequence
 
 from .store.cache import DEFAULT_SIZE_LIMIT, Cache, Progress
 from .errors import NbCacheError
+from .run import pays
 from .store.backends import open_store
 from .units import format_size, parse_age, parse_size
 
@@ -196,6 +197,8 @@ def cmd_clear(cache: Cache, args: argparse.Namespace) -> int:
         raise _Usage(str(exc)) from exc
     keys = [_resolve(cache, k) for k in args.keys]
     done = cache.clear(keys, label=args.label, older_than=older, everything=args.all, progress=_progress("clearing"))
+    if args.all:  # a fresh start: cells found not worth caching are measured again too
+        pays.forget(cache, [verdict.key for verdict in cache.index.verdicts()])
     print(f"removed {len(done)} entr{'y' if len(done) == 1 else 'ies'}")
     return 0
 

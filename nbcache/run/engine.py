@@ -8,7 +8,7 @@ implements one over IPython; tests implement one over a plain dict). One call of
 2. fingerprints the inputs into a key;
 3. on a hit, restores the variables, deletes what the cell deleted, and replays the outputs in
    their order (results through the host's display hook, so ``Out[n]`` and ``_`` are set): see
-   :mod:`nbcache.run.restore`;
+   :mod:`nbcache.run.restore`; a key whose restore did not pay just runs (:mod:`nbcache.run.pays`);
 4. on a miss, runs the cell through the host while a :class:`~nbcache.run.capture.Recorder` taps its
    output, then stores what it bound, deleted or mutated, with the outputs: see
    :mod:`nbcache.run.record`;
