@@ -8,7 +8,9 @@ of every entry is timed against the run it replaced, on this machine:
 - otherwise the entry is removed and a verdict is kept in the index under the cell's key. The
   next run with that key just runs and stores nothing, and says so once, in one ``nbcache:``
   line with both times; ``--explain``, the dashboard and the JupyterLab badge say "not worth
-  caching". A change to the code or to an input is another key, measured afresh.
+  caching". A change to the code or to an input is another key, measured afresh. On a shared
+  store (``BlobStore.shared``) the entry stays: it is the team's, and a restore over the network
+  from one machine says little about another's; only this machine stops using it.
 - ``%%cache --force`` runs the cell and stores it even so, marked as kept: its hits are not
   judged, and the verdict is forgotten.
 
@@ -72,6 +74,8 @@ def judge(cache: Cache, key: str, entry: Entry, restore_time: float) -> Verdict 
         cache.index.record_verdict(found)
     except Exception:  # noqa: BLE001 - the index cannot say or keep it: the entry stays
         return None
+    if cache.store.shared:
+        return found
     try:
         cache.delete(entry.key)
     except Exception:  # noqa: BLE001 - a store that cannot delete keeps the entry (a hit next time)

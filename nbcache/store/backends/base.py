@@ -18,6 +18,9 @@ class BlobStore(abc.ABC):
     """Bytes under names. Backends: a local folder (default), fsspec URLs (shared)."""
 
     url: str
+    shared = False
+    """Whether other machines use this store too (an object store): its entries are the team's, so
+    one machine's finding that an entry does not pay there removes nothing (nbcache.run.pays)."""
 
     @abc.abstractmethod
     def put(self, name: str, chunks: Iterable[Any]) -> None:

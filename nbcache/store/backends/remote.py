@@ -58,6 +58,8 @@ def _wrapped(method: Callable[..., _T]) -> Callable[..., _T]:
 
 
 class FsspecStore(BlobStore):
+    shared = True
+
     def __init__(self, url: str, storage_options: Mapping[str, Any] | None = None):
         try:
             import fsspec
