@@ -8,11 +8,10 @@ MB/s per core, several times slower than writing raw bytes, so a small saving is
 
 from __future__ import annotations
 
-from typing import Any, BinaryIO, Iterable, Iterator, Literal, Sequence
+from typing import Any, BinaryIO, Iterable, Iterator, Literal
 
 __all__ = [
-    "CODECS", "Codec", "Compression", "Sampler", "choose", "compress_chunks", "compress_stream", "decompress",
-    "load_codec", "open_reader",
+    "CODECS", "Codec", "Compression", "Sampler", "compress_stream", "decompress", "load_codec", "open_reader",
 ]
 
 Compression = Literal["auto", "zstd", "none"]
@@ -40,18 +39,11 @@ def load_codec() -> None:
     _zstd()
 
 
-def choose(chunks: Sequence[Any], compression: Compression) -> Codec:
-    """The codec for a blob made of ``chunks`` under the ``compression`` setting."""
-    sampler = Sampler(sum(memoryview(c).nbytes for c in chunks))
-    for chunk in chunks:
-        sampler.feed(chunk)
-    return sampler.codec(compression)
-
-
 class Sampler:
-    """Takes the samples that decide the codec from a blob's chunks as they go by (one pass, so a
-    blob streamed from a file is read once for its checksum and its samples together): up to
-    ``_SAMPLES`` slices spread over the blob (the pickle head and the buffers)."""
+    """The codec for a blob under a ``compression`` setting (:meth:`codec`), from samples taken
+    of its chunks as they go by: up to ``_SAMPLES`` slices spread over the blob (the pickle head
+    and the buffers). One pass, so a blob streamed from a file is read once for its checksum and
+    its samples together."""
 
     def __init__(self, total: int):
         self.total = total
@@ -92,11 +84,6 @@ def compress_stream(chunks: Iterable[Any], size: int) -> Iterator[bytes]:
     out = compressor.flush()
     if out:
         yield out
-
-
-def compress_chunks(chunks: Sequence[Any]) -> list[bytes]:
-    """zstd-compress the concatenation of ``chunks``, one frame, without joining them first."""
-    return list(compress_stream(chunks, sum(memoryview(c).nbytes for c in chunks)))
 
 
 def decompress(raw: bytes, size: int) -> bytes:
