@@ -1,8 +1,8 @@
 """Values to bytes and back: what a cell bound, in one pickle, with large buffers out of band.
 
 All of a cell's values go into *one* pickle, so objects they share stay shared after a restore
-(``a = b = []`` gives ``a is b`` again). Three things make a restored namespace behave like the
-one the cell left behind:
+(``a = b = []`` gives ``a is b`` again). What makes a restored namespace behave like the one the
+cell left behind, at the speed of pickle itself:
 
 - **References to what was already there.** An object that existed in the namespace before the
   cell ran (``view = base``; an instance whose class was defined two cells up) is written as a
