@@ -17,7 +17,8 @@ What is measured, per tool, in the same run:
 - *hit peak RSS*: the peak growth of resident memory during the hit.
 
 The table gives them as ratios to pickle's, "-" where a ratio has no meaning (a denominator of
-less than a millisecond or a megabyte).
+less than a millisecond or a megabyte). ``nbcache-raw`` is nbcache with compression off: what zstd
+adds to a miss. Each round runs every tool in turn, so that a busy moment weighs on all alike.
 
 Workloads:
   W1  an 800 MB numeric DataFrame produced by a cell (10 columns x 10M float64)
@@ -134,13 +135,18 @@ setup_module.__file__ = os.path.join(workdir, "bench_setup.py")
 sys.modules["bench_setup"] = setup_module
 exec(compile(setup, setup_module.__file__, "exec"), setup_module.__dict__)
 ns = setup_module.__dict__
-if tool in ("nbcache", "plain"):
+if tool in ("nbcache", "nbcache-raw", "plain"):
     # both run through IPython: "plain" is the same cell without %%cache
     from IPython.core.interactiveshell import InteractiveShell
     ip = InteractiveShell.instance()
-    if tool == "nbcache":
+    if tool.startswith("nbcache"):
         ip.run_cell("%load_ext nbcache")
         ip.run_cell("%config NbCache.quiet = True")
+        if tool == "nbcache-raw":  # the same without compression: what zstd costs a miss
+            ip.run_cell("%config NbCache.compression = 'none'")
+        # Keep the entry through the hit, whatever its restore costs, so the probes below can read
+        # it; whether the rule would have kept it is reported ("pays").
+        ip.run_cell("%config NbCache.judge_restores = False")
         if phase == "miss":
             # the peak of the store alone: reset once the engine has run the cell
             import nbcache.run.engine as engine_module
@@ -151,7 +157,7 @@ if tool in ("nbcache", "plain"):
                 return result
             engine_module.Engine._observe = staticmethod(observed)
     ip.user_ns.update({k: v for k, v in ns.items() if not k.startswith("__")})
-    cell = ("%%cache\n" if tool == "nbcache" else "") + produce
+    cell = ("%%cache\n" if tool.startswith("nbcache") else "") + produce
     base = rss(); t = time.perf_counter()
     result = ip.run_cell(cell)
     out["seconds"] = time.perf_counter() - t
@@ -185,6 +191,9 @@ if tool in ("nbcache", "plain"):
                     t = time.perf_counter(); compute_key(a.normalized, a.reads, ip.user_ns); times.append(time.perf_counter() - t)
                 out[field + "_seconds"] = sorted(times)[len(times) // 2]
         if phase == "hit":
+            from nbcache.run.pays import pays
+            last = magics.engine.last
+            out["pays"] = bool(last.entry is not None and pays(last.entry.runtime, last.runtime))
             # reading the entry's bytes straight from the page cache: the floor for a restore
             entry = magics.engine.last.entry
             path = os.path.join(magics.cache_url, entry.values.name) if entry else None
@@ -262,44 +271,49 @@ def bench(workloads: list[str], tools: list[str], rounds: int) -> dict[str, Any]
     results: dict[str, Any] = {}
     for workload in workloads:
         results[workload] = {}
-        size = None
-        for tool in tools:
-            runs: list[dict[str, Any]] = []
-            for _ in range(rounds):
+        # Each round runs every tool in turn, so that a machine busier at one moment than another
+        # weighs on all of them alike.
+        runs: dict[str, list[dict[str, Any]]] = {tool: [] for tool in tools}
+        for _ in range(rounds):
+            for tool in tools:
                 workdir = Path(tempfile.mkdtemp(prefix=f"nbcache-bench-{workload}-"))
                 try:
                     (workdir / "produce.py").write_text(PRODUCE[workload])
                     (workdir / "setup.py").write_text(SETUP.get(workload, ""))
                     miss = run_worker(tool, workload, "miss", workdir)
                     hit = run_worker(tool, workload, "hit", workdir) if tool != "plain" else miss
-                    disk = folder_size(workdir / ("nbcache" if tool == "nbcache" else "joblib" if tool == "joblib" else "value.pkl"))
+                    disk = folder_size(workdir / ("nbcache" if tool.startswith("nbcache") else "joblib"))
                     if tool == "pickle":
                         disk = (workdir / "value.pkl").stat().st_size if (workdir / "value.pkl").exists() else 0
-                    runs.append({"miss": miss, "hit": hit, "disk": disk})
+                    runs[tool].append({"miss": miss, "hit": hit, "disk": disk})
                 finally:
                     shutil.rmtree(workdir, ignore_errors=True)
-            if size is None:
-                tmp = Path(tempfile.mkdtemp()); size = data_size(workload, tmp); shutil.rmtree(tmp)
-            med = lambda xs: statistics.median(xs) if xs else None  # noqa: E731
+        tmp = Path(tempfile.mkdtemp())
+        size = data_size(workload, tmp)
+        shutil.rmtree(tmp)
+        med = lambda xs: statistics.median(xs) if xs else None  # noqa: E731
+        for tool in tools:
+            done = runs[tool]
             results[workload][tool] = {
-                "miss_seconds": med([r["miss"]["seconds"] for r in runs]),
-                "hit_seconds": med([r["hit"]["seconds"] for r in runs]),
-                "hit_status": runs[-1]["hit"].get("status"),
-                "key_seconds": med([r["hit"]["key_seconds"] for r in runs if "key_seconds" in r["hit"]]),
+                "miss_seconds": med([r["miss"]["seconds"] for r in done]),
+                "hit_seconds": med([r["hit"]["seconds"] for r in done]),
+                "hit_status": done[-1]["hit"].get("status"),
+                "pays": [r["hit"]["pays"] for r in done if "pays" in r["hit"]],
+                "key_seconds": med([r["hit"]["key_seconds"] for r in done if "key_seconds" in r["hit"]]),
                 **{
-                    f"key_{k}_seconds": med([r["hit"][f"key_{k}_seconds"] for r in runs if f"key_{k}_seconds" in r["hit"]])
+                    f"key_{k}_seconds": med([r["hit"][f"key_{k}_seconds"] for r in done if f"key_{k}_seconds" in r["hit"]])
                     for k in W7_CELLS
                     if workload == "W7"
                 },
-                "raw_read_seconds": med([r["hit"]["raw_read_seconds"] for r in runs if "raw_read_seconds" in r["hit"]]),
-                "check_seconds": med([r["hit"]["check_seconds"] for r in runs if "check_seconds" in r["hit"]]),
-                "overhead_seconds": med([r["miss"]["overhead_seconds"] for r in runs if "overhead_seconds" in r["miss"]]),
-                "store_peak": med([r["miss"]["store_peak"] for r in runs if "store_peak" in r["miss"]]),
-                "data_rss": med([r["miss"]["data_rss"] for r in runs if "data_rss" in r["miss"]]),
-                "hit_peak_delta": med([r["hit"]["peak_delta"] for r in runs]),
-                "disk_bytes": med([r["disk"] for r in runs]),
+                "raw_read_seconds": med([r["hit"]["raw_read_seconds"] for r in done if "raw_read_seconds" in r["hit"]]),
+                "check_seconds": med([r["hit"]["check_seconds"] for r in done if "check_seconds" in r["hit"]]),
+                "overhead_seconds": med([r["miss"]["overhead_seconds"] for r in done if "overhead_seconds" in r["miss"]]),
+                "store_peak": med([r["miss"]["store_peak"] for r in done if "store_peak" in r["miss"]]),
+                "data_rss": med([r["miss"]["data_rss"] for r in done if "data_rss" in r["miss"]]),
+                "hit_peak_delta": med([r["hit"]["peak_delta"] for r in done]),
+                "disk_bytes": med([r["disk"] for r in done]),
             }
-            print(f"{workload} {tool:8s} {json.dumps(results[workload][tool])}", flush=True)
+            print(f"{workload} {tool:11s} {json.dumps(results[workload][tool])}", flush=True)
         results[workload]["data_bytes"] = size
     return results
 
@@ -330,6 +344,8 @@ def report(results: dict[str, Any]) -> str:
              "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for workload, tools in results.items():
         pickle_ = tools.get("pickle", {})
+        # Peak memory of a workload whose data is a few bytes is the interpreter's noise.
+        sized = (tools.get("data_bytes") or 0) >= _MIN_BYTES
         for tool, r in tools.items():
             if tool == "data_bytes":
                 continue
@@ -340,13 +356,20 @@ def report(results: dict[str, Any]) -> str:
                 workload, tool, f"{r['miss_seconds']:.4f}", f"{r['hit_seconds']:.4f}", _s(r.get("overhead_seconds"), sign=True),
                 _x(ratio(r.get("overhead_seconds"), pickle_.get("overhead_seconds"), _MIN_SECONDS)),
                 _x(ratio(r["hit_seconds"], pickle_.get("hit_seconds"), _MIN_SECONDS)),
-                _x(ratio(r.get("store_peak"), r.get("data_rss"), _MIN_BYTES)),
-                _x(ratio(r.get("store_peak"), pickle_.get("store_peak"), _MIN_BYTES)),
-                _x(ratio(r["hit_peak_delta"], pickle_.get("hit_peak_delta"), _MIN_BYTES)),
+                _x(ratio(r.get("store_peak"), r.get("data_rss"), _MIN_BYTES) if sized else None),
+                _x(ratio(r.get("store_peak"), pickle_.get("store_peak"), _MIN_BYTES) if sized else None),
+                _x(ratio(r["hit_peak_delta"], pickle_.get("hit_peak_delta"), _MIN_BYTES) if sized else None),
                 f"{r['disk_bytes'] / 1e6:.1f}",
             ]
             lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
+    kept = {w: t["nbcache"]["pays"] for w, t in results.items() if t.get("nbcache", {}).get("pays")}
+    if kept:
+        lines.append("Does the cache pay (first restore < 0.8x the run, per round)? " + "; ".join(
+            f"{w}: {'kept' if all(v) else 'not worth caching' if not any(v) else f'kept in {sum(v)} of {len(v)} rounds'}"
+            for w, v in kept.items()
+        ))
+        lines.append("")
     lines.append("Targets (ratios from this run):")
     lines.extend(targets(results))
     return "\n".join(lines)
@@ -391,6 +414,10 @@ def targets(results: dict[str, Any]) -> list[str]:
         if mine.get("overhead_seconds") is not None and theirs.get("overhead_seconds"):
             ratio = mine["overhead_seconds"] / theirs["overhead_seconds"]
             line(ratio <= 1.5, f"{workload} miss overhead = {ratio:.2f}x pickle.dump's ({mine['overhead_seconds']:.3f} s vs {theirs['overhead_seconds']:.3f} s; target <= 1.5x)")
+        raw = r.get("nbcache-raw", {})
+        if raw.get("overhead_seconds") is not None and theirs.get("overhead_seconds"):
+            ratio = raw["overhead_seconds"] / theirs["overhead_seconds"]
+            line(ratio <= 1.5, f"{workload} miss overhead without compression = {ratio:.2f}x pickle.dump's ({raw['overhead_seconds']:.3f} s)")
         if mine.get("hit_seconds") is not None and theirs.get("hit_seconds"):
             check = mine.get("check_seconds") or 0.0
             budget = 1.2 * theirs["hit_seconds"] + check
@@ -428,7 +455,8 @@ def chart(results: dict[str, Any], path: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workloads", default="W1,W2,W3,W4,W5,W6,W7,W8")
-    parser.add_argument("--tools", default="plain,pickle,joblib,nbcache")
+    parser.add_argument("--tools", default="plain,pickle,joblib,nbcache,nbcache-raw",
+                        help="nbcache-raw: nbcache with %%config NbCache.compression = 'none'")
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     results = bench(args.workloads.split(","), args.tools.split(","), args.rounds)
