@@ -76,6 +76,20 @@ def run_cli(*args: str, env: dict[str, str] | None = None, expect: int | None = 
     return proc
 
 
+def slow_to_restore(seconds: float) -> str:
+    """Source of a class ``Frozen`` that is instant to make and takes ``seconds`` to unpickle: a
+    cell that makes one restores slower than it runs (nbcache.run.pays)."""
+    return (
+        "import time\n\n"
+        "def thaw():\n"
+        f"    time.sleep({seconds})  # unpickling a Frozen calls this\n"
+        "    return Frozen()\n\n"
+        "class Frozen:\n"
+        "    def __reduce__(self):\n"
+        "        return (thaw, ())\n"
+    )
+
+
 def write_entry(cache: Any, key: str | None = None, *, label: str | None = None, value: Any = None, created: float | None = None, runtime: float = 1.0) -> Any:
     """Write an entry straight through :class:`~nbcache.store.cache.Cache` (no IPython): fast setup."""
     import time

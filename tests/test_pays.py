@@ -15,24 +15,13 @@ from typing import Any
 
 import pytest
 
-from conftest import comparable, run_notebook, write_entry
+from conftest import comparable, run_notebook, slow_to_restore, write_entry
 from nbcache.run import pays
 from nbcache.store.backends import LocalFolderStore
 from nbcache.store.cache import Cache
 
-SETUP = '''\
-import time
-
-def _make_slow():
-    time.sleep(0.6)  # unpickling a Slow calls this: a restore takes 0.6 s
-    return Slow()
-
-class Slow:
-    """Instant to make, slow to unpickle."""
-    def __reduce__(self):
-        return (_make_slow, ())
-'''
-SLOW = "%%cache --name slow\ntoken = Slow()\nprint('made a token')\n"
+SETUP = slow_to_restore(0.6)  # a restore of a Frozen takes 0.6 s
+SLOW = "%%cache --name slow\ntoken = Frozen()\nprint('made a token')\n"
 WORTH = "%%cache --name worth\ntime.sleep(0.6)\nanswer = 42\nprint('computed', answer)\n"
 PROBE = "print(type(token).__name__, answer)"
 
@@ -74,7 +63,7 @@ def test_a_cell_whose_restore_is_slower_than_its_run_stops_being_stored(tmp_path
 
     # the next runs just run it, say so once with both times, store nothing; worth still hits
     third = run_notebook(
-        ["%load_ext nbcache", SETUP, SLOW, SLOW, WORTH, "%%cache --name slow --explain\ntoken = Slow()\nprint('made a token')\n", PROBE],
+        ["%load_ext nbcache", SETUP, SLOW, SLOW, WORTH, "%%cache --name slow --explain\ntoken = Frozen()\nprint('made a token')\n", PROBE],
         tmp_path,
         env,
         timeout=180,
@@ -98,7 +87,7 @@ def test_a_cell_whose_restore_is_slower_than_its_run_stops_being_stored(tmp_path
     assert labels(cache) == ["worth"]
 
     # --force stores it anyway, and that entry is kept through its slow hits
-    forced = run_notebook(["%load_ext nbcache", SETUP, "%%cache --name slow --force\ntoken = Slow()\nprint('made a token')\n"], tmp_path, env, timeout=180)
+    forced = run_notebook(["%load_ext nbcache", SETUP, "%%cache --name slow --force\ntoken = Frozen()\nprint('made a token')\n"], tmp_path, env, timeout=180)
     assert not hit(forced.cells[2]) and lines(forced.cells[2]) == []
     assert labels(cache) == ["slow", "worth"]
     for _ in range(2):

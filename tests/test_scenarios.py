@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import comparable
+from conftest import comparable, slow_to_restore
 from scenarios_harness import Scenario, ScenarioResult, dedent as d, errors, nbcache_lines, run_scenarios, status, stderr_lines, sub
 
 S: list[Scenario] = []
@@ -379,7 +379,7 @@ def _told_once_with_both_times(r: ScenarioResult) -> None:
 
 
 _slow_restore = [
-    "import time\ndef _thaw():\n    time.sleep(0.2)\n    return Frozen()\nclass Frozen:\n    def __reduce__(self):\n        return (_thaw, ())\n",
+    slow_to_restore(0.2),
     "%%cache\nfrozen = Frozen()\nprint('made it')\n",
     "print(type(frozen).__name__)",
 ]

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from conftest import nbcache_magics, run_cli, write_entry
+from conftest import nbcache_magics, run_cli, slow_to_restore, write_entry
 from nbcache.store.cache import Cache
 from nbcache.store.backends import open_store
 from nbcache.run.serialize import load_values
@@ -71,25 +71,12 @@ def test_one_machine_stores_the_other_hits(tmp_path: Path, bucket: str, swift: A
     run_cli("--dir", bucket, "verify", env=env)
 
 
-SLOW_MODULE = """
-import time
-
-def thaw():
-    time.sleep(0.5)  # unpickling a Frozen calls this: a restore takes 0.5 s
-    return Frozen()
-
-class Frozen:
-    def __reduce__(self):
-        return (thaw, ())
-"""
-
-
 def test_an_entry_that_does_not_pay_on_one_machine_stays_for_the_team(
     tmp_path: Path, bucket: str, swift: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     code = tmp_path / "team-code"  # the module both machines import, at one path (it is in the key)
     code.mkdir()
-    (code / "frozen.py").write_text(SLOW_MODULE)
+    (code / "frozen.py").write_text(slow_to_restore(0.5))
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(code), os.environ.get("PYTHONPATH")])))
     cell = "%%cache --name frozen\nfrom frozen import Frozen\nanswer = Frozen()\n"
     assert on_machine(tmp_path, "alice", bucket, swift, cell)["status"] == "stored"
