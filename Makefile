@@ -45,6 +45,7 @@ test: $(STAMP) typecheck labext-test browser
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e ".[test,bench]"
 	$(BIN)/python benchmarks/bench.py
+	$(BIN)/python benchmarks/bench_objects.py
 	$(BIN)/python benchmarks/bench_store.py --gb 1
 	$(BIN)/python benchmarks/bench_dashboard.py
 	$(BIN)/python benchmarks/bench_auto.py

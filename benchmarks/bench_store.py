@@ -161,7 +161,10 @@ def fill_synthetic(cache: Cache, count: int, threads: int) -> list[str]:
     rng = random.Random(6)
     cache.ensure_layout()
     outputs = encode_outputs([{"type": "stream", "name": "stdout", "text": "hello\n"}])
-    values = [cache.put_blob(dump_values({"x": i}, namespace={}, refs={}).chunks()) for i in range(32)]
+    values = []
+    for i in range(32):
+        with dump_values({"x": i}, namespace={}, refs={}) as frames:
+            values.append(cache.put_blob(frames.chunks, frames.size))
     out_ref = cache.put_blob([outputs])
     now = time.time()
     keys = [f"{i:032x}" for i in range(count)]

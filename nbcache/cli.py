@@ -31,7 +31,9 @@ from typing import Callable, Sequence
 
 from .errors import NbCacheError
 from . import runner
+from .run import pays
 from .store import DEFAULT_SIZE_LIMIT, Cache, EntryStats, Progress, open_store
+from .units import format_duration as _seconds
 from .units import format_size, parse_age, parse_size
 
 __all__ = ["main"]
@@ -103,14 +105,6 @@ def _when(ts: float) -> str:
     if text is None:
         text = _MINUTES[minute] = dt.datetime.fromtimestamp(minute * 60).strftime("%Y-%m-%d %H:%M")
     return text
-
-
-def _seconds(value: float) -> str:
-    if value >= 100:
-        return f"{value:.0f}s"
-    if value >= 1:
-        return f"{value:.1f}s"
-    return f"{value * 1000:.0f}ms"
 
 
 def _restore_time(stats: EntryStats) -> float:
@@ -236,6 +230,8 @@ def cmd_clear(cache: Cache, args: argparse.Namespace) -> int:
     keys = [_resolve(cache, k) for k in args.keys]
     if keys or args.label or older is not None or args.all:
         done = cache.clear(keys, label=args.label, older_than=older, everything=args.all, progress=_progress("clearing"))
+        if args.all:  # a fresh start: cells found not worth caching are measured again too
+            pays.forget(cache, [verdict.key for verdict in cache.index.verdicts()])
         print(f"removed {len(done)} entr{'y' if len(done) == 1 else 'ies'}")
     if args.foreign:
         gone = cache.clear_foreign(progress=_progress("clearing foreign"))

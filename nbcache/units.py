@@ -60,7 +60,13 @@ def format_size(n: float) -> str:
 
 
 def format_duration(seconds: float) -> str:
-    """``seconds`` as people read them: ``12 s``, ``1.5 s``, ``340 ms``, ``80 µs``."""
+    """``seconds`` as people read them (``1.2 h``, ``12 s``, ``1.5 s``, ``340 ms``, ``80 µs``;
+    ``0 s`` for nothing): the one duration formatter of the notes, the CLI, the dashboard, the
+    runner and (ported as ``formatSeconds``) the JupyterLab badges."""
+    if not seconds > 0:
+        return "0 s"
+    if seconds >= 3600:
+        return f"{seconds / 3600:.1f} h"
     if seconds >= 100:
         return f"{seconds:.0f} s"
     if seconds >= 1:

@@ -45,7 +45,7 @@ def ip(tmp_path: Path) -> Iterator[Any]:
     yield shell
     for name in set(shell.user_ns) - before:
         del shell.user_ns[name]
-    for trait in ("directory", "size_limit", "key", "compression"):
+    for trait in ("directory", "size_limit", "key", "compression", "judge_restores"):
         setattr(magics, trait, magics.trait_defaults(trait))
     magics.storage_options = {}
 
@@ -74,6 +74,20 @@ def run_cli(*args: str, env: dict[str, str] | None = None, expect: int | None = 
             f"--- stdout\n{proc.stdout}\n--- stderr\n{proc.stderr}"
         )
     return proc
+
+
+def slow_to_restore(seconds: float) -> str:
+    """Source of a class ``Frozen`` that is instant to make and takes ``seconds`` to unpickle: a
+    cell that makes one restores slower than it runs (nbcache.run.pays)."""
+    return (
+        "import time\n\n"
+        "def thaw():\n"
+        f"    time.sleep({seconds})  # unpickling a Frozen calls this\n"
+        "    return Frozen()\n\n"
+        "class Frozen:\n"
+        "    def __reduce__(self):\n"
+        "        return (thaw, ())\n"
+    )
 
 
 def write_entry(cache: Any, key: str | None = None, *, label: str | None = None, value: Any = None, created: float | None = None, runtime: float = 1.0) -> Any:

@@ -307,7 +307,9 @@ KERNEL_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THRE
 def _setup(cache: Path | None) -> str:
     if cache is None:
         return "pass"
-    return f"%load_ext nbcache\n%config NbCache.directory = {str(cache)!r}"
+    # Every cell is cached here, and most run faster than a restore: the "does it pay?" rule would
+    # drop them after the warm run, and the edited run could not show which cells still hit.
+    return f"%load_ext nbcache\n%config NbCache.directory = {str(cache)!r}\n%config NbCache.judge_restores = False"
 
 
 def run(cells: list[str], folder: Path, cache: Path | None) -> list[Any]:

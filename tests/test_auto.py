@@ -175,6 +175,7 @@ def test_no_cache_available_is_said_once_and_every_cell_runs(shell: Shell, tmp_p
 
 def test_cache_cells_keep_their_options_in_automatic_mode(shell: Shell) -> None:
     shell.run("%config NbCache.min_runtime = 0")
+    shell.run("%config NbCache.judge_restores = False")  # value = 7 does not pay: keep its entry after the hit
     shell.run("%cache_all")
     shell.run("%%cache --name mine\nvalue = 7\n")
     shell.run("%%cache --name mine\nvalue = 7\n")

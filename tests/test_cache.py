@@ -67,3 +67,20 @@ def test_entry_json_roundtrip() -> None:
 
     e = Entry(values=BlobRef("ab" * 16, 3), outputs=BlobRef("cd" * 16, 4), **fields("k"))
     assert Entry.from_dict(json.loads(e.payload())) == e
+
+
+@pytest.mark.parametrize("compression", ["zstd", "none"])
+def test_a_spooled_pickle_is_streamed_into_its_blob(tmp_path: Path, compression: str) -> None:
+    import numpy as np
+
+    cache = Cache(LocalFolderStore(str(tmp_path / "cache")), compression=compression)  # type: ignore[arg-type]
+    values = {"words": [f"word-{i}" for i in range(600_000)], "numbers": np.arange(1_000_000.0)}
+    with dump_values(values, namespace={}, refs={}, spool=str(tmp_path)) as frames:
+        assert frames.pickle.spilled  # type: ignore[union-attr]
+        entry = cache.write(fields("k1"), frames, encode_outputs([]))
+        assert entry.values.size == frames.size
+    assert entry.values.codec == compression
+    stored = (tmp_path / "cache" / entry.values.name).stat().st_size
+    assert stored == entry.values.stored_size and (stored < frames.size) == (compression == "zstd")
+    back = load_values(cache.read_frames(cache.lookup("k1")), namespace={})  # type: ignore[arg-type]
+    assert back["words"] == values["words"] and np.array_equal(back["numbers"], values["numbers"])

@@ -84,9 +84,16 @@ def test_clear_by_key_label_age_and_all(populated: tuple[Path, list[str]]) -> No
 
 
 def test_clear_all(populated: tuple[Path, list[str]]) -> None:
-    root, _ = populated
-    assert "removed 3 entries" in run_cli("--dir", str(root), "clear", "--all").stdout
+    from nbcache.run import pays
+
+    root, keys = populated
+    cache = Cache(LocalFolderStore(str(root)))
+    slow = cache.lookup(keys[2])
+    assert slow is not None and pays.judge(cache, keys[2], slow, restore_time=10.0) is not None  # not worth caching
+    cache.close()
+    assert "removed 2 entries" in run_cli("--dir", str(root), "clear", "--all").stdout
     assert "no entries" in run_cli("--dir", str(root), "ls").stdout
+    assert pays.standing(Cache(LocalFolderStore(str(root))), keys[2]) is None  # measured again from now on
 
 
 def test_gc_enforces_the_size_limit(populated: tuple[Path, list[str]]) -> None:

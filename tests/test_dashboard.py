@@ -13,6 +13,7 @@ from IPython.core.interactiveshell import InteractiveShell
 import nbcache
 from nbcache.jupyter.dashboard_view import sorted_rows
 from nbcache.jupyter.dashboard_widget import Dashboard
+from nbcache.jupyter.extension import session
 from nbcache.store.usage import COLUMNS, EntryStats, Totals, collect
 
 
@@ -55,12 +56,11 @@ def button_for(dash: Dashboard, label: str) -> Any:
 
 
 def store_keys(shell: InteractiveShell) -> set[str]:
-    from nbcache.jupyter.extension import session
-
     return {entry.key for entry in session(shell).magics.open_cache().entries()}
 
 
 def test_rows_of_cached_cells_and_their_hits(ip: InteractiveShell) -> None:
+    session(ip).magics.judge_restores = False  # square does not pay: keep it, count its hit
     run(ip, SQUARE)
     run(ip, TOTAL)
     run(ip, SQUARE)  # a hit
@@ -106,6 +106,24 @@ def test_invalidate_button_removes_the_entry_and_the_row(ip: InteractiveShell) -
         ip.user_ns.pop("square")
         run(ip, SQUARE)  # runs again: the entry was gone
         assert ip.user_ns["square"] == 144 and len(shown(dash)) == 2
+    finally:
+        dash.close()
+
+
+def test_a_cell_that_does_not_pay_has_a_row_that_says_so(ip: InteractiveShell) -> None:
+    run(ip, SQUARE)
+    run(ip, SQUARE)  # a hit slower than 12 ** 2 runs: the entry is not kept
+    assert store_keys(ip) == set()
+    dash = nbcache.dashboard()
+    try:
+        (row,) = shown(dash).values()
+        assert ">square<" in row and ">not worth caching<" in row
+        assert "Not worth caching" in dash.summary.value
+        assert bool(nbcache.stats().iloc[0].not_worth)
+        button_for(dash, "square").click()  # forget the verdict: the next run stores the cell again
+        assert shown(dash) == {}
+        run(ip, SQUARE)
+        assert session(ip).magics.engine.last.status == "stored" and len(store_keys(ip)) == 1
     finally:
         dash.close()
 

@@ -96,6 +96,7 @@ def test_status_before_open_is_sent_on_open(shell: Any) -> None:
 
 
 def test_hit_counts_refresh_and_invalidate(shell: Any) -> None:
+    session(shell).magics.judge_restores = False  # 6 * 7 does not pay: keep it, count its hit
     comm = FakeComm()
     shell.kernel.comm_manager.targets[nbcomm.TARGET](comm, {})
     shell.run_cell("%%cache\nvalue = 6 * 7\n")
@@ -112,6 +113,19 @@ def test_hit_counts_refresh_and_invalidate(shell: Any) -> None:
     assert comm.sent[-1]["totals"]["count"] == 0
     shell.run_cell("%%cache\nvalue = 6 * 7\n")
     assert [m["status"] for m in comm.sent if m["type"] == "status"] == ["stored"]
+
+
+def test_a_cell_that_does_not_pay_says_so_in_its_status(shell: Any) -> None:
+    comm = FakeComm()
+    shell.kernel.comm_manager.targets[nbcomm.TARGET](comm, {})
+    for _ in range(3):  # stored; a hit slower than 6 * 7 runs (not kept); then it just runs
+        shell.run_cell("%%cache\nvalue = 6 * 7\n")
+    statuses = [m for m in comm.sent if m["type"] == "status"]
+    assert [(m["status"], m["not_worth"]) for m in statuses] == [("stored", False), ("hit", False), ("skipped", True)]
+    assert statuses[-1]["reason"].startswith("not worth caching: restoring it took ")
+    assert "not worth caching" in statuses[-1]["explain"]
+    entries = [m for m in comm.sent if m["type"] == "entries"][-1]
+    assert entries["totals"]["count"] == 0
 
 
 def test_error_status(shell: Any) -> None:
@@ -178,6 +192,7 @@ def test_the_entry_list_after_a_cell_reads_no_manifest(shell: Any, tmp_path: Any
 def test_the_list_after_a_cell_is_the_full_list_updated(shell: Any) -> None:
     from conftest import write_entry
 
+    session(shell).magics.judge_restores = False  # 6 * 7 does not pay: keep it, count its hits
     comm = FakeComm()
     shell.kernel.comm_manager.targets[nbcomm.TARGET](comm, {})
     shell.run_cell("%%cache\nvalue = 6 * 7\n")

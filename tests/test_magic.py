@@ -189,6 +189,7 @@ def test_skip_runs_without_cache(shell: Shell) -> None:
 
 
 def test_quiet_option_and_config(shell: Shell) -> None:
+    shell.run("%config NbCache.judge_restores = False")  # x = 1 does not pay: hit it twice anyway
     shell.run("%%cache\nx = 1\n")
     assert shell.run("%%cache --quiet\nx = 1\n").notes == []
     shell.run("%config NbCache.quiet = True")

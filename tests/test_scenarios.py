@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import comparable
+from conftest import comparable, slow_to_restore
 from scenarios_harness import Scenario, ScenarioResult, dedent as d, errors, nbcache_lines, run_scenarios, status, stderr_lines, sub
 
 S: list[Scenario] = []
@@ -350,6 +350,48 @@ scenario(
         "print(isinstance(pt, Point), type(pt) is Point, pt.x, pt.y)",
     ],
 )
+
+scenario(
+    name="identity_object_heavy_records_alias_earlier_objects",
+    cells=[
+        "lookup = {'currency': 'EUR'}\nclass Row:\n    def __init__(self, i):\n        self.i = i\ndef label(r):\n    return f\"{r['id']}-{lookup['currency']}\"\n",
+        d("""
+        %%cache
+        records = [{"id": i, "meta": lookup, "row": Row(i), "tags": ["a", str(i)], "label": label} for i in range(30_000)]
+        print(len(records))
+        """),
+        d("""
+        print(all(r["meta"] is lookup and type(r["row"]) is Row and r["label"] is label for r in records))
+        lookup["currency"] = "USD"
+        print(records[7]["meta"], records[7]["label"](records[7]), records[29_999]["tags"], records[3]["row"].i)
+        """),
+    ],
+)
+
+
+# == does the cache pay? ===========================================================================
+def _told_once_with_both_times(r: ScenarioResult) -> None:
+    judged, told, silent = r.second[1], r.second[2], r.second[3]
+    assert [line for line in stderr_lines(judged) if line.startswith("nbcache:")] == [], judged.outputs
+    (line,) = [line for line in stderr_lines(told) if line.startswith("nbcache:")]
+    assert line.startswith("nbcache: not worth caching: restoring it took ") and ", running it " in line, line
+    assert [line for line in stderr_lines(silent) if line.startswith("nbcache:")] == []  # once
+
+
+_slow_restore = [
+    slow_to_restore(0.2),
+    "%%cache\nfrozen = Frozen()\nprint('made it')\n",
+    "print(type(frozen).__name__)",
+]
+scenario(
+    name="restore_that_does_not_pay_runs_the_cell_after_its_first_hit",
+    cells=_slow_restore,
+    # the first hit restores (and is judged); the runs after it run the cell, storing nothing
+    cells2=[_slow_restore[0], _slow_restore[1], _slow_restore[1], _slow_restore[1], _slow_restore[2]],
+    expect=["hit", "miss", "miss"],
+    check=_told_once_with_both_times,
+)
+
 
 # == interpreter state ===========================================================================
 scenario(

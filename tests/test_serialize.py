@@ -40,13 +40,13 @@ def test_references_resolve_against_the_namespace() -> None:
     ns: dict = {"__name__": "__main__"}
     exec("class P:\n    pass\nbase = [1]\n", ns)
     p = ns["P"]()
-    out, _ = roundtrip({"p": p, "view": ns["base"]}, ns, {id(ns["P"]): "P", id(ns["base"]): "base"})
+    out, _ = roundtrip({"p": p, "view": ns["base"]}, ns, {"P": ns["P"], "base": ns["base"]})
     assert type(out["p"]) is ns["P"] and out["view"] is ns["base"]
 
 
 def test_missing_reference_is_a_corrupt_entry() -> None:
     ns: dict = {"base": [1]}
-    frames = dump_values({"view": ns["base"]}, namespace=ns, refs={id(ns["base"]): "base"})
+    frames = dump_values({"view": ns["base"]}, namespace=ns, refs={"base": ns["base"]})
     blob = io.BytesIO(b"".join(bytes(c) for c in frames.chunks()))
     with pytest.raises(CorruptEntryError, match="base"):
         load_values(read_frames(blob), namespace={})
@@ -70,7 +70,7 @@ def test_truncated_blob_is_corrupt() -> None:
 # -- views of arrays that were already there --------------------------------------------------
 def test_a_view_of_an_input_is_restored_as_a_view_of_the_live_input() -> None:
     ns = {"x2": np.arange(12).reshape(3, 4)}  # itself a view of arange's array
-    refs = {id(ns["x2"]): "x2"}
+    refs = {"x2": ns["x2"]}
     out, _ = roundtrip({"x2_sub": ns["x2"][:2, :2], "cols": ns["x2"][:, ::2]}, ns, refs)
     out["x2_sub"][0, 0] = 99
     out["cols"][2, 1] = -1
@@ -80,7 +80,7 @@ def test_a_view_of_an_input_is_restored_as_a_view_of_the_live_input() -> None:
 
 def test_a_view_of_a_non_contiguous_input_is_restored_over_its_memory() -> None:
     ns = {"every_other": np.arange(20.0)[::2]}
-    refs = {id(ns["every_other"]): "every_other"}
+    refs = {"every_other": ns["every_other"]}
     out, _ = roundtrip({"tail": ns["every_other"][5:]}, ns, refs)
     out["tail"][0] = -5.0
     assert ns["every_other"][5] == -5.0 and out["tail"].shape == (5,)
@@ -88,7 +88,7 @@ def test_a_view_of_a_non_contiguous_input_is_restored_over_its_memory() -> None:
 
 def test_a_view_whose_input_is_laid_out_differently_now_is_not_restored() -> None:
     ns = {"grid": np.arange(12.0).reshape(3, 4)}
-    frames = dump_values({"row": ns["grid"][1]}, namespace=ns, refs={id(ns["grid"]): "grid"})
+    frames = dump_values({"row": ns["grid"][1]}, namespace=ns, refs={"grid": ns["grid"]})
     blob = io.BytesIO(b"".join(bytes(c) for c in frames.chunks()))
     fortran = {"grid": np.asfortranarray(np.arange(12.0).reshape(3, 4))}  # the same values, other strides
     with pytest.raises(CorruptEntryError, match="laid out differently"):
@@ -98,7 +98,7 @@ def test_a_view_whose_input_is_laid_out_differently_now_is_not_restored() -> Non
 def test_an_array_unrelated_to_the_inputs_is_copied_as_before() -> None:
     ns = {"other": np.zeros(3)}
     base = np.arange(6)
-    out, _ = roundtrip({"part": base[1:3]}, ns, {id(ns["other"]): "other"})
+    out, _ = roundtrip({"part": base[1:3]}, ns, {"other": ns["other"]})
     assert out["part"].tolist() == [1, 2] and not np.shares_memory(out["part"], ns["other"])
 
 
@@ -142,18 +142,92 @@ def test_a_bokeh_plot_is_stored_through_bokehs_serialization() -> None:
     assert back.renderers[0].data_source.data["y"].tolist() == [0.0, 1.0, 4.0, 9.0]
 
 
-def test_values_pickles_are_byte_identical_to_those_written_before_the_layout_moved() -> None:
+def test_values_pickles_are_those_written_before_the_layout_moved() -> None:
     # tests/data/values-a05677b-views.bin: these very values, dumped by a05677b (values version 1).
     # The helpers a view pickles as are named by module path, which is part of the on-disk format:
-    # the pickle and the buffers are the same bytes; only the framing (version 2 aligns buffers)
-    # differs.
+    # the buffers are the same bytes, and the values pickle is the same opcodes with the same
+    # arguments. What differs: the framing (version 2 aligns buffers) and, from version 3, the
+    # references header in front of the values pickle, whose memo slot (the namespace) shifts
+    # every memo index of the values pickle by one.
+    import pickletools
     from pathlib import Path
 
     from nbcache.store.frames import frames_from_buffer
 
+    def ops(data: bytes, shift: int = 0) -> list[tuple[str, object]]:
+        gets = ("BINGET", "LONG_BINGET", "GET")
+        return [(op.name, arg - shift if op.name in gets else arg) for op, arg, _ in pickletools.genops(data)]
+
     a = np.arange(10.0)
     values = {"a": a, "v": a[2:5], "t": np.arange(6).reshape(2, 3).T, "items": [1, "two", (3.0,)]}
-    now = dump_values(values, namespace={}, refs={})
-    then = frames_from_buffer(memoryview((Path(__file__).parent / "data" / "values-a05677b-views.bin").read_bytes()))
-    assert bytes(now.pickle) == bytes(then.pickle)
-    assert [bytes(b) for b in now.buffers] == [bytes(b) for b in then.buffers]
+    with dump_values(values, namespace={}, refs={}) as now:
+        pickled = b"".join(now.pickle.chunks())  # type: ignore[union-attr]
+        then = frames_from_buffer(memoryview((Path(__file__).parent / "data" / "values-a05677b-views.bin").read_bytes()))
+        assert then.version == 1 and now.version == 3
+        header_end = next(pos for op, _, pos in pickletools.genops(pickled) if op.name == "STOP") + 1
+        assert ops(pickled[:header_end]) == [
+            ("PROTO", 5), ("BINUNICODE", ""), ("BINPERSID", None), ("MEMOIZE", None), ("POP", None), ("NONE", None), ("STOP", None)
+        ]
+        assert ops(pickled[header_end:], shift=1) == ops(bytes(then.pickle))
+        assert [bytes(b) for b in now.buffers] == [bytes(b) for b in then.buffers]
+        assert load_values(then, namespace={})["items"] == values["items"]
+
+
+def test_references_are_resolved_by_name_even_past_256_of_them() -> None:
+    # 300 references: memo indices past one byte; each resolves against the namespace it loads in
+    before = {"__name__": "__main__", **{f"v{i}": [i] for i in range(300)}}
+    values = {"pairs": [(before[f"v{i}"], [i]) for i in range(300)]}
+    frames = dump_values(values, namespace=before, refs={f"v{i}": before[f"v{i}"] for i in range(300)})
+    blob = io.BytesIO(b"".join(bytes(c) for c in frames.chunks()))
+    later = {"__name__": "__main__", **{f"v{i}": [i] for i in range(300)}}  # equal values, other objects
+    out = load_values(read_frames(blob), namespace=later)
+    assert all(ref is later[f"v{i}"] and new == [i] and new is not later[f"v{i}"] for i, (ref, new) in enumerate(out["pairs"]))
+
+
+def test_one_object_under_two_names_and_the_namespace_itself() -> None:
+    shared = {"k": 1}
+    ns: dict = {"__name__": "__main__", "a": shared, "b": shared}
+    out, _ = roundtrip({"x": [shared, shared, {"inner": shared}], "g": ns, "fresh": [[1], [1]]}, ns, {"a": shared, "b": shared})
+    assert out["x"][0] is out["x"][1] is out["x"][2]["inner"] is shared
+    assert out["g"] is ns and out["fresh"] == [[1], [1]]
+
+
+def test_object_heavy_values_keep_their_aliases_to_earlier_objects() -> None:
+    ns: dict = {"__name__": "__main__"}
+    exec("class Tag:\n    def __init__(self, n):\n        self.n = n\nlookup = {'a': 1}\n", ns)
+    records = [{"id": i, "tag": ns["Tag"](i % 3), "lookup": ns["lookup"], "words": [f"w{i}", "x"]} for i in range(50_000)]
+    out, _ = roundtrip({"records": records}, ns, {"Tag": ns["Tag"], "lookup": ns["lookup"]})
+    assert len(out["records"]) == 50_000 and out["records"][7]["words"] == ["w7", "x"]
+    assert all(r["lookup"] is ns["lookup"] and type(r["tag"]) is ns["Tag"] for r in out["records"])
+
+
+def test_the_collectors_setting_is_left_as_it_was() -> None:
+    import gc
+
+    ns: dict = {"__name__": "__main__"}
+    try:
+        for enabled in (True, False):
+            gc.enable() if enabled else gc.disable()
+            roundtrip({"rows": [{"i": i} for i in range(1000)]}, ns)
+            assert gc.isenabled() is enabled
+            with pytest.raises(UnpicklableError):
+                dump_values({"lock": threading.Lock()}, namespace={}, refs={})
+            assert gc.isenabled() is enabled
+    finally:
+        gc.enable()
+
+
+def test_a_large_pickle_is_spooled_to_a_file_and_read_back_in_chunks(tmp_path) -> None:
+    from nbcache.store.frames import CHUNK, SPOOL_MEMORY
+
+    values = {"words": [f"word-{i}" for i in range(600_000)]}
+    frames = dump_values(values, namespace={}, refs={}, spool=str(tmp_path))
+    with frames:
+        spool = frames.pickle
+        assert spool.spilled and spool.nbytes > SPOOL_MEMORY  # type: ignore[union-attr]
+        sizes = [len(c) for c in spool.chunks()]  # type: ignore[union-attr]
+        assert len(sizes) > 1 and max(sizes) <= CHUNK and sum(sizes) == spool.nbytes  # type: ignore[union-attr]
+        blob = b"".join(bytes(c) for c in frames.chunks())
+        assert len(blob) == frames.size
+        assert load_values(read_frames(io.BytesIO(blob)), namespace={}) == values
+    assert list(tmp_path.iterdir()) == []  # the spool has no name: nothing is left behind

@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 
-from conftest import nbcache_magics, run_cli, write_entry
+from conftest import nbcache_magics, run_cli, slow_to_restore, write_entry
 from nbcache.store.cache import Cache
 from nbcache.store.backends import open_store
 from nbcache.run.serialize import load_values
@@ -68,6 +69,23 @@ def test_one_machine_stores_the_other_hits(tmp_path: Path, bucket: str, swift: A
     rows = json.loads(run_cli("--dir", bucket, "ls", "--json", env=env).stdout)
     assert [r["label"] for r in rows] == ["shared"]
     run_cli("--dir", bucket, "verify", env=env)
+
+
+def test_an_entry_that_does_not_pay_on_one_machine_stays_for_the_team(
+    tmp_path: Path, bucket: str, swift: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    code = tmp_path / "team-code"  # the module both machines import, at one path (it is in the key)
+    code.mkdir()
+    (code / "frozen.py").write_text(slow_to_restore(0.5))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(code), os.environ.get("PYTHONPATH")])))
+    cell = "%%cache --name frozen\nfrom frozen import Frozen\nanswer = Frozen()\n"
+    assert on_machine(tmp_path, "alice", bucket, swift, cell)["status"] == "stored"
+    assert on_machine(tmp_path, "bob", bucket, swift, cell)["status"] == "hit"  # 0.5 s to restore a µs cell
+    again = on_machine(tmp_path, "bob", bucket, swift, cell)
+    assert again["status"] == "skipped" and "not worth caching" in again["stderr"]  # bob now just runs it
+    assert on_machine(tmp_path, "alice", bucket, swift, cell)["status"] == "hit"  # the entry is still the team's
+    env = {**swift.env(), "NBCACHE_KEY": "the team's shared secret", "XDG_CACHE_HOME": str(tmp_path / "cli")}
+    assert [r["label"] for r in json.loads(run_cli("--dir", bucket, "ls", "--json", env=env).stdout)] == ["frozen"]
 
 
 def test_another_key_does_not_load_the_team_entry(tmp_path: Path, bucket: str, swift: Any) -> None:

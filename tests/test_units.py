@@ -1,11 +1,12 @@
-"""``nbcache.units``: the one size formatter (the CLI, the dashboard, and the JupyterLab panel's
-port of it in labextension/src/helpers.ts, whose unit test uses the same cases)."""
+"""``nbcache.units``: the one size formatter and the one duration formatter (the CLI, the
+dashboard, the notes, and the JupyterLab panel's ports of them in labextension/src/helpers.ts,
+whose unit tests use the same cases)."""
 
 from __future__ import annotations
 
 import pytest
 
-from nbcache.units import format_size, size_scale
+from nbcache.units import format_duration, format_size, size_scale
 
 CASES = [
     (0, "0 B"),
@@ -32,3 +33,21 @@ def test_size_scale_matches_format_size() -> None:
     for size, text in CASES:
         scale, unit = size_scale(size)
         assert text.endswith(" " + unit) and (unit == "B") == (scale == 1)
+
+
+# The same cases as formatSeconds in labextension/test/helpers.test.ts.
+DURATIONS = [
+    (0, "0 s"),
+    (-1, "0 s"),
+    (float("nan"), "0 s"),
+    (0.0000042, "4 µs"),
+    (0.0042, "4 ms"),
+    (2.54, "2.5 s"),
+    (150.4, "150 s"),
+    (7200, "2.0 h"),
+]
+
+
+@pytest.mark.parametrize(("seconds", "text"), DURATIONS)
+def test_format_duration(seconds: float, text: str) -> None:
+    assert format_duration(seconds) == text

@@ -21,6 +21,8 @@ export interface IStatusMessage {
   explain: string;
   /** Whether automatic mode (`%cache_all`) ran the cell, rather than `%%cache`. */
   auto: boolean;
+  /** The cell ran without the cache because restoring it does not pay. */
+  not_worth: boolean;
 }
 
 /** Kernel -> frontend when a comm opens and whenever automatic mode is turned on or off. */
@@ -100,7 +102,8 @@ export function parseMessage(data: unknown): KernelMessage | null {
       key: str(raw.key),
       names: strings(raw.names),
       explain: str(raw.explain) ?? '',
-      auto: raw.auto === true
+      auto: raw.auto === true,
+      not_worth: raw.not_worth === true
     };
   }
   if (raw.type === 'auto' && typeof raw.on === 'boolean') {
@@ -193,7 +196,7 @@ export function badgeText(message: IStatusMessage): string {
     case 'stored':
       return 'stored';
     case 'skipped':
-      return 'not cached';
+      return message.not_worth ? 'not worth caching' : 'not cached';
     case 'error':
       return 'error';
   }
@@ -204,7 +207,9 @@ export function badgeTitle(message: IStatusMessage): string {
   const head = {
     hit: `nbcache: restored from the cache, saved ${formatSeconds(message.saved)}`,
     stored: `nbcache: no stored result matched; ran in ${formatSeconds(message.runtime)} and stored`,
-    skipped: `nbcache: not cached: ${message.reason ?? 'no reason given'}`,
+    skipped: message.not_worth
+      ? `nbcache: ${message.reason ?? 'not worth caching'}`
+      : `nbcache: not cached: ${message.reason ?? 'no reason given'}`,
     error: `nbcache: the cell raised ${message.reason ?? 'an error'}`
   }[message.status];
   return `${head} (click for details)`;
@@ -212,7 +217,7 @@ export function badgeTitle(message: IStatusMessage): string {
 
 /** The rows of the explanation shown when a badge is clicked. */
 export function explanationRows(message: IStatusMessage): Array<[string, string]> {
-  const rows: Array<[string, string]> = [['Status', message.status]];
+  const rows: Array<[string, string]> = [['Status', message.not_worth ? 'not worth caching' : message.status]];
   if (message.status === 'hit') {
     rows.push(['Time saved', formatSeconds(message.saved)]);
     rows.push(['Original run', formatSeconds(message.original_runtime)]);

@@ -32,6 +32,7 @@ function status(overrides: Partial<IStatusMessage> = {}): IStatusMessage {
     names: ['df', 'model'],
     explain: 'same code, same inputs',
     auto: false,
+    not_worth: false,
     ...overrides
   };
 }
@@ -96,7 +97,8 @@ test('parseMessage accepts a status and fills defaults', () => {
     key: null,
     names: [],
     explain: '',
-    auto: false
+    auto: false,
+    not_worth: false
   });
   const auto = parseMessage({ type: 'status', cell_id: 'x', status: 'hit', auto: true });
   assert.ok(auto && auto.type === 'status' && auto.auto === true);
@@ -161,6 +163,18 @@ test('badgeText says what happened, with the time saved on a hit', () => {
   assert.equal(badgeText(status({ status: 'stored' })), 'stored');
   assert.equal(badgeText(status({ status: 'skipped', reason: 'x' })), 'not cached');
   assert.equal(badgeText(status({ status: 'error' })), 'error');
+});
+
+test('a cell whose restore does not pay says so on its badge, with both times on hover', () => {
+  const reason = 'not worth caching: restoring it took 910 ms, running it 810 ms';
+  const message = parseMessage({ ...status({ status: 'skipped', reason }), not_worth: true });
+  assert.ok(message && message.type === 'status');
+  assert.equal(badgeText(message), 'not worth caching');
+  assert.equal(badgeTitle(message), `nbcache: ${reason} (click for details)`);
+  // any other skip keeps its own words; a missing or odd flag is no verdict
+  assert.equal(badgeText(status({ status: 'skipped', reason: 'x' })), 'not cached');
+  const odd = parseMessage({ ...status({ status: 'skipped', reason: 'x' }), not_worth: 'yes' });
+  assert.ok(odd && odd.type === 'status' && odd.not_worth === false);
 });
 
 test('badgeTitle gives the reason of a skip', () => {

@@ -210,6 +210,7 @@ class AutoMode:
             cell=getattr(info, "cell_id", None) or None,
             admit=Admission(self.settings.min_runtime),
             warn_uncached=False,
+            judge=self.settings.judge_restores,
         )
         try:
             self.engine.run(host, info.raw_cell, options)

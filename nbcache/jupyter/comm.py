@@ -4,9 +4,10 @@
 a kernel is ready and retries after each execution until the extension is loaded. Messages (JSON):
 
 kernel -> frontend
-    ``{"type": "status", "cell_id", "status", "saved", "runtime", "reason", "key", "names", "explain", "auto"}``
-    after every ``%%cache`` run and every cell automatic mode ran through the cache (``auto``:
-    true; a cell it did not store, ``skipped``, shows no badge), ``{"type": "entries", "entries":
+    ``{"type": "status", "cell_id", "status", "saved", "runtime", "reason", "key", "names", "explain", "auto",
+    "not_worth"}`` after every ``%%cache`` run and every cell automatic mode ran through the cache
+    (``auto``: true; a cell it did not store, ``skipped``, shows no badge; ``not_worth``: it ran
+    without the cache because restoring it does not pay), ``{"type": "entries", "entries":
     [...], "totals": {...}}`` on request or after the cache changed, and ``{"type": "auto", "on",
     "min_runtime"}`` when a comm opens and whenever automatic mode is turned on or off.
 frontend -> kernel
@@ -69,6 +70,7 @@ def status_message(outcome: Outcome, cell_id: str | None, explanation: Any = Non
         "reason": outcome.reason,
         "key": outcome.key,
         "names": list(outcome.names),
+        "not_worth": outcome.not_worth,
         "explain": str(explanation) if explanation is not None else _explain(outcome),
         "time": time.time(),
         "auto": auto,

@@ -11,6 +11,7 @@ import time
 from typing import Any
 
 from ..store.usage import EntryStats, Totals, hit_rate, speedup, time_saved, title, value
+from ..units import format_duration as _seconds
 from ..units import format_size, size_scale
 
 __all__ = ["COLUMNS", "SORT_KEYS", "disk_chart", "row_html", "sorted_rows", "speed_chart", "summary_html"]
@@ -24,7 +25,7 @@ COLUMNS: tuple[tuple[str, str, int], ...] = (
     ("hit_rate", "Hit rate", 70),
     ("runtime", "Ran in", 70),
     ("restore_time", "Restore", 70),
-    ("speedup", "Speed-up", 85),
+    ("speedup", "Speed-up", 115),
     ("time_saved", "Saved", 70),
     ("last_used", "Last used", 120),
 )
@@ -44,13 +45,13 @@ def sorted_rows(rows: list[EntryStats], key: str, descending: bool) -> list[Entr
 def row_html(row: EntryStats) -> str:
     values = {
         "title": html.escape(title(row)),
-        "size": _bytes(row.size),
+        "size": "–" if row.not_worth else _bytes(row.size),
         "hits": str(row.hits),
         "misses": str(row.misses),
         "hit_rate": _percent(hit_rate(row.hits, row.misses)),
         "runtime": _seconds(row.runtime),
         "restore_time": "–" if row.restore_time is None else _seconds(row.restore_time),
-        "speedup": _ratio(speedup(row)),
+        "speedup": "not worth caching" if row.not_worth else _ratio(speedup(row)),
         "time_saved": _seconds(time_saved(row)),
         "last_used": _when(row.last_used),
     }
@@ -66,7 +67,9 @@ def row_html(row: EntryStats) -> str:
     return f'<div class="nbcache-row" data-key="{row.key}" style="white-space:nowrap">{"".join(cells)}</div>'
 
 
-def summary_html(totals: Totals) -> str:
+def summary_html(totals: Totals, not_worth: int = 0) -> str:
+    """The totals line; ``not_worth``: how many cells run without the cache because restoring
+    them did not pay (nbcache.run.pays)."""
     if totals.size_limit:
         disk = f"{_bytes(totals.size)} of {_bytes(totals.size_limit)} ({totals.size / totals.size_limit:.0%})"
     else:
@@ -78,6 +81,8 @@ def summary_html(totals: Totals) -> str:
         ("Hit rate", f"{rate} ({_count(totals.hits, 'hit')}, {_count(totals.misses, 'miss')})"),
         ("Time saved", _seconds(totals.time_saved)),
     ]
+    if not_worth:
+        parts.append(("Not worth caching", f"{not_worth:,} {'cell' if not_worth == 1 else 'cells'}"))
     items = "".join(
         f'<div style="margin-right:28px"><div style="font-size:85%;opacity:.7">{name}</div>'
         f'<div style="font-size:130%;font-weight:600">{value}</div></div>'
@@ -179,18 +184,6 @@ def _short(text: str, width: int = 28) -> str:
 
 def _bytes(size: int | None) -> str:
     return "–" if size is None else format_size(size)
-
-
-def _seconds(value: float) -> str:
-    if value >= 3600:
-        return f"{value / 3600:.1f} h"
-    if value >= 100:
-        return f"{value:.0f} s"
-    if value >= 1:
-        return f"{value:.1f} s"
-    if value >= 0.001:
-        return f"{value * 1000:.0f} ms"
-    return "0 s" if value <= 0 else f"{value * 1e6:.0f} µs"
 
 
 def _when(stamp: float | None) -> str:

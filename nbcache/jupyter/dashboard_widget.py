@@ -21,6 +21,7 @@ from typing import Any, Callable, Literal, TypeVar
 import ipywidgets as widgets
 from traitlets import Bool, Enum, Int, Unicode, observe
 
+from ..run.pays import forget as forget_verdicts
 from ..store.cache import Cache
 from ..store.usage import EntryStats, Totals, collect, time_saved, title
 from .dashboard_view import COLUMNS, SORT_KEYS, disk_chart, row_html, sorted_rows, speed_chart, summary_html
@@ -149,17 +150,23 @@ class Dashboard(widgets.VBox):
         self.recompute()
 
     def invalidate(self, key: str) -> None:
-        """Remove one entry from the store now."""
-        self._cache().delete(key)
+        """Remove one entry from the store now (a cell marked "not worth caching" is stored again
+        on its next run)."""
+        self._forget(self._cache(), [key])
         self.refresh()
 
     def clear_all(self) -> None:
         """Remove every entry (the button asks for a confirmation first)."""
-        cache = self._cache()
-        for row in list(self._rows):
-            cache.delete(row.key)
+        self._forget(self._cache(), [row.key for row in self._rows])
         self.confirming = False
         self.refresh()
+
+    @staticmethod
+    def _forget(cache: Cache, keys: list[str]) -> None:
+        for key in keys:
+            cache.delete(key)
+        if hasattr(cache, "index"):
+            forget_verdicts(cache, keys)
 
     def _turn(self, step: int) -> None:
         self.page = max(0, min(self.page + step, self._pages - 1))
@@ -205,7 +212,7 @@ class Dashboard(widgets.VBox):
             self.page = self._pages - 1  # recomputes through _page_changed
             return
 
-        self.summary.value = summary_html(self._totals)
+        self.summary.value = summary_html(self._totals, sum(1 for r in self._rows if r.not_worth))
         first = self.page * self.page_size
         visible = self._view[first:first + self.page_size]
         shown = f"{first + 1}–{first + len(visible)} of {len(self._view)}" if visible else f"0 of {len(self._view)}"
@@ -256,11 +263,12 @@ class Dashboard(widgets.VBox):
         if self._chart_keys.get("speed") != speed:
             self.runtime_chart.value = speed_chart(speed)
             self._chart_keys["speed"] = speed
-        by_size = heapq.nlargest(_CHART_ROWS - 1, self._rows, key=lambda r: r.size)
+        stored = [r for r in self._rows if not r.not_worth]  # a cell not worth caching has no entry
+        by_size = heapq.nlargest(_CHART_ROWS - 1, stored, key=lambda r: r.size)
         disk = [(title(r), r.size) for r in by_size]
-        rest = len(self._rows) - len(by_size)
+        rest = len(stored) - len(by_size)
         if rest:
-            disk.append((f"{rest} other entries", sum(r.size for r in self._rows) - sum(r.size for r in by_size)))
+            disk.append((f"{rest} other entries", sum(r.size for r in stored) - sum(r.size for r in by_size)))
         disk_key = (disk, self._totals.size, self._totals.size_limit)
         if self._chart_keys.get("disk") != disk_key:
             self.disk_chart.value = disk_chart(disk, self._totals)

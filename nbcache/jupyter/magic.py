@@ -95,6 +95,11 @@ class NbCache(Magics):
     compression = _Enum(
         ["auto", "zstd", "none"], "auto", help="auto: zstd where data compresses, none for incompressible buffers."
     ).tag(config=True, example="NbCache.compression = 'zstd'")
+    judge_restores = _Bool(
+        True,
+        help="Time each entry's first restore against the run it replaces, and drop the entry when "
+        "restoring is not clearly faster (under 0.8x): the cell then just runs. False keeps every entry.",
+    ).tag(config=True, example="NbCache.judge_restores = False")
     storage_options = _Dict(
         help="Options for fsspec when the cache is a URL, e.g. {'endpoint_url': 'http://127.0.0.1:9000'}."
     ).tag(config=True, example="NbCache.storage_options = {'endpoint_url': 'http://127.0.0.1:9000'}")
@@ -192,7 +197,11 @@ class NbCache(Magics):
 
     # -- the magic -----------------------------------------------------------------------------------
     @magic_arguments()
-    @argument("--force", action="store_true", help="Run the cell even if a stored result exists, and store the new one.")
+    @argument(
+        "--force",
+        action="store_true",
+        help="Run the cell even if a stored result exists, and store the new one (kept even if restoring it is no faster than running it).",
+    )
     @argument("--skip", action="store_true", help="Run the cell without the cache: no lookup, nothing stored.")
     @argument("--name", metavar="LABEL", default=None, help="A label for this cell's entries (shown by the CLI and dashboard).")
     @argument("--quiet", action="store_true", help="Do not print the note on a cache hit.")
@@ -213,6 +222,10 @@ class NbCache(Magics):
         Later runs with the same code and the same input values restore all of it without
         running the cell, even after a kernel restart. Edit the code, or change a variable
         the cell reads, and it runs again.
+
+        A cache must pay: when the first restore of an entry is not clearly faster than
+        running the cell (restore >= 0.8x the run time), the entry is dropped and the cell just
+        runs from then on (one line says so, with both times). --force stores it anyway.
 
         Examples::
 
@@ -259,6 +272,7 @@ class NbCache(Magics):
             explain=args.explain,
             deps=tuple(args.deps),
             cell=cell_id(self.shell),
+            judge=self.judge_restores,
         )
         self._run(host, cell, options)
 

@@ -40,6 +40,8 @@ class Extra:
     """Digests of the generator states the entry's key is a variant for (``rng_variant``)."""
     imports: tuple[str, ...] = ()
     """Modules the run imported, in order: a hit imports them again (:mod:`nbcache.run.imports`)."""
+    keep: bool = False
+    """Stored with ``--force``: kept even when restoring it does not pay (see nbcache.run.pays)."""
 
     @classmethod
     def of(cls, entry: Entry) -> Extra:
@@ -51,11 +53,13 @@ class Extra:
             pickled=extra.get("pickled") or {},
             rng=extra.get("rng") or {},
             imports=tuple(extra.get("imports") or ()),
+            keep=bool(extra.get("keep")),
         )
 
     def to_json(self) -> dict[str, Any]:
-        """The mapping as the manifest stores it."""
-        return {
+        """The mapping as the manifest stores it (``keep`` only when set: other manifests stay as
+        they were)."""
+        mapping: dict[str, Any] = {
             "mutated": sorted(self.mutated),
             "reads": dict(self.reads),
             "requires": dict(self.requires),
@@ -63,3 +67,6 @@ class Extra:
             "rng": dict(self.rng),
             "imports": list(self.imports),
         }
+        if self.keep:
+            mapping["keep"] = True
+        return mapping

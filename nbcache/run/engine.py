@@ -8,7 +8,7 @@ implements one over IPython; tests implement one over a plain dict). One call of
 2. fingerprints the inputs into a key;
 3. on a hit, restores the variables, deletes what the cell deleted, and replays the outputs in
    their order (results through the host's display hook, so ``Out[n]`` and ``_`` are set): see
-   :mod:`nbcache.run.restore`;
+   :mod:`nbcache.run.restore`; a key whose restore did not pay just runs (:mod:`nbcache.run.pays`);
 4. on a miss, runs the cell through the host while a :class:`~nbcache.run.capture.Recorder` taps its
    output, then stores what it bound, deleted or mutated, with the outputs: see
    :mod:`nbcache.run.record`;
@@ -23,7 +23,7 @@ raised is never stored.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable, Iterable
 
 from ..errors import AnalysisError, FingerprintError, NbCacheError, SerializationError, StaleModuleError
@@ -36,6 +36,7 @@ from ..key.reach import reach
 from ..key.state import observe, snapshot
 from ..store.cache import Cache, Entry
 from ..store.frames import VALUES_VERSION
+from . import pays
 from .capture import encode_outputs
 from .explanation import Explanation, explain
 from .host import Cell, Host, Outcome, RunOptions, Status, warn_once
@@ -56,6 +57,8 @@ class Lookup:
     """The entry restored, on a hit."""
     invalid: tuple[str, ...] = ()
     """Why the entry with this very key could not be used, on a miss."""
+    not_worth: str | None = None
+    """Why the cell ran without the cache: restoring it does not pay (nbcache.run.pays)."""
 
 
 class Engine:
@@ -131,6 +134,9 @@ class Engine:
         cache = self._open_cache(host)
         invalid: tuple[str, ...] = ()
         if cache is not None and not options.force:
+            verdict = pays.standing(cache, cell.key.key) if options.judge else None
+            if verdict is not None:
+                return self._not_worth(host, cache, cell, verdict)
             found = restore(host, cache, cell.key, options, self.substitutes)
             if isinstance(found, Outcome):
                 self.last_lookup = Lookup(cell.key, cell.name, hit=found.entry)
@@ -146,6 +152,17 @@ class Engine:
         if FOREIGN_ENTRY in invalid:
             return self._run_unstored(host, cell, FOREIGN_ENTRY, exclude=_roots(cache))
         return self._miss(host, cache, cell)
+
+    def _not_worth(self, host: Host, cache: Cache, cell: Cell, verdict: pays.Verdict) -> Outcome:
+        """Restoring this key does not pay: run the cell, store nothing, say so once."""
+        reason = pays.reason(verdict)
+        self.last_lookup = Lookup(cell.key, cell.name, not_worth=reason)
+        if cell.options.explain:
+            self._explain(host)
+        line = pays.tell_once(cache, verdict)
+        if line is not None:
+            host.warn(line)
+        return replace(self._run_unstored(host, cell, reason, exclude=_roots(cache)), not_worth=True)
 
     def _key(self, analysis: CellAnalysis, host: Host, options: RunOptions) -> CellKey:
         extra = {f"module:{name}": module_digest(name) for name in sorted(analysis.imports)}
@@ -174,7 +191,7 @@ class Engine:
     def _explain(self, host: Host) -> None:
         explanation = self.explain_last()
         assert explanation is not None and self.last_lookup is not None
-        status: Status = "hit" if self.last_lookup.hit else "stored"
+        status: Status = "hit" if self.last_lookup.hit else "skipped" if self.last_lookup.not_worth else "stored"
         host.note("\n".join(explanation.lines()), Outcome(status, self.last_lookup.key.key, str(explanation)))
 
     def explain_last(self, *, scan: bool = True) -> Explanation | None:
@@ -185,6 +202,8 @@ class Engine:
         last = self.last_lookup
         if last is None:
             return None
+        if last.not_worth:
+            return Explanation("miss", last.key.key, (last.not_worth,))
         if not scan and last.hit is None and not last.invalid:
             return None
         try:
@@ -228,20 +247,24 @@ class Engine:
             cache.record_miss(key)  # what restore leaves to automatic mode: see there
         pending = draft(observed, host.namespace, host.is_internal, self.substitutes)
         try:
-            frames = dump_values(pending.values, namespace=host.namespace, refs=pending.refs)
             outputs = encode_outputs(observed.recorder.records)
-        except SerializationError as exc:
-            if cell.options.warn_uncached:
-                host.warn(f"nbcache: not cached: {exc}")
-            return Outcome("skipped", key, str(exc), runtime)
         except Exception as exc:  # noqa: BLE001
             host.warn(f"nbcache: not cached: the outputs could not be encoded ({exc})")
             return Outcome("skipped", key, str(exc), runtime)
         try:
-            entry = cache.write(pending.fields(), frames, outputs)
+            # The pickle is spooled on the cache's own disk when it is local.
+            frames = dump_values(pending.values, namespace=host.namespace, refs=pending.refs, spool=_roots(cache)[0] or None)
+            with frames:
+                entry = cache.write(pending.fields(), frames, outputs)
+        except SerializationError as exc:
+            if cell.options.warn_uncached:
+                host.warn(f"nbcache: not cached: {exc}")
+            return Outcome("skipped", key, str(exc), runtime)
         except (NbCacheError, OSError) as exc:
             warn_once(host, exc, f"nbcache: could not store the result ({exc}); the cell ran normally")
             return Outcome("skipped", key, str(exc), runtime)
+        if cell.options.force:
+            pays.forget(cache, [key])  # stored anyway: kept, whatever its restores cost
         return Outcome("stored", key, None, runtime, runtime, pending.changes.stored, entry)
 
 

@@ -68,6 +68,8 @@ class RunOptions:
     """After a miss ran: why not to store this run (None: store it). Automatic mode's rules."""
     warn_uncached: bool = True
     """Warn when the cell cannot be cached (False in automatic mode: the reason stays in the outcome)."""
+    judge: bool = True
+    """Apply the "does this cache pay?" rule (nbcache.run.pays); False keeps every entry."""
 
 
 @dataclass(frozen=True)
@@ -97,6 +99,8 @@ class Outcome:
     """Seconds the cell took when the entry was made (a hit)."""
     names: tuple[str, ...] = ()
     entry: Entry | None = field(default=None, repr=False)
+    not_worth: bool = False
+    """The cell ran without the cache because restoring it does not pay (nbcache.run.pays)."""
 
     @property
     def saved(self) -> float:

@@ -70,8 +70,8 @@ class Draft:
     changes: Changes
     values: dict[str, Any]
     """The stored variables, plus the results and state changes under their reserved names."""
-    refs: dict[int, str]
-    """``id(obj) -> name`` of pre-existing objects to store as references (see serialize.py)."""
+    refs: dict[str, Any]
+    """``name -> object`` of pre-existing objects to store as references (see serialize.py)."""
     extra: Extra
 
     def fields(self) -> dict[str, Any]:
@@ -86,7 +86,7 @@ class Draft:
             runtime=self.observed.runtime,
             names=self.changes.stored,
             deleted=tuple(sorted(self.changes.deleted)),
-            refs=tuple(sorted(set(self.refs.values()))),
+            refs=tuple(sorted(self.refs)),
             inputs=dict(key.inputs),
             components=dict(key.components),
             python=key.components["python"],
@@ -123,6 +123,7 @@ def draft(observed: Observed, namespace: dict[str, Any], internal: Callable[[str
         pickled=pickled,
         rng=needs.variant,
         imports=tuple(loaded_modules(before, after)),
+        keep=observed.cell.options.force,  # --force keeps it even if restoring does not pay
     )
     return Draft(observed, changes, values, refs, extra)
 
@@ -156,21 +157,24 @@ def namespace_changes(observed: Observed, namespace: Mapping[str, Any], internal
     return Changes(written, deleted, frozenset(mutated), pickled)
 
 
-def references(observed: Observed, internal: Callable[[str], bool], mutated_ids: set[int]) -> dict[int, str]:
+def references(observed: Observed, internal: Callable[[str], bool], mutated_ids: set[int]) -> dict[str, Any]:
     """Pre-existing objects the values may refer to by name: the inputs (the key guarantees the
     same values on a hit) and the notebook's own classes and functions (so identity and
     isinstance hold). A module, or a class or function a module holds, pickles as an import of it
     instead: a reference to a name the key does not cover (``import numpy as np`` again after an
-    earlier cell did) would not resolve where that earlier cell has not run."""
-    refs: dict[int, str] = {}
+    earlier cell did) would not resolve where that earlier cell has not run. One name per object
+    (the first the namespace lists)."""
+    refs: dict[str, Any] = {}
+    seen: set[int] = set()
     inputs = observed.cell.key.inputs
     for name, value in observed.before.items():
-        if internal(name) or id(value) in mutated_ids or _is_atomic(value):
+        if internal(name) or id(value) in mutated_ids or id(value) in seen or _is_atomic(value):
             continue  # a mutated object must be stored by value, never as "what is there now"
         if (name in inputs and inputs[name] != UNBOUND) or (
             isinstance(value, (type, types.FunctionType)) and not _importable(value)
         ):
-            refs.setdefault(id(value), name)
+            refs[name] = value
+            seen.add(id(value))
     return refs
 
 

@@ -23,6 +23,8 @@ from ..key.fingerprint import Substitutes
 from ..key.state import apply as apply_state
 from ..key.state import rng_variants, unmet
 from ..store.cache import Cache, Entry
+from ..store.compression import load_codec
+from . import pays
 from .attributes import apply_attribute_changes
 from .capture import decode_outputs
 from .contents import ATTRS, RESULTS, STATE, Extra
@@ -46,6 +48,7 @@ class Unusable:
 
 def restore(host: Host, cache: Cache, key: CellKey, options: RunOptions, substitutes: Substitutes) -> Outcome | Unusable:
     """Restore the entry for ``key`` into ``host``: the hit's outcome, or why there is none."""
+    _warm(cache)
     start = time.perf_counter()
     try:
         entry = _find(cache, key.key)
@@ -78,6 +81,8 @@ def restore(host: Host, cache: Cache, key: CellKey, options: RunOptions, substit
     _substitute(substitutes, host.namespace, extra.pickled)
     host.replay(records, results)
     seconds = time.perf_counter() - start
+    if options.judge:
+        pays.judge(cache, key.key, entry, seconds)  # before the hit is counted: is this the first?
     cache.record_hit(entry, seconds)
     outcome = Outcome("hit", key.key, None, seconds, entry.runtime, tuple(values), entry)
     if not options.quiet:
@@ -87,6 +92,17 @@ def restore(host: Host, cache: Cache, key: CellKey, options: RunOptions, substit
             outcome,
         )
     return outcome
+
+
+def _warm(cache: Cache) -> None:
+    """Do now what a kernel does once, on its first restore (load the signing key, import the
+    codec): the restore's time is judged against the run's (nbcache.run.pays), and these
+    one-time costs are no part of either. Cheap after the first call; errors surface later."""
+    try:
+        cache.secret
+        load_codec()
+    except Exception:  # noqa: BLE001 - the lookup meets the same problem and reports it
+        pass
 
 
 def _find(cache: Cache, key: str) -> Entry | None:

@@ -22,11 +22,11 @@ stays.
 from __future__ import annotations
 
 import os
-from typing import Any, Callable
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from . import digest
 from .backends import BlobStore
-from .compression import Compression, choose, compress_chunks, decompress, open_reader
+from .compression import Compression, Sampler, compress_stream, decompress, open_reader
 from .frames import Frames, frames_from_buffer, read_frames
 from .manifest import BlobRef
 from .outage import Outage
@@ -36,6 +36,19 @@ __all__ = ["Blobs"]
 
 # Below this, reading a blob is as cheap as mapping it.
 _MAP_MIN_BYTES = 1 << 20
+
+
+class _Counted:
+    """The chunks of an iterable, counting their bytes as a store writes them."""
+
+    def __init__(self, chunks: Iterable[Any]):
+        self._chunks = chunks
+        self.nbytes = 0
+
+    def __iter__(self) -> Iterator[Any]:
+        for chunk in self._chunks:
+            self.nbytes += memoryview(chunk).nbytes
+            yield chunk
 
 
 class Blobs:
@@ -50,18 +63,28 @@ class Blobs:
         self._outage = outage
         self._count_miss = count_miss
 
-    def put(self, chunks: list[Any], compression: Compression) -> BlobRef:
-        """Store the concatenation of ``chunks`` unless a blob with its content is there already."""
-        size = sum(memoryview(c).nbytes for c in chunks)
-        blob_id = digest.hexdigest(chunks)
-        codec = choose(chunks, compression)
+    def put(
+        self, chunks: Sequence[Any] | Callable[[], Iterable[Any]], compression: Compression, size: int | None = None
+    ) -> BlobRef:
+        """Store the concatenation of ``chunks`` unless a blob with its content is there already.
+        ``chunks`` is a list of bytes-like objects, or a function that returns a new pass over them
+        (with ``size``, their total): a spooled pickle is then read in chunks, never held whole,
+        once for the digest and the compression samples and once more to write it."""
+        passes: Callable[[], Iterable[Any]] = chunks if callable(chunks) else lambda: chunks
+        if size is None:
+            size = sum(memoryview(c).nbytes for c in passes())
+        hasher, sampler = digest.hasher(), Sampler(size)
+        for chunk in passes():
+            hasher.update(chunk)
+            sampler.feed(chunk)
+        blob_id, codec = str(hasher.hexdigest()), sampler.codec(compression)
         ref = BlobRef(blob_id, size, codec, size if codec == "none" else -1)
         if self.store.contains(ref.name):
             stored = size if codec == "none" else self.store.size(ref.name)
         else:
-            data = chunks if codec == "none" else compress_chunks(chunks)
-            stored = sum(memoryview(c).nbytes for c in data)
-            self.store.put(ref.name, data)
+            counted = _Counted(passes() if codec == "none" else compress_stream(passes(), size))
+            self.store.put(ref.name, counted)
+            stored = counted.nbytes
         return BlobRef(blob_id, size, codec, stored)
 
     def read_bytes(self, ref: BlobRef, owner: str | None) -> bytes:

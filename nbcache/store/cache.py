@@ -31,7 +31,7 @@ import dataclasses
 import json
 import os
 import time
-from typing import Any, Callable, Iterator, Literal, Mapping
+from typing import Any, Callable, Iterable, Iterator, Literal, Mapping, Sequence
 
 from . import signing, sync as syncing, upkeep
 from .backends import BlobStore
@@ -324,8 +324,11 @@ class Cache:
         return self.index.match(prefix)
 
     # -- writing -------------------------------------------------------------------------------
-    def put_blob(self, chunks: list[Any]) -> BlobRef:
-        return self.blobs.put(chunks, self.compression)
+    def put_blob(self, chunks: Sequence[Any] | Callable[[], Iterable[Any]], size: int | None = None) -> BlobRef:
+        """Store the concatenation of ``chunks`` as a content-addressed blob: a list of bytes-like
+        objects, or a function that returns a new pass over them, with ``size`` their total (see
+        :meth:`Blobs.put`)."""
+        return self.blobs.put(chunks, self.compression, size)
 
     def write(self, fields: Mapping[str, Any], frames: Frames, outputs: bytes) -> Entry:
         """Write blobs, then the manifest. ``fields`` are the Entry fields other than blobs."""
@@ -334,7 +337,7 @@ class Cache:
         fields = dict(fields)
         fields.setdefault("packages", package_versions())
         try:
-            values_ref = self.put_blob(frames.chunks())
+            values_ref = self.put_blob(frames.chunks, frames.size)
             outputs_ref = self.put_blob([outputs])
             entry = Entry(values=values_ref, outputs=outputs_ref, **fields)
             manifest = sign_manifest(entry, self.secret)

@@ -8,9 +8,12 @@ MB/s per core, several times slower than writing raw bytes, so a small saving is
 
 from __future__ import annotations
 
-from typing import Any, BinaryIO, Iterator, Literal, Sequence
+from typing import Any, BinaryIO, Iterable, Iterator, Literal
 
-__all__ = ["CODECS", "BoundExceeded", "Codec", "Compression", "choose", "compress_chunks", "decompress", "open_reader"]
+__all__ = [
+    "CODECS", "BoundExceeded", "Codec", "Compression", "Sampler", "compress_stream", "decompress", "load_codec",
+    "open_reader",
+]
 
 Compression = Literal["auto", "zstd", "none"]
 Codec = Literal["zstd", "none"]
@@ -31,48 +34,57 @@ def _zstd() -> Any:
     return zstandard
 
 
-def choose(chunks: Sequence[Any], compression: Compression) -> Codec:
-    """The codec for a blob made of ``chunks`` under the ``compression`` setting."""
-    if compression == "none":
-        return "none"
-    total = sum(memoryview(c).nbytes for c in chunks)
-    if total < _MIN_SIZE:
-        return "none"
-    if compression == "zstd":
-        return "zstd"
-    samples = list(_samples(chunks, total))
-    raw = sum(len(s) for s in samples)
-    packed = len(_zstd().ZstdCompressor(level=_LEVEL).compress(b"".join(samples)))
-    return "zstd" if packed <= raw * _GOOD_RATIO else "none"
+def load_codec() -> None:
+    """Import zstd now rather than on first use (a restore that is timed should not time an
+    import that happens once per kernel)."""
+    _zstd()
 
 
-def _samples(chunks: Sequence[Any], total: int) -> Iterator[bytes]:
-    """Up to ``_SAMPLES`` slices spread over the blob (the pickle head and the buffers)."""
-    views = [memoryview(c).cast("B") for c in chunks]
-    if total <= _SAMPLE * _SAMPLES:
-        for view in views:
-            yield bytes(view)
-        return
-    step = total // _SAMPLES
-    for i in range(_SAMPLES):
-        start = i * step
-        offset = 0
-        for view in views:
-            if offset + view.nbytes > start:
-                local = start - offset
-                yield bytes(view[local : local + _SAMPLE])
-                break
-            offset += view.nbytes
+class Sampler:
+    """The codec for a blob under a ``compression`` setting (:meth:`codec`), from samples taken
+    of its chunks as they go by: up to ``_SAMPLES`` slices spread over the blob (the pickle head
+    and the buffers). One pass, so a blob streamed from a file is read once for its checksum and
+    its samples together."""
+
+    def __init__(self, total: int):
+        self.total = total
+        self._samples: list[bytes] = []
+        self._offset = 0
+        self._whole = total <= _SAMPLE * _SAMPLES
+        self._starts = [] if self._whole else [i * (total // _SAMPLES) for i in range(_SAMPLES)]
+
+    def feed(self, chunk: Any) -> None:
+        view = memoryview(chunk).cast("B")
+        end = self._offset + view.nbytes
+        if self._whole:
+            self._samples.append(bytes(view))
+        # A sample starts where it falls and ends with its chunk at the latest.
+        while self._starts and self._starts[0] < end:
+            local = self._starts.pop(0) - self._offset
+            self._samples.append(bytes(view[local : local + _SAMPLE]))
+        self._offset = end
+
+    def codec(self, compression: Compression) -> Codec:
+        if compression == "none" or self.total < _MIN_SIZE:
+            return "none"
+        if compression == "zstd":
+            return "zstd"
+        raw = sum(len(s) for s in self._samples)
+        packed = len(_zstd().ZstdCompressor(level=_LEVEL).compress(b"".join(self._samples)))
+        return "zstd" if packed <= raw * _GOOD_RATIO else "none"
 
 
-def compress_chunks(chunks: Sequence[Any]) -> list[bytes]:
-    """zstd-compress the concatenation of ``chunks``, one frame, without joining them first."""
-    compressor = _zstd().ZstdCompressor(level=_LEVEL, threads=-1).compressobj(
-        size=sum(memoryview(c).nbytes for c in chunks)
-    )
-    out = [compressor.compress(c) for c in chunks]
-    out.append(compressor.flush())
-    return [o for o in out if o]
+def compress_stream(chunks: Iterable[Any], size: int) -> Iterator[bytes]:
+    """zstd-compress the concatenation of ``chunks`` (``size`` bytes in all) into one frame, as
+    they come: neither the input nor the output is ever held whole."""
+    compressor = _zstd().ZstdCompressor(level=_LEVEL, threads=-1).compressobj(size=size)
+    for chunk in chunks:
+        out = compressor.compress(chunk)
+        if out:
+            yield out
+    out = compressor.flush()
+    if out:
+        yield out
 
 
 def decompress(raw: bytes, size: int) -> bytes:

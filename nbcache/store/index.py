@@ -9,7 +9,13 @@ A store on the local disk keeps it at ``<root>/index-<key>.sqlite``; a remote st
 ``$XDG_CACHE_HOME/nbcache/<hash of the url>/`` (``~/.cache`` by default). ``<key>`` is a
 fingerprint of the signing key (:func:`nbcache.store.signing.fingerprint`, which reveals
 nothing of the key): people who share a folder with different keys each keep their own index, so
-an entry one of them wrote is never listed as usable by another. When the database
+an entry one of them wrote is never listed as usable by another.
+
+It also keeps the verdicts of the "does this cache pay?" rule (:mod:`nbcache.run.pays`): keys
+whose entry restored no faster than the cell runs, so the next run just runs. Restore times are
+this machine's, so the verdicts are too.
+
+When the database
 cannot be opened or written (a read-only folder, a full disk) nbcache carries on with an index
 in memory: the index is never a reason for a cell to fail.
 """
@@ -30,13 +36,16 @@ from .usage import EntryStats
 if TYPE_CHECKING:
     from .manifest import Entry
 
-__all__ = ["SHARED_COLUMNS", "EntryStats", "ForeignRow", "Index", "IndexRow", "born", "index_file", "remote_index_path"]
+__all__ = [
+    "SHARED_COLUMNS", "EntryStats", "ForeignRow", "Index", "IndexRow", "Verdict", "born", "index_file", "remote_index_path",
+]
 
 # Bump when the tables change: an index of another version is dropped and rebuilt.
 # 2: entries.names, entries.stamp (incremental sync) and entries.manifest (lookups of a remote
 #    store answered here), entries.born (ages on this machine's clock), the foreign table,
 #    meta.synced_at.
-INDEX_VERSION = 2
+# 3: the verdicts table.
+INDEX_VERSION = 3
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT);
@@ -82,6 +91,15 @@ CREATE TABLE IF NOT EXISTS usage (
     last_used REAL,
     restore_time REAL NOT NULL DEFAULT 0,
     time_saved REAL NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS verdicts (
+    key TEXT PRIMARY KEY,
+    label TEXT,
+    cell TEXT NOT NULL,
+    runtime REAL NOT NULL,
+    restore_time REAL NOT NULL,
+    decided REAL NOT NULL,
+    told INTEGER NOT NULL DEFAULT 0
 );
 """
 
@@ -180,6 +198,22 @@ def index_file(key_fingerprint: str) -> str:
     return f"index-{key_fingerprint}.sqlite"
 
 
+@dataclass(frozen=True)
+class Verdict:
+    """A key whose entry was not kept: its first restore was not clearly faster than its run."""
+
+    key: str
+    label: str | None
+    cell: str
+    runtime: float
+    """Seconds the cell took when it ran."""
+    restore_time: float
+    """Seconds its first restore took."""
+    decided: float
+    told: bool
+    """Whether the user was told that the cell now runs without being stored."""
+
+
 def remote_index_path(url: str, key_fingerprint: str) -> str:
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return os.path.join(base, "nbcache", xxhash.xxh3_64_hexdigest(url.encode()), index_file(key_fingerprint))
@@ -225,7 +259,7 @@ class Index:
         if version is not None and version != str(INDEX_VERSION):
             db.executescript(
                 "DROP TABLE IF EXISTS entries; DROP TABLE IF EXISTS usage; DROP TABLE IF EXISTS meta; "
-                "DROP TABLE IF EXISTS foreign_entries;"
+                "DROP TABLE IF EXISTS foreign_entries; DROP TABLE IF EXISTS verdicts;"
             )
             self.fresh = True
         db.executescript(_SCHEMA)
@@ -312,6 +346,18 @@ class Index:
             "INSERT INTO usage (key, misses) VALUES (?, 1) ON CONFLICT(key) DO UPDATE SET misses = misses + 1",
             (key,),
         )
+
+    def record_verdict(self, verdict: Verdict) -> None:
+        self._write(
+            "INSERT OR REPLACE INTO verdicts VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (verdict.key, verdict.label, verdict.cell, verdict.runtime, verdict.restore_time, verdict.decided, int(verdict.told)),
+        )
+
+    def mark_told(self, key: str) -> None:
+        self._write("UPDATE verdicts SET told = 1 WHERE key = ?", (key,))
+
+    def forget_verdicts(self, keys: Iterable[str]) -> None:
+        self._many("DELETE FROM verdicts WHERE key = ?", ((k,) for k in keys))
 
     # -- reading ---------------------------------------------------------------------------------
     def _read(self, sql: str, params: Iterable[Any] = ()) -> list[Any]:
@@ -403,6 +449,24 @@ class Index:
         (total,) = self._read("SELECT COALESCE(SUM(stored), 0) FROM entries")[0]
         return int(total)
 
+    def restored_since(self, key: str, since: float) -> bool:
+        """Whether ``key`` was restored here at ``since`` or later (its entry's creation: whether
+        a hit is the entry's first)."""
+        rows = self._read("SELECT last_used FROM usage WHERE key = ? AND last_used >= ?", (key, since))
+        return bool(rows)
+
+    def verdict(self, key: str) -> Verdict | None:
+        rows = self._read("SELECT * FROM verdicts WHERE key = ?", (key,))
+        return _verdict(rows[0]) if rows else None
+
+    def verdicts(self) -> list[Verdict]:
+        return [_verdict(r) for r in self._read("SELECT * FROM verdicts ORDER BY decided")]
+
+    def usage_of(self, key: str) -> tuple[int, int]:
+        """Hits and misses of ``key`` on this machine."""
+        rows = self._read("SELECT hits, misses FROM usage WHERE key = ?", (key,))
+        return (int(rows[0][0]), int(rows[0][1])) if rows else (0, 0)
+
     def usage_totals(self) -> tuple[int, int, float]:
         hits, misses, saved = self._read(
             "SELECT COALESCE(SUM(hits), 0), COALESCE(SUM(misses), 0), COALESCE(SUM(time_saved), 0) FROM usage"
@@ -453,6 +517,11 @@ def _params(r: IndexRow) -> tuple[Any, ...]:
 
 def _values(r: IndexRow) -> tuple[Any, ...]:
     return tuple(getattr(r, name) for name in _COLUMNS)
+
+
+def _verdict(r: Any) -> Verdict:
+    key, label, cell, runtime, restore_time, decided, told = r
+    return Verdict(key, label, cell, float(runtime), float(restore_time), float(decided), bool(told))
 
 
 def _row(r: Any) -> IndexRow:

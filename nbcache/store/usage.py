@@ -2,14 +2,16 @@
 
 The numbers come from the store's SQLite index (``Cache.stats()`` and ``Cache.totals()``); the
 CLI and the dashboard show them. Usage counters are those of this machine: a shared store's
-index is local (see :mod:`nbcache.store.index`). Plain Python: pandas is imported only by
+index is local (see :mod:`nbcache.store.index`). Cells whose restore did not pay
+(:mod:`nbcache.run.pays`) have a row too, marked ``not_worth``, with no size: their entry is gone,
+their two times are what the verdict says. Plain Python: pandas is imported only by
 :func:`to_frame`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Iterable, Literal, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar, Iterable, Literal, Mapping
 
 if TYPE_CHECKING:
     import pandas
@@ -17,7 +19,7 @@ if TYPE_CHECKING:
     from .cache import Cache
 
 __all__ = [
-    "COLUMNS", "EntryStats", "ListingRow", "Totals", "collect", "hit_rate", "speedup", "time_saved", "title",
+    "COLUMNS", "EntryStats", "ListingRow", "NotWorthStats", "Totals", "collect", "hit_rate", "speedup", "time_saved", "title",
     "to_frame", "value",
 ]
 
@@ -40,6 +42,16 @@ class EntryStats:
     created: float
     last_used: float
     """When it was last written or restored (on this machine)."""
+    not_worth: ClassVar[bool] = False
+    """No entry: restoring it did not pay, so the cell runs without the cache (:class:`NotWorthStats`)."""
+
+
+@dataclass(frozen=True)
+class NotWorthStats(EntryStats):
+    """A cell whose first restore did not pay (:mod:`nbcache.run.pays`): it has no entry (size 0),
+    its runtime and restore time are the verdict's, created and last used when it was decided."""
+
+    not_worth: ClassVar[bool] = True
 
 
 @dataclass(frozen=True)
@@ -113,7 +125,20 @@ def collect(cache: Cache, *, sync: bool | Literal["if stale"] = False) -> tuple[
         cache.sync_if_stale()
     elif sync:
         cache.sync()
-    return list(cache.stats()), _as_totals(cache.totals())
+    rows = list(cache.stats())
+    return rows + _not_worth_rows(cache, {row.key for row in rows}), _as_totals(cache.totals())
+
+
+def _not_worth_rows(cache: Any, keys: set[str]) -> list[EntryStats]:
+    index = getattr(cache, "index", None)
+    try:
+        verdicts = [(v, index.usage_of(v.key)) for v in index.verdicts() if v.key not in keys] if index is not None else []
+    except Exception:  # noqa: BLE001 - the verdicts are a nicety of the index
+        return []
+    return [
+        NotWorthStats(v.key, v.label, v.cell, 0, hits, misses, v.runtime, v.restore_time, v.decided, v.decided)
+        for v, (hits, misses) in verdicts
+    ]
 
 
 def _as_totals(raw: Totals | Mapping[str, Any]) -> Totals:
@@ -124,7 +149,7 @@ def _as_totals(raw: Totals | Mapping[str, Any]) -> Totals:
 # Columns of the DataFrame, in order (also what the dashboard can sort by).
 COLUMNS = (
     "key", "label", "cell", "size", "hits", "misses", "hit_rate", "runtime", "restore_time",
-    "speedup", "time_saved", "created", "last_used",
+    "speedup", "time_saved", "created", "last_used", "not_worth",
 )
 
 

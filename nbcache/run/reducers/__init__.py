@@ -95,21 +95,27 @@ class Reducers:
 
 
 class Session:
-    """The reducers for one dump: ``session(obj)`` is a reduce tuple or None."""
+    """The reducers for one dump: ``session(obj)`` is a reduce tuple or None.
 
-    __slots__ = ("_registry", "_by_type", "memo")
+    A pickler that meets many objects can skip the call: :attr:`known` maps every type seen so
+    far to its reducer (None: pickle's usual way), and :meth:`reducer_for` looks a new one up."""
+
+    __slots__ = ("_registry", "known", "memo")
 
     def __init__(self, registry: Reducers):
         self._registry = registry
-        self._by_type: dict[type, Reducer | None] = {}  # this dump's types only: nothing outlives it
+        self.known: dict[type, Reducer | None] = {}  # this dump's types only: nothing outlives it
         self.memo: dict[Any, Any] = {}
 
-    def __call__(self, obj: Any) -> Any:
-        t = type(obj)
+    def reducer_for(self, t: type) -> Reducer | None:
         try:
-            reduce = self._by_type[t]
+            return self.known[t]
         except KeyError:
-            reduce = self._by_type[t] = self._registry.find(t)
+            found = self.known[t] = self._registry.find(t)
+            return found
+
+    def __call__(self, obj: Any) -> Any:
+        reduce = self.reducer_for(type(obj))
         return None if reduce is None else reduce(obj, self.memo)
 
 

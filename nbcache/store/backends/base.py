@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import abc
 import time
-from typing import Any, BinaryIO, Callable, Iterable, Iterator, Sequence
+from typing import Any, BinaryIO, Callable, Iterable, Iterator
 
 __all__ = ["BlobStore", "register_backend", "backend_for", "remove_stale"]
 
@@ -18,10 +18,14 @@ class BlobStore(abc.ABC):
     """Bytes under names. Backends: a local folder (default), fsspec URLs (shared)."""
 
     url: str
+    shared = False
+    """Whether other machines use this store too (an object store): its entries are the team's, so
+    one machine's finding that an entry does not pay there removes nothing (nbcache.run.pays)."""
 
     @abc.abstractmethod
-    def put(self, name: str, chunks: Sequence[Any]) -> None:
-        """Write the concatenation of ``chunks`` (bytes-like) under ``name``, atomically."""
+    def put(self, name: str, chunks: Iterable[Any]) -> None:
+        """Write the concatenation of ``chunks`` (bytes-like, iterated once: it may be a generator
+        that reads or compresses as it goes) under ``name``, atomically."""
 
     @abc.abstractmethod
     def open(self, name: str) -> BinaryIO:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import time
 import uuid
-from typing import Any, BinaryIO, Iterator, Sequence
+from typing import Any, BinaryIO, Iterable, Iterator
 
 from .base import BlobStore
 
@@ -35,7 +35,7 @@ class LocalFolderStore(BlobStore):
             raise ValueError(f"nbcache: invalid store name {name!r}")
         return os.path.join(self.root, *name.split("/"))
 
-    def put(self, name: str, chunks: Sequence[Any]) -> None:
+    def put(self, name: str, chunks: Iterable[Any]) -> None:
         final = self._path(name)
         os.makedirs(self._tmp, exist_ok=True)
         tmp = os.path.join(self._tmp, f"{uuid.uuid4().hex}.part")

@@ -18,7 +18,7 @@ import functools
 import os
 import time
 import uuid
-from typing import Any, BinaryIO, Callable, Iterator, Mapping, Sequence, TypeVar
+from typing import Any, BinaryIO, Callable, Iterable, Iterator, Mapping, TypeVar
 
 from ...errors import StoreError
 from .base import BlobStore, remove_stale
@@ -89,6 +89,8 @@ class _Reading:
 
 
 class FsspecStore(BlobStore):
+    shared = True
+
     def __init__(self, url: str, storage_options: Mapping[str, Any] | None = None):
         try:
             import fsspec
@@ -114,7 +116,7 @@ class FsspecStore(BlobStore):
         return f"{self.base}/{name}"
 
     @_wrapped
-    def put(self, name: str, chunks: Sequence[Any]) -> None:
+    def put(self, name: str, chunks: Iterable[Any]) -> None:
         path = self._path(name)
         if self._atomic_objects:
             self._write(path, chunks)
@@ -130,7 +132,7 @@ class FsspecStore(BlobStore):
                     pass
                 raise
 
-    def _write(self, path: str, chunks: Sequence[Any]) -> None:
+    def _write(self, path: str, chunks: Iterable[Any]) -> None:
         parent = path.rsplit("/", 1)[0]
         if not self._atomic_objects:
             self.fs.makedirs(parent, exist_ok=True)
