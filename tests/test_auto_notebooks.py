@@ -40,7 +40,8 @@ from conftest import ROOT, comparable
 
 NOTEBOOKS = ROOT / "notebooks"
 TUTORIALS = sorted(p.name for p in NOTEBOOKS.glob("[0-9][0-9]-*.ipynb"))
-AUTO = "%config NbCache.min_runtime = 0\n%cache_all\n"
+# NOTE_BELOW = 0: a note on every hit, however quick the cell was, so the test can tell hits.
+AUTO = '%config NbCache.min_runtime = 0\n%cache_all\n__import__("nbcache.jupyter.auto", fromlist=["_"]).NOTE_BELOW = 0\n'
 # Cells that show the cache's own contents (see the module docstring).
 _SHOWS_THE_CACHE = re.compile(r"nbcache_cli\(|nbcache\.cli|nbcache\.stats\(|/ \"manifests\"")
 
