@@ -24,6 +24,7 @@ __all__ = [
     "dashboard",
     "explain",
     "load_ipython_extension",
+    "register_fingerprint",
     "register_state",
     "stats",
     "unload_ipython_extension",
@@ -80,6 +81,19 @@ def register_state(
     from .key.state.registry import register_state as register
 
     return register(name, capture, restore, module=module, description=description, digest=digest)
+def register_fingerprint(type_or_name: type | str, fn: Any) -> None:
+    """Fingerprint values of ``type_or_name`` (a class, or ``"package.Class"`` for a library not
+    imported yet) and of its subclasses by ``fn(value)``: anything nbcache can fingerprint (bytes,
+    strings, numbers, tuples, arrays...) that is equal exactly when the values are equal::
+
+        nbcache.register_fingerprint(Grid, lambda g: (g.shape, g.cells))
+        nbcache.register_fingerprint("shapely.Polygon", lambda p: p.wkb)
+
+    See :mod:`nbcache.key.fingerprint.user`.
+    """
+    from .key.fingerprint.user import register_fingerprint as register
+
+    register(type_or_name, fn)
 
 
 def load_ipython_extension(ipython: Any) -> None:

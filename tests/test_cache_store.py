@@ -148,6 +148,32 @@ def test_a_failed_read_keeps_the_blob(tmp_path: Path, monkeypatch: pytest.Monkey
     assert load_values(cache.read_frames(entry), namespace={})["x"][-1] == 999_999.0
 
 
+def _copied(path: str) -> int:
+    """Bytes of this process's own copies of the pages of its mappings of ``path`` (copy-on-write
+    pages are anonymous; the file's pages, dirty or not, are not)."""
+    total, inside = 0, False
+    with open("/proc/self/smaps") as fh:
+        for line in fh:
+            if "-" in line.split(" ", 1)[0]:  # a mapping's header line
+                inside = line.rstrip().endswith(path)
+            elif inside and line.startswith("Anonymous:"):
+                total += int(line.split()[1]) * 1024
+    return total
+
+
+def test_a_mapped_blob_is_copied_only_where_it_is_written(tmp_path: Path) -> None:
+    # A large uncompressed blob is mapped copy-on-write: the restored array lies over the file's
+    # pages in the page cache; a write copies the pages it touches, not the blob.
+    cache = Cache(LocalFolderStore(str(tmp_path / "c")), key="k", compression="none")
+    entry = write_entry(cache, value=np.random.default_rng(0).random(4_000_000))  # 32 MB
+    x = load_values(cache.read_frames(entry), namespace={})["x"]
+    path = str(tmp_path / "c" / entry.values.name)
+    assert _copied(path) < (1 << 20)
+    x[:1000] = 0.0
+    assert 0 < _copied(path) < (1 << 20)
+    assert load_values(cache.read_frames(entry), namespace={})["x"][0] != 0.0  # the blob is unchanged
+
+
 def test_an_empty_key_file_is_an_error_not_an_empty_key(tmp_path: Path) -> None:
     path = tmp_path / "keyfile"
     path.write_bytes(b"")

@@ -184,3 +184,15 @@ def test_pseudo_filesystems_are_never_dependencies(tmp_path: Path) -> None:
         os.listdir(tmp_path)
     assert list(watch.files) == [str(tmp_path / "data.txt")]
     assert list(watch.dirs) == [str(tmp_path)]
+def test_a_default_a_library_sets_for_itself_is_no_input(shell: Shell, monkeypatch) -> None:
+    # torch sets TORCHINDUCTOR_CACHE_DIR to a folder of its own when an optimizer first steps (and
+    # reads it back); as an input it would make the next run miss, and that run's entry every run
+    # after a restart. Any other variable a cell sets for itself is an input as it was before.
+    monkeypatch.delenv("TORCHINDUCTOR_CACHE_DIR", raising=False)
+    monkeypatch.delenv("NBC_OWN_DEFAULT", raising=False)
+    for name, second in (("TORCHINDUCTOR_CACHE_DIR", "hit"), ("NBC_OWN_DEFAULT", "stored")):
+        cell = f"%%cache\nimport os\nfolder = os.environ.setdefault({name!r}, '/tmp/default')\n"
+        shell.run(cell)
+        assert shell.status == "stored"
+        shell.run(cell)
+        assert shell.status == second, name

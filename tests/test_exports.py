@@ -37,7 +37,7 @@ def test_the_public_api_is_as_it_was() -> None:
 
     assert sorted(nbcache.__all__) == [
         "__version__", "_jupyter_labextension_paths", "checkpoint", "dashboard", "explain",
-        "load_ipython_extension", "register_state", "stats", "unload_ipython_extension",
+        "load_ipython_extension", "register_fingerprint", "register_state", "stats", "unload_ipython_extension",
     ]
 
 
@@ -85,3 +85,9 @@ def test_state_providers_import_no_library() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+def test_register_fingerprint_is_public() -> None:
+    import nbcache
+    from nbcache.key.fingerprint.user import register_fingerprint
+
+    assert "register_fingerprint" in nbcache.__all__
+    assert nbcache.register_fingerprint.__doc__ and register_fingerprint.__doc__

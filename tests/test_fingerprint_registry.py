@@ -159,3 +159,113 @@ def _cached(x: int) -> int:
 )
 def test_takes_pickle_path(value: object, pickled: bool) -> None:
     assert takes_pickle_path(value) is pickled
+
+
+# -- classes with their subclasses, registrations by name, users' registrations ----------------
+def test_a_class_registered_with_its_subclasses_decides_for_each(registry: Registry) -> None:
+    base = _library_class("Module", "biglib.nn")
+    registry.register_lazy("biglib", "nbcache")  # any importable module: biglib has an adapter
+    registry.register_subclasses(base, lambda t: None if getattr(t, "own_pickle", False) else BASE)
+    mine = type("Net", (base,), {"__module__": "__main__"})  # a notebook's subclass
+    odd = type("Odd", (base,), {"__module__": "__main__", "own_pickle": True})
+    assert registry.kind(mine()) is BASE
+    assert registry.kind(odd()) is OTHER
+
+
+def test_a_user_s_registration_wins_over_the_adapter_s(registry: Registry) -> None:
+    cls = _library_class("Thing", "somelib")
+    user = Kind(_encoder("user"))
+    registry.register_user(cls, user)
+    registry.register(cls, EXACT)  # the adapter, imported later
+    registry.register_subclasses(cls, lambda t: EXACT)
+    assert registry.kind(cls()) is user
+    assert registry.kind(type("Sub", (cls,), {"__module__": "__main__"})()) is user
+
+
+def test_a_registration_by_name_waits_for_its_library(fakelib: types.SimpleNamespace) -> None:
+    reg = fakelib.registry
+    user = Kind(_encoder("user"))
+    sys.modules.pop("fakelib", None)
+    reg.register_named("fakelib.Base", user)
+    assert "fakelib" not in sys.modules
+    sys.modules["fakelib"] = types.SimpleNamespace(Base=fakelib.Base)  # the notebook imports it
+    try:
+        assert reg.kind(fakelib.Base()) is user
+        assert reg.kind(_library_class("Sub", "fakelib.sub", fakelib.Base)()) is user
+    finally:
+        del sys.modules["fakelib"]
+
+
+REGISTER = """
+import sys, warnings
+import nbcache
+from nbcache.errors import FingerprintError
+from nbcache.key.fingerprint import fingerprint as fp
+
+class Grid:
+    def __init__(self, cells, scratch=None):
+        self.cells, self.scratch = cells, scratch  # scratch: not part of the value
+
+nbcache.register_fingerprint(Grid, lambda g: tuple(g.cells))
+print(fp(Grid([1, 2], object())) == fp(Grid([1, 2], object())), fp(Grid([1, 2])) != fp(Grid([1, 3])))
+class Sub(Grid):
+    pass
+print(fp(Sub([1, 2])) != fp(Grid([1, 2])) and fp(Sub([1, 2])) == fp(Sub([1, 2], 5)))
+
+nbcache.register_fingerprint("regdemo.shapes.Poly", lambda p: p.points)
+print("regdemo" in sys.modules)
+import regdemo.shapes
+print(fp(regdemo.shapes.Poly([1], object())) == fp(regdemo.shapes.Poly([1], object())))
+
+nbcache.register_fingerprint("torch.Tensor", lambda t: tuple(t.shape))  # before torch is imported
+import torch
+print(fp(torch.zeros(3)) == fp(torch.ones(3)), fp(torch.nn.Parameter(torch.zeros(2))) == fp(torch.nn.Parameter(torch.ones(2))))
+
+def broken(value):
+    raise KeyError("cells")
+nbcache.register_fingerprint(Grid, broken)
+try:
+    fp(Grid([1]))
+except FingerprintError as exc:
+    print(str(exc))
+for bad in ((int, len), ("nodots", len), (3, len), (Grid, "not callable")):
+    try:
+        nbcache.register_fingerprint(*bad)
+    except (TypeError, ValueError) as exc:
+        print(str(exc).startswith("nbcache: "))
+try:
+    nbcache.register_fingerprint("regdemo.Missing", len)  # regdemo is imported: told at once
+except ValueError as exc:
+    print(exc)
+nbcache.register_fingerprint("regdemo2.Missing", len)  # not imported yet: told when it is used
+import regdemo2
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    print(len(fp(regdemo2.Thing())))
+print([str(w.message) for w in caught])
+"""
+
+
+def test_register_fingerprint(tmp_path: Path) -> None:
+    (tmp_path / "regdemo").mkdir()
+    (tmp_path / "regdemo" / "__init__.py").write_text("")
+    (tmp_path / "regdemo" / "shapes.py").write_text(
+        "class Poly:\n    def __init__(self, points, cache):\n        self.points, self.cache = points, cache\n"
+    )
+    (tmp_path / "regdemo2.py").write_text("class Thing:\n    pass\n")
+    root = str(Path(__file__).resolve().parent.parent)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), root, os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run([sys.executable, "-c", REGISTER], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        "True True",
+        "True",
+        "False",
+        "True",
+        "True True",
+        "the fingerprint function registered for __main__.Grid raised KeyError: 'cells'",
+        "True", "True", "True", "True",
+        "nbcache: register_fingerprint('regdemo.Missing'): module 'regdemo' has no attribute 'Missing'",
+        "16",
+        "[\"nbcache: register_fingerprint('regdemo2.Missing'): module 'regdemo2' has no attribute 'Missing'\"]",
+    ], done.stdout

@@ -938,6 +938,137 @@ scenario(
     name="proc_listing_is_no_dependency_hits",
     cells=["%%cache\nimport os\nhas_proc = len(os.listdir('/proc')) > 0 and len(os.listdir('/dev')) > 0\nprint(has_proc)\n", "print(has_proc)"],
 )
+def hits_and_misses_on_a_change(name: str, cells: list[str], old: str, new: str) -> None:
+    """Two scenarios: ``cells`` hit after a restart; with ``old`` made ``new`` (a one-element
+    change of an input), they miss."""
+    scenario(name=f"{name}_input_hits", cells=cells)
+    scenario(name=f"{name}_element_change_misses", cells=cells, cells2=sub(cells, old, new), expect="miss")
+
+
+# == library types: torch, polars, Arrow, pandas' Arrow strings, strings, scipy, xarray ===========
+# Each hits after a restart (its inputs fingerprint alike in a fresh kernel) and misses on a
+# one-element change; what a cached cell produced is restored as it was, and a later cached cell
+# that reads it hits too (the restored object fingerprints as the original).
+_tensor = [
+    "import torch\ntorch.manual_seed(0)\nt = torch.randn(1000, 10)",
+    d("""
+    %%cache
+    total = round(float(t.sum()), 3)
+    print(total)
+    """),
+    "print(total, t.dtype, t.shape)",
+]
+hits_and_misses_on_a_change("torch_tensor", _tensor, "t = torch.randn(1000, 10)", "t = torch.randn(1000, 10)\nt[3, 2] += 1")
+
+_net = d("""
+import torch
+class Net(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.emb = torch.nn.Embedding(20, 8)
+        self.out = torch.nn.Linear(8, 20, bias=False)
+        self.out.weight = self.emb.weight  # tied
+    def forward(self, x):
+        return self.out(self.emb(x))
+""")
+_model = [
+    _net,
+    d("""
+    %%cache
+    torch.manual_seed(0)
+    net = Net()
+    opt = torch.optim.Adam(net.parameters(), lr=0.05)
+    for step in range(20):
+        opt.zero_grad()
+        loss = torch.nn.functional.cross_entropy(net(torch.arange(20)), torch.arange(20))
+        loss.backward()
+        opt.step()
+    net.eval()
+    print(round(loss.item(), 3))
+    """),
+    d("""
+    w = net.emb.weight
+    print(type(net).__name__, net.training, net.out.weight is w, type(w).__name__, w.dtype, w.device, w.requires_grad)
+    print(round(w.detach().sum().item(), 3), w.grad is not None, len(opt.state), opt.param_groups[0]["params"][0] is w, int(opt.state[w]["step"]))
+    """),
+    d("""
+    %%cache
+    preds = torch.argmax(net(torch.arange(20)), 1).tolist()
+    print(preds)
+    """),
+]
+scenario(name="torch_model_trained_in_a_cached_cell_restores", cells=_model)
+
+_train_input = [
+    _net + "torch.manual_seed(0)\nnet = Net()\nalias = net\nopt = torch.optim.SGD(net.parameters(), lr=0.1)\n",
+    d("""
+    %%cache
+    for _ in range(5):
+        opt.zero_grad()
+        net(torch.arange(20)).pow(2).mean().backward()
+        opt.step()
+    """),
+    d("""
+    print(alias is net, opt.param_groups[0]["params"][0] is net.emb.weight)
+    print(round(net.emb.weight.detach().sum().item(), 3), round(alias.out.weight.detach().sum().item(), 3), net.emb.weight.grad is not None)
+    """),
+]
+scenario(name="torch_model_trained_in_place_hits_and_updates_it", cells=_train_input)
+scenario(
+    name="torch_tensor_changed_in_place_updates_its_views",
+    cells=["import torch\nt = torch.zeros(4)\nv = t[:2]", "%%cache\nt.add_(1)\n", "print(v.tolist(), t.tolist(), v.untyped_storage().data_ptr() == t.untyped_storage().data_ptr())"],
+)
+
+_polars = [
+    "import polars as pl\ndf = pl.DataFrame({'a': [3, 1, 2], 's': ['x', 'y', 'z']})",
+    "%%cache\nout = df.sort('a').with_columns(b=pl.col('a') * 2)\nprint(out)",
+    "print(out.schema, out['b'].to_list(), out['a'].flags)",
+    "%%cache\ntotal = out['b'].sum()\nprint(total)",
+]
+hits_and_misses_on_a_change("polars_frame", _polars, "'y', 'z'", "'w', 'z'")
+scenario(
+    name="polars_lazy_frame_scanned_file_change_misses",
+    cells=["import polars as pl\nlf = pl.scan_csv('data.csv')", "%%cache\ntotal = lf.select(pl.col('a').sum()).collect().item()\nprint(total)", "print(total)"],
+    files={"data.csv": "a\n1\n2\n"},
+    files2={"data.csv": "a\n1\n5\n"},
+    expect="miss",
+)
+
+# name: the cell that makes the input, the cached cell, a probe cell, and a one-element change
+_INPUTS = {
+    "pyarrow_table": (
+        "import pyarrow as pa\ntable = pa.table({'a': [1, 2, 3], 's': ['x', 'y', None]})",
+        "%%cache\nsubset = table.filter(pa.compute.greater(table['a'], 1))\nprint(subset.num_rows, subset.column('s').null_count)",
+        "print(subset.to_pydict())",
+        ("'y', None", "'w', None"),
+    ),
+    "pandas_arrow_strings": (
+        "import pandas as pd\nwords = pd.Series([f'w{i}' for i in range(1000)])",
+        "%%cache\nlengths = int(words.str.len().sum())\nprint(words.dtype, lengths)",
+        "print(lengths)",
+        ("for i in range(1000)])", "for i in range(1000)])\nwords[5] = 'changed'"),
+    ),
+    "list_of_strings": (
+        "names = [f'name{i}' for i in range(1000)]",
+        "%%cache\nlongest = max(names, key=len)\nprint(longest)",
+        "print(longest)",
+        ("range(1000)]", "range(1000)]\nnames[10] = 'x'"),
+    ),
+    "scipy_sparse": (
+        "import scipy.sparse as sp\nm = sp.random(100, 100, density=0.05, format='csr', random_state=0)",
+        "%%cache\nrows = m.sum(axis=1).round(4).ravel().tolist()[:3]\nprint(m.nnz, rows)",
+        "print(rows)",
+        ("random_state=0)", "random_state=0)\nm.data[0] += 1"),
+    ),
+    "xarray": (
+        "import numpy as np, xarray as xr\nda = xr.DataArray(np.arange(6.0).reshape(2, 3), dims=('x', 'y'), coords={'x': ['a', 'b']})",
+        "%%cache\nmeans = da.mean('y')\nprint(means.values.tolist())",
+        "print(means)",
+        ("'b']})", "'b']})\nda[1, 1] = -1"),
+    ),
+}
+for _name, (_make, _cached, _probe, (_old, _new)) in _INPUTS.items():
+    hits_and_misses_on_a_change(_name, [_make, _cached, _probe], _old, _new)
 
 
 # == --explain ===================================================================================

@@ -45,6 +45,11 @@ _hook_installed = False
 _SPAWN_EVENTS = frozenset({"subprocess.Popen", "os.system", "os.posix_spawn", "os.exec", "os.spawn", "os.fork", "os.forkpty", "pty.fork"})
 # Variables that differ between two starts of the same notebook server and kernel.
 _VOLATILE_ENV = ("JPY_", "KERNEL_ID", "JUPYTER_SERVER", "PYDEVD", "_", "OLDPWD", "PWD", "SHLVL")
+# Variables a library sets to a default of its own the first time it needs one, and reads back:
+# the default is no input of the cell. Recorded as an input (absent before the cell, set after),
+# it would make every later run in the same kernel miss, and the entry it then stores miss after a
+# restart. torch sets TORCHINDUCTOR_CACHE_DIR (a folder under /tmp) when an optimizer first steps.
+_SET_BY_LIBRARIES = frozenset({"TORCHINDUCTOR_CACHE_DIR"})
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_TRUNC
 # Events that change the file system, with the positions of their path arguments.
 _CHANGE_EVENTS = {
@@ -326,7 +331,7 @@ def record_reads(watch: Watch, commands: Iterable[str] = (), environ: Mapping[st
         reads["environ"] = _environment_digest(environ)
     reads["files"] = {path: _stamp(path) for path in dict.fromkeys(files)}
     reads["dirs"] = {path: _listing(path) for path in dict.fromkeys(dirs)}
-    reads["env"] = {name: environ.get(name) for name in watch.env}
+    reads["env"] = {name: environ.get(name) for name in watch.env if name not in _SET_BY_LIBRARIES}
     return reads
 
 

@@ -28,6 +28,7 @@ from .capture import decode_outputs
 from .contents import ATTRS, RESULTS, STATE, Extra
 from .host import Host, Outcome, RunOptions, warn_once
 from .imports import reimport
+from .reducers import REDUCERS
 from .serialize import load_values
 from ..units import format_duration as _seconds
 
@@ -121,6 +122,9 @@ def update_in_place(live: Any, new: Any) -> bool:
     if type(live) is not type(new):
         return False
     try:
+        by_library = REDUCERS.updater(type(live))
+        if by_library is not None:
+            return by_library(live, new)
         if isinstance(live, list):
             live[:] = new
         elif isinstance(live, (dict, set)):

@@ -12,8 +12,9 @@ one the cell left behind:
 - **Functions see the live namespace.** A function defined in the notebook is pickled by value
   (cloudpickle), but re-created with the live namespace as its globals, so it sees later changes
   to the globals it uses, exactly like the function the cell defined.
-- **Buffers out of band.** Pickle protocol 5 hands large buffers (numpy arrays, pandas blocks)
-  to nbcache instead of copying them into the pickle. They are written straight to the file and
+- **Buffers out of band.** Pickle protocol 5 hands large buffers (numpy arrays, pandas blocks,
+  Arrow data; torch tensors and polars frames through :mod:`.reducers`) to nbcache instead of
+  copying them into the pickle. They are written straight to the file and
   read back with ``readinto`` into the memory the arrays will use: no extra copy either way.
 
 The frames (pickle + buffers) are laid out by :mod:`nbcache.store.frames`.
@@ -32,7 +33,7 @@ from cloudpickle import cloudpickle as _cp
 
 from ..errors import CorruptEntryError, UnpicklableError
 from ..store.frames import Frames
-from . import reducers
+from .reducers import REDUCERS
 from .views import Anchors, array_view
 
 __all__ = ["dump_values", "load_values"]
@@ -50,7 +51,9 @@ class _ValuesPickler(cloudpickle.Pickler):
         self._buffers = buffers
         self._stored_arrays: set[int] = set()
         self._anchors = Anchors((), ())
-        self._special = reducers.loaded_bases()
+        # Libraries' objects written out of band (torch tensors, polars frames) and live objects
+        # (widgets, figures): see .reducers.
+        self._reduce = REDUCERS.session()
         # Functions whose globals are the namespace get the namespace itself as their globals
         # (a persistent reference), not cloudpickle's copy of the few globals they use.
         self.globals_ref[id(namespace)] = namespace
@@ -84,10 +87,9 @@ class _ValuesPickler(cloudpickle.Pickler):
         return None
 
     def reducer_override(self, obj: Any) -> Any:
-        if self._special and isinstance(obj, self._special):  # widgets, figures: see reducers.py
-            reduced = reducers.reduce(obj)
-            if reduced is not None:
-                return reduced
+        reduced = self._reduce(obj)
+        if reduced is not None:
+            return reduced
         if type(obj).__module__ == "numpy" and type(obj).__name__ == "ndarray" and self._anchors:
             # A view of an array stored here or referred to by name stays a view of it (views.py).
             reduced = self._view_reduce(obj) if obj.base is not None else self._root_reduce(obj)

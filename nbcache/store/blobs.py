@@ -127,13 +127,14 @@ class Blobs:
             return None
         import mmap
 
-        # MAP_POPULATE maps every page in one call: touching them one by one would fault each.
-        flags = mmap.MAP_PRIVATE | getattr(mmap, "MAP_POPULATE", 0)
+        # No MAP_POPULATE: on a private writable mapping it prefaults every page for writing, which
+        # copies the whole file into fresh memory (a read of it, and twice the memory). The checksum
+        # pass faults the pages in for reading, from the page cache, without a copy.
         with open(local(ref.name), "rb") as fh:
             found = os.fstat(fh.fileno()).st_size
-            if found != ref.size:  # never map (and populate) more than the manifest says
+            if found != ref.size:  # never map more than the manifest says
                 raise CorruptEntryError(f"values blob has {found} bytes, its manifest says {ref.size}")
-            return memoryview(mmap.mmap(fh.fileno(), 0, flags=flags, prot=mmap.PROT_READ | mmap.PROT_WRITE))
+            return memoryview(mmap.mmap(fh.fileno(), 0, flags=mmap.MAP_PRIVATE, prot=mmap.PROT_READ | mmap.PROT_WRITE))
 
     def _damaged(self, ref: BlobRef, owner: str | None) -> None:
         """``ref`` failed its checksum: count the miss and remove the blob (see Repair above)."""

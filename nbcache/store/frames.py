@@ -6,7 +6,12 @@ can write, map and verify a values blob without knowing what is inside.
 The frame layout (all integers little-endian)::
 
     b"NBCV" | u32 version | u32 buffer count | u64 pickle length | u64 length per buffer
-    | pickle bytes | buffer 0 | buffer 1 | ...
+    | pickle bytes | padding | buffer 0 | padding | buffer 1 | ...
+
+Version 2 pads with zeros so that every buffer starts at a multiple of 64 bytes from the start of
+the blob: a blob mapped from its file (page-aligned) gives arrays and tensors memory as aligned as
+an allocation's (torch's kernels assume their elements' natural alignment). Version 1, which
+packed the buffers back to back, is still read.
 """
 
 from __future__ import annotations
@@ -19,7 +24,9 @@ from ..errors import CorruptEntryError
 
 __all__ = ["Frames", "VALUES_VERSION", "frames_from_buffer", "read_frames"]
 
-VALUES_VERSION = 1
+VALUES_VERSION = 2
+_READS = (1, 2)
+_ALIGN = 64  # from version 2: where each buffer starts
 _MAGIC = b"NBCV"
 _HEAD = struct.Struct("<4sIIQ")
 _LEN = struct.Struct("<Q")
@@ -38,7 +45,15 @@ class Frames:
         """The blob as a list of byte chunks, ready to be written or hashed in order."""
         head = _HEAD.pack(_MAGIC, VALUES_VERSION, len(self.buffers), _nbytes(self.pickle))
         lengths = b"".join(_LEN.pack(_nbytes(b)) for b in self.buffers)
-        return [head + lengths, self.pickle, *self.buffers]
+        out: list[Any] = [head + lengths, self.pickle]
+        at = len(head) + len(lengths) + _nbytes(self.pickle)
+        for buffer in self.buffers:
+            pad = _pad(at, VALUES_VERSION)
+            if pad:
+                out.append(bytes(pad))
+            out.append(buffer)
+            at += pad + _nbytes(buffer)
+        return out
 
     @property
     def size(self) -> int:
@@ -47,6 +62,11 @@ class Frames:
 
 def _nbytes(chunk: Any) -> int:
     return chunk.nbytes if isinstance(chunk, memoryview) else len(chunk)
+
+
+def _pad(at: int, version: int) -> int:
+    """The padding before a buffer that would start at offset ``at``."""
+    return -at % _ALIGN if version >= 2 else 0
 
 
 def read_frames(stream: Any, *, hasher: Any = None, size: int | None = None) -> Frames:
@@ -74,18 +94,36 @@ def read_frames(stream: Any, *, hasher: Any = None, size: int | None = None) -> 
 
     head = exact(_HEAD.size)
     magic, version, count, pickle_len = _HEAD.unpack(head)
-    if magic != _MAGIC:
-        raise CorruptEntryError("values blob does not start with the nbcache marker")
-    if version != VALUES_VERSION:
-        raise CorruptEntryError(f"values blob has version {version}; this nbcache reads {VALUES_VERSION}")
+    _check(magic, version)
     if count > _MAX_BUFFERS or (size is not None and _HEAD.size + count * _LEN.size > size):
         raise CorruptEntryError(f"values blob claims {count} buffers")
     lengths = [_LEN.unpack_from(exact(_LEN.size))[0] for _ in range(count)]
-    if size is not None and _HEAD.size + count * _LEN.size + pickle_len + sum(lengths) != size:
+    if size is not None and _laid_out(_HEAD.size + count * _LEN.size + pickle_len, lengths, version) != size:
         raise CorruptEntryError(f"values blob's frames do not add up to the {size} bytes its manifest says")
     body = exact(pickle_len)
-    buffers = [exact(n) for n in lengths]
+    at = _HEAD.size + count * _LEN.size + pickle_len
+    buffers = []
+    for n in lengths:
+        pad = _pad(at, version)
+        if pad:
+            exact(pad)
+        buffers.append(exact(n))
+        at += pad + n
     return Frames(body, buffers)
+
+
+def _laid_out(at: int, lengths: list[int], version: int) -> int:
+    """Where the blob ends: its buffers of ``lengths`` laid out from offset ``at``."""
+    for n in lengths:
+        at += _pad(at, version) + n
+    return at
+
+
+def _check(magic: bytes, version: int) -> None:
+    if magic != _MAGIC:
+        raise CorruptEntryError("values blob does not start with the nbcache marker")
+    if version not in _READS:
+        raise CorruptEntryError(f"values blob has version {version}; this nbcache reads versions {', '.join(map(str, _READS))}")
 
 
 def frames_from_buffer(buffer: memoryview, *, hasher: Any = None, size: int | None = None) -> Frames:
@@ -98,10 +136,7 @@ def frames_from_buffer(buffer: memoryview, *, hasher: Any = None, size: int | No
     if buffer.nbytes < _HEAD.size:
         raise CorruptEntryError("values blob is truncated")
     magic, version, count, pickle_len = _HEAD.unpack_from(buffer)
-    if magic != _MAGIC:
-        raise CorruptEntryError("values blob does not start with the nbcache marker")
-    if version != VALUES_VERSION:
-        raise CorruptEntryError(f"values blob has version {version}; this nbcache reads {VALUES_VERSION}")
+    _check(magic, version)
     if count > _MAX_BUFFERS or _HEAD.size + count * _LEN.size > buffer.nbytes:
         raise CorruptEntryError(f"values blob claims {count} buffers")
     offset = _HEAD.size
@@ -109,12 +144,14 @@ def frames_from_buffer(buffer: memoryview, *, hasher: Any = None, size: int | No
     for _ in range(count):
         lengths.append(_LEN.unpack_from(buffer, offset)[0])
         offset += _LEN.size
-    if offset + pickle_len + sum(lengths) != buffer.nbytes:
+    starts = []
+    at = offset + pickle_len
+    for n in lengths:
+        at += _pad(at, version)
+        starts.append(at)
+        at += n
+    if at != buffer.nbytes:
         raise CorruptEntryError("values blob has the wrong length")
     body = buffer[offset : offset + pickle_len]
-    offset += pickle_len
-    buffers = []
-    for n in lengths:
-        buffers.append(buffer[offset : offset + n])
-        offset += n
+    buffers = [buffer[start : start + n] for start, n in zip(starts, lengths)]
     return Frames(body, buffers)

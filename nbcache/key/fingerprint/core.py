@@ -9,7 +9,10 @@ what outlives one walk: the memo of code digests, the pool of picklers, the subs
 
 from __future__ import annotations
 
+import collections
 import math
+import operator
+import pickle
 import struct
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -23,7 +26,9 @@ if TYPE_CHECKING:
     from .pickled import Substitutes, _HashingPickler
 
 # Bump when the encoding changes: old keys then stop matching rather than colliding.
-FINGERPRINT_VERSION = 2
+# 3: runs of strings through one C pass (long lists, object arrays), pandas' Arrow-backed arrays by
+# their Arrow buffers.
+FINGERPRINT_VERSION = 3
 # xxh3-128: ~18 GB/s on one core here; 128 bits make accidental collisions irrelevant.
 DIGEST_SIZE = 16
 
@@ -38,6 +43,8 @@ _NDARRAY, _NDOBJ, _NPSCALAR, _DTYPE = b"ao#t"
 _FRAME, _SERIES, _INDEX, _RANGEINDEX, _MULTIINDEX, _EXTARRAY, _CATEGORICAL = b"DSIRMEC"
 _FUNC, _CODE, _CLASS, _MODULE, _LIBOBJ, _METHOD, _PARTIAL, _PICKLE, _ELLIPSIS = b"FKLmlMPpE"
 _WRAPPER, _INSTANCE = b"WO"
+_STRS, _USER, _TENSOR, _TORCH_MODULE, _OPTIMIZER, _ARROW, _POLARS, _LAZYFRAME, _SPARSE, _XARRAY = b"$UXnqAHZVY"
+_ODICT = b"Q"[0]
 
 # The walk asks the registry (registry.py) how to encode each value: the exact types first,
 # without a method call, since most values are scalars and containers.
@@ -65,6 +72,20 @@ class Fingerprinter:
         self._picklers: list[_HashingPickler] = []
         self._wanted: int | None = None  # see pickle_digest
         self._found: bytes | None = None
+        self._standing: set[int] = set()  # see stand_in_digest
+
+    def stand_in_digest(self, obj: Any) -> bytes:
+        """``obj``'s fingerprint, as it stands inside a pickle. A stand-in's walk may pickle
+        something that holds the object again (a module's hook bound to the module): that inner
+        sight stands as its type's name, the outer one already encodes the object."""
+        key = id(obj)
+        if key in self._standing:
+            return xxhash.xxh3_128(b"cycle:" + _qualname(type(obj)).encode()).digest()
+        self._standing.add(key)
+        try:
+            return self.digest(obj)
+        finally:
+            self._standing.discard(key)
 
     def digest(self, value: Any) -> bytes:
         hasher = xxhash.xxh3_128()
@@ -207,6 +228,8 @@ def _sequence(tag: int) -> Callable[[_Walk, Any], None]:
             return
         w.tag(tag)
         w.length(len(v))
+        if len(v) >= _MIN_RUN and strings(w, v):
+            return
         item = w.value
         for x in v:
             item(x)
@@ -214,15 +237,52 @@ def _sequence(tag: int) -> Callable[[_Walk, Any], None]:
     return encode
 
 
-def _dict(w: _Walk, v: dict[Any, Any]) -> None:
-    if w.remember(v):
-        return
-    w.tag(_DICT)
-    w.length(len(v))
-    item = w.value
-    for k, x in v.items():
-        item(k)
-        item(x)
+# Below this many elements a sequence of strings is walked element by element, as it always was:
+# a pickler costs more to set up than a few strings cost to walk.
+_MIN_RUN = 16
+
+
+class _Sink:
+    __slots__ = ("write",)
+
+    def __init__(self, write: Callable[[Any], Any]):
+        self.write = write
+
+
+def strings(w: _Walk, items: list[Any] | tuple[Any, ...]) -> bool:
+    """Encode ``items`` as a run of strings if every one is exactly a ``str`` (True), else write
+    nothing (False).
+
+    One pass in C: pickle writes each string as its UTF-8 bytes (``surrogatepass`` for lone
+    surrogates) behind its byte length. In fast mode it keeps no memo, so neither the identity of a
+    string nor a repeat of one is written; the exact-type check first keeps out ``str`` subclasses
+    (which may carry state) and everything pickle would not write as a plain string.
+    """
+    n = len(items)
+    if not n or type(items[0]) is not str or operator.countOf(map(type, items), str) != n:
+        return False
+    w.tag(_STRS)
+    pickler = pickle.Pickler(_Sink(w.update), protocol=5)
+    pickler.fast = True
+    pickler.dump(items)
+    return True
+
+
+def _mapping(tag: int) -> Callable[[_Walk, Any], None]:
+    def encode(w: _Walk, v: dict[Any, Any]) -> None:
+        if w.remember(v):
+            return
+        w.tag(tag)
+        w.length(len(v))
+        item = w.value
+        for k, x in v.items():
+            item(k)
+            item(x)
+
+    return encode
+
+
+_dict = _mapping(_DICT)
 
 
 def _set(tag: int) -> Callable[[_Walk, Any], None]:
@@ -257,6 +317,8 @@ for _type, _encode in {
     tuple: _sequence(_TUPLE),
     list: _sequence(_LIST),
     dict: _dict,
+    # torch keeps a module's hooks in them; walked, a hook bound to its module is a back-reference.
+    collections.OrderedDict: _mapping(_ODICT),
     set: _set(_SET),
     frozenset: _set(_FROZENSET),
     type(Ellipsis): _ellipsis,

@@ -1,6 +1,6 @@
 """numpy: arrays by their raw buffer, dtype, shape and memory order; scalars and dtypes exactly.
 
-Object arrays hash each element (with a fast path when all are ``str``). The registry imports this
+Object arrays hash each element (in one pass when all are ``str``: see :func:`.core.strings`). The registry imports this
 adapter the first time it sees a numpy value, so importing nbcache never imports numpy.
 """
 
@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from .core import _DTYPE, _LIST, _NDARRAY, _NDOBJ, _NPSCALAR, _STR, _Walk
+from .core import _DTYPE, _LIST, _NDARRAY, _NDOBJ, _NPSCALAR, _Walk, strings
 from .registry import REGISTRY, Kind
 
 __all__: list[str] = []  # encoders registered with the registry; nothing to import from here
@@ -59,18 +59,11 @@ def _ndarray(w: _Walk, a: Any) -> None:
 
 
 def _object_elements(w: _Walk, flat: Any) -> None:
-    """Elements of a 1-d object array (or a list), with a fast path when all are ``str``."""
+    """Elements of a 1-d object array (or a list), in one pass when all are ``str``."""
     if not isinstance(flat, list):
         flat = flat.tolist()  # one pass in C; iterating an ndarray element by element is slower
-    n = len(flat)
-    w.length(n)
-    # set(map(type, ...)) runs in C: the check costs ~20 ns an element.
-    if n and set(map(type, flat)) == {str}:
-        # Lengths (in code points) plus the concatenation determine every element.
-        w.tag(_STR)
-        lengths: Any = np.fromiter(map(len, flat), dtype=np.int64, count=n)
-        w.blob(memoryview(lengths).cast("B"))
-        w.blob("".join(flat).encode("utf-8", "surrogatepass"))
+    w.length(len(flat))
+    if strings(w, flat):
         return
     w.tag(_LIST)
     item = w.value

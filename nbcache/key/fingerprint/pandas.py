@@ -1,8 +1,10 @@
 """pandas: every column's values, the index, the column names, the dtypes and ``attrs``.
 
 All of them, never a sample. Column values go through the numpy encodings where pandas keeps a
-numpy buffer (datetimes as their int64 values, nullable arrays as data plus mask), and as Python
-objects plus the missing-value mask otherwise. Imported by the registry the first time it sees a
+numpy buffer (datetimes as their int64 values, nullable arrays as data plus mask), through the
+Arrow encoding where it keeps Arrow arrays (``string[pyarrow]``, pandas 3's default ``str`` when
+pyarrow is installed, ``ArrowDtype`` columns), and as Python objects plus the missing-value mask
+otherwise. Imported by the registry the first time it sees a
 pandas value.
 """
 
@@ -92,6 +94,12 @@ def _array(w: _Walk, arr: Any) -> None:
         _index(w, arr.categories)
         w.value(bool(arr.ordered))
         return
+    chunks = getattr(arr, "_pa_array", None)  # Arrow-backed (pandas 3's default str): its Arrow buffers
+    if chunks is not None and type(chunks).__module__.partition(".")[0] == "pyarrow":
+        from .arrow import unchunked  # pyarrow is imported: the array is made of it
+
+        unchunked(w, chunks)
+        return
     asi8 = getattr(arr, "asi8", None)  # datetimes, timedeltas, periods: their int64 values
     if isinstance(asi8, np.ndarray):
         _ndarray(w, asi8)
@@ -105,8 +113,8 @@ def _array(w: _Walk, arr: Any) -> None:
     if isinstance(backing, np.ndarray):
         _ndarray(w, backing)
         return
-    # Anything else (arrow-backed, third-party): the missing-value mask plus the values
-    # as Python objects. Exact, if slower than a buffer.
+    # Anything else (third-party): the missing-value mask plus the values as Python objects.
+    # Exact, if slower than a buffer.
     _ndarray(w, np.asarray(arr.isna(), dtype=bool))
     _object_elements(w, arr.to_numpy(dtype=object, na_value=None))
 
