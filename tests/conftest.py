@@ -33,9 +33,12 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture
 def ip(tmp_path: Path) -> Iterator[Any]:
     """The test IPython shell with nbcache loaded and its cache in ``tmp_path/cache``."""
-    from IPython.testing.globalipapp import get_ipython
+    if InteractiveShell.initialized():  # the `shell` fixture's came first: one shell per process
+        shell = InteractiveShell.instance()
+    else:
+        from IPython.testing.globalipapp import get_ipython
 
-    shell = get_ipython()
+        shell = get_ipython()
     shell.run_line_magic("load_ext", "nbcache")
     from nbcache.jupyter.extension import session
 
