@@ -124,24 +124,34 @@ class IPythonHost:
             revived = widgets.revive(state["state"]) if state is not None else {}
         except Exception:  # noqa: BLE001 - no live widgets: their text forms are shown
             revived = {}
+        # Records are the kernel's sends, in order. A stream's text is flushed (sent) before
+        # anything else is sent: another stream's text, a display, the end of an Output widget's
+        # capture, the end of the replay. Consecutive records of one stream need no flush between
+        # them (the frontend shows one text either way), and a flush waits for the kernel's I/O
+        # thread. The last stream's text is left for the kernel, which flushes both streams when
+        # the cell ends (or for :meth:`note`, which flushes before it shows anything): a quick hit
+        # that prints pays for no flush.
+        pending: Any = None
         try:
             for record in records:
+                stream = getattr(sys, record["name"]) if record["type"] == "stream" else None
+                if pending is not None and stream is not pending:
+                    pending.flush()
+                    pending = None
                 into = revived.get(record.get("into", ""))
                 with into if into is not None else contextlib.nullcontext():  # inside an Output widget
                     self._replay_one(publisher, record, results, revived, state)
+                    if stream is not None and into is not None:
+                        stream.flush()  # before the Output widget stops capturing
+                    elif stream is not None:
+                        pending = stream
         finally:
             widgets.forget_revived()
-        sys.stdout.flush()
-        sys.stderr.flush()
 
     def _replay_one(self, publisher: Any, record: dict[str, Any], results: list[Any], revived: dict[str, Any], state: Any) -> None:
         kind = record["type"]
         if kind == "stream":
-            stream = getattr(sys, record["name"])
-            stream.write(record["text"])
-            # Records are the kernel's sends: one send each, in order (and inside an Output
-            # widget, before it stops capturing).
-            stream.flush()
+            getattr(sys, record["name"]).write(record["text"])
         elif kind == "display":
             data = widgets.view_data(record["data"], revived, state)
             if data:
@@ -166,6 +176,8 @@ class IPythonHost:
     def note(self, message: str, outcome: Outcome) -> None:
         if outcome.status == "hit" and outcome.original_runtime < self._note_below:
             return
+        sys.stdout.flush()  # the replayed text goes first (see replay)
+        sys.stderr.flush()
         self.shell.display_pub.publish(
             data={
                 "text/plain": message,

@@ -159,7 +159,9 @@ class Engine:
         self.last_lookup = Lookup(cell.key, cell.name, not_worth=reason)
         if cell.options.explain:
             self._explain(host)
-        line = pays.tell_once(cache, verdict)
+        # said once, as other reasons a cell is not cached are: not in automatic mode, which
+        # says nothing of the cells it does not store (the badge and --explain do)
+        line = pays.tell_once(cache, verdict) if cell.options.warn_uncached else None
         if line is not None:
             host.warn(line)
         return replace(self._run_unstored(host, cell, reason, exclude=_roots(cache)), not_worth=True)

@@ -70,7 +70,12 @@ class Snapshot:
 
     @property
     def environ(self) -> dict[str, str]:
-        return dict(self.states.get("environ") or os.environ)
+        captured = self.states.get("environ")
+        if captured is None:
+            return dict(os.environ)
+        from .python import decoded_environ
+
+        return decoded_environ(captured)
 
     @property
     def cwd(self) -> str:

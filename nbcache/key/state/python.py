@@ -14,7 +14,7 @@ import xxhash
 
 from .registry import NOTHING, StateProvider, reads_noted, register
 
-__all__: list[str] = []
+__all__ = ["decoded_environ"]
 
 
 # -- warnings filters ---------------------------------------------------------------------------
@@ -157,9 +157,25 @@ register(StateProvider("locale", _locale, _set_locale, module="locale", descript
 
 
 # -- environment variables and working directory ----------------------------------------------
-def _environ_delta(before: dict[str, str], after: dict[str, str]) -> Any:
-    changed: dict[str, str | None] = {k: v for k, v in after.items() if before.get(k) != v}
-    changed.update({k: None for k in before if k not in after})
+def _environ() -> dict[Any, Any]:
+    """The environment as the OS gave it: on POSIX ``os.environ``'s own bytes, copied without
+    decoding every variable (which costs about 0.1 ms a cell); see :func:`decoded_environ`."""
+    data = getattr(os.environ, "_data", None)
+    return dict(data) if isinstance(data, dict) else dict(os.environ)
+
+
+def _text(value: Any) -> str:
+    return os.fsdecode(value) if isinstance(value, bytes) else value
+
+
+def decoded_environ(captured: dict[Any, Any]) -> dict[str, str]:
+    """A captured environment as ``os.environ`` shows it."""
+    return {_text(k): _text(v) for k, v in captured.items()}
+
+
+def _environ_delta(before: dict[Any, Any], after: dict[Any, Any]) -> Any:
+    changed: dict[str, str | None] = {_text(k): _text(v) for k, v in after.items() if before.get(k) != v}
+    changed.update({_text(k): None for k in before if k not in after})
     return changed or NOTHING
 
 
@@ -171,7 +187,7 @@ def _set_environ(changed: dict[str, str | None]) -> None:
             os.environ[key] = value
 
 
-register(StateProvider("environ", lambda: dict(os.environ), _set_environ, description="environment variables", role="ambient", delta=_environ_delta))
+register(StateProvider("environ", _environ, _set_environ, description="environment variables", role="ambient", delta=_environ_delta))
 register(
     StateProvider(
         "cwd",
