@@ -35,9 +35,11 @@ from typing import Any, Iterable, Mapping
 
 import xxhash
 
+from .disk import TREE_LIMIT, DiskProblem, Node, file_digest, node
 from .modules import is_library_path
+from .touched import Settled, check_globs, check_trees
 
-__all__ = ["Watch", "check_reads", "paths_digest", "record_reads"]
+__all__ = ["Watch", "check_reads", "current", "note_read", "note_text", "note_write", "paths_digest", "record_reads"]
 
 _state = threading.local()
 _hook_installed = False
@@ -77,12 +79,17 @@ def _audit(event: str, args: tuple[Any, ...]) -> None:
             return
         if isinstance(mode, str):
             if any(c in mode for c in "wax+"):
-                watch.note_write(path)
+                watch.note_write(path, reads="a" in mode or "+" in mode)
                 return
         elif isinstance(flags, int) and flags & _WRITE_FLAGS:
-            watch.note_write(path)
+            watch.note_write(path, reads=not flags & os.O_TRUNC)
             return
         watch.note_file(path)
+    elif event == "sqlite3.connect":
+        # a database is read and written in C: what it was before is an input, what it is after an output
+        database = args[0] if args else None
+        if isinstance(database, (str, bytes, os.PathLike)) and os.fsdecode(database) not in ("", ":memory:"):
+            watch.note_write(database, reads=True)
     elif event in _CHANGE_EVENTS:
         for position in _CHANGE_EVENTS[event]:
             if position < len(args) and not isinstance(args[position], int):
@@ -131,10 +138,21 @@ class Watch:
     """Records files, folders and environment variables read on this thread while active."""
 
     def __init__(self, exclude: Iterable[str] = ()):
-        self.files: dict[str, None] = {}
+        self.files: dict[str, tuple[int, int] | None] = {}
+        """Files read through Python, with their size and mtime when opened."""
         self.dirs: dict[str, None] = {}
         self.env: dict[str, None] = {}
-        self._written: dict[str, bool] = {}
+        self._written: dict[str, Node | None] = {}
+        """Paths the cell wrote (seen by the audit hook), with what was there before."""
+        self.also_read: set[str] = set()
+        """Written paths whose earlier content the cell may have read (append, databases)."""
+        self.before: dict[str, Node | None] = {}
+        """Paths named by the cell's values, constants and library calls (native code reads and
+        writes them where no audit hook sees it), with what was there before the call."""
+        self.globs: dict[str, tuple[str, ...]] = {}
+        """Glob patterns named the same way, with what they matched before."""
+        self.problems: list[str] = []
+        """Paths whose state could not be taken (too many files, a link loop...): nothing is stored."""
         self.spawned = False
         self.relative = False
         """Whether a file or folder was read by a relative path (the result then depends on the
@@ -144,6 +162,7 @@ class Watch:
         """The program of each process started (its first word), where the event names one."""
         self._exclude = tuple(_real_folder(p) for p in exclude if p)
         home = os.path.expanduser("~")
+        self._home = home
         self._home_dot = os.path.join(home, ".")
 
     def _absolute(self, path: Any) -> str | None:
@@ -167,24 +186,82 @@ class Watch:
             self.relative = True
         return absolute
 
-    def note_write(self, path: Any) -> None:
+    def note_write(self, path: Any, reads: bool = False) -> None:
+        """``path`` is about to be written (``reads``: what it holds now may be read first)."""
         absolute = self._absolute(path)
-        if absolute is None or absolute in self._written:
+        if absolute is None:
             return
-        # Whether it existed before: a scratch file made and removed within the cell is no change.
-        self._written[absolute] = os.path.lexists(absolute)
+        if reads and absolute not in self.also_read:
+            self.also_read.add(absolute)
+            if absolute in self._written and self._written[absolute] is not None and self._written[absolute].digest is None:
+                del self._written[absolute]  # stamped without content when first written: take it now
+        if absolute in self._written or absolute in self.before:
+            return
+        # What was there before: a scratch file made and removed within the cell is no change.
+        self._written[absolute] = self._state(absolute, digest=reads)
+
+    def _state(self, path: str, digest: bool) -> Node | None:
+        try:
+            return node(path, digest=digest)
+        except DiskProblem as exc:
+            self.problems.append(str(exc))
+            return None
+
+    def note_path(self, path: Any) -> None:
+        """A file, folder or glob named where native code may read or write it (before it does)."""
+        try:
+            text = os.fsdecode(path)
+        except (TypeError, ValueError):
+            return
+        if any(c in text for c in "*?["):
+            self.note_glob(text)
+            return
+        absolute = self._absolute(os.path.expanduser(text))
+        if absolute is None or absolute in self.before or absolute in ("/", self._home, os.getcwd()):
+            return
+        if absolute in self._written:
+            self.before[absolute] = self._written.pop(absolute)
+            self.also_read.add(absolute)
+            return
+        self.before[absolute] = self._state(absolute, digest=True)
+        if not os.path.isabs(text):
+            self.relative = True
+
+    def note_glob(self, pattern: str) -> None:
+        import glob
+
+        absolute = os.path.abspath(os.path.expanduser(pattern))
+        if absolute in self.globs or self._absolute(absolute) is None:
+            return
+        matches = tuple(sorted(glob.glob(absolute, recursive=True)))
+        if len(matches) > TREE_LIMIT:
+            self.problems.append(f"the pattern {pattern} matches more than {TREE_LIMIT} files, too many to watch")
+            matches = ()
+        self.globs[absolute] = matches
+        self.relative = self.relative or not os.path.isabs(pattern)
+        for match in matches:
+            self.note_path(match)
 
     @property
     def written(self) -> list[str]:
         """Files and folders the cell wrote, created, moved or removed: what exists now and was
         written, and what existed before and was changed (a scratch file made and removed
         within the cell is neither)."""
-        return [path for path, existed in self._written.items() if existed or os.path.lexists(path)]
+        return [path for path, before in self._written.items() if before is not None or os.path.lexists(path)]
+
+    @property
+    def written_before(self) -> dict[str, Node | None]:
+        """The paths the audit hook saw written, with what was there before."""
+        return dict(self._written)
 
     def note_file(self, path: Any) -> None:
         kept = self._keep(path)
-        if kept is not None:
-            self.files.setdefault(kept, None)
+        if kept is not None and kept not in self.files:
+            try:
+                st = os.stat(kept)
+                self.files[kept] = (st.st_size, st.st_mtime_ns)
+            except OSError:
+                self.files[kept] = None
 
     def note_spawn(self, args: tuple[Any, ...]) -> None:
         self.spawned = True
@@ -228,6 +305,35 @@ class Watch:
             pass
 
 
+def current() -> Watch | None:
+    """The watch active on this thread (None: no cell is being watched): for library adapters."""
+    return getattr(_state, "watch", None)
+
+
+def note_read(path: Any) -> None:
+    """A library is about to read ``path`` (a file, a folder, a glob) in native code."""
+    watch = getattr(_state, "watch", None)
+    if watch is not None:
+        watch.note_path(path)
+
+
+def note_write(path: Any, reads: bool = False) -> None:
+    """A library is about to write ``path`` in native code (``reads``: and may read it first)."""
+    watch = getattr(_state, "watch", None)
+    if watch is not None:
+        watch.note_path(path) if reads else watch.note_write(path)
+
+
+def note_text(text: Any) -> None:
+    """A library is about to run ``text`` (SQL): the paths and globs quoted in it are read or written."""
+    watch = getattr(_state, "watch", None)
+    if watch is not None and isinstance(text, str):
+        from .paths import in_text
+
+        for path in in_text(text):
+            watch.note_path(path)
+
+
 def _recording_environ(base: type) -> type:
     def note(key: Any) -> None:
         watch = getattr(_state, "watch", None)
@@ -257,12 +363,7 @@ class FileStamp:
         return [self.size, self.mtime_ns, self.digest]
 
 
-def _hash_file(path: str) -> str:
-    hasher = xxhash.xxh3_128()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 22):
-            hasher.update(chunk)
-    return hasher.hexdigest()
+_hash_file = file_digest
 
 
 def _stamp(path: str) -> list[Any] | None:
@@ -310,7 +411,9 @@ def _command_paths(words: Iterable[str]) -> tuple[list[str], list[str]]:
     return files, dirs
 
 
-def record_reads(watch: Watch, commands: Iterable[str] = (), environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+def record_reads(
+    watch: Watch, commands: Iterable[str] = (), environ: Mapping[str, str] | None = None, settled: Settled | None = None
+) -> dict[str, Any]:
     """What the watch saw, with fingerprints taken now (after the cell ran).
 
     Environment variables are inputs as they were before the cell (``environ``; default: now): a
@@ -331,6 +434,12 @@ def record_reads(watch: Watch, commands: Iterable[str] = (), environ: Mapping[st
         reads["environ"] = _environment_digest(environ)
     reads["files"] = {path: _stamp(path) for path in dict.fromkeys(files)}
     reads["dirs"] = {path: _listing(path) for path in dict.fromkeys(dirs)}
+    if settled is not None:  # what the cell named (see nbcache.key.touched): stamped before it ran
+        reads["files"].update(settled.files)
+        if settled.trees:
+            reads["trees"] = settled.trees
+        if settled.globs:
+            reads["globs"] = settled.globs
     reads["env"] = {name: environ.get(name) for name in watch.env if name not in _SET_BY_LIBRARIES}
     return reads
 
@@ -360,6 +469,10 @@ def check_reads(reads: Mapping[str, Any]) -> list[str]:
     for path, listing in (reads.get("dirs") or {}).items():
         if _listing(path) != listing:
             changed.append(f"folder {path} changed")
+    if reads.get("trees"):
+        changed.extend(check_trees(reads["trees"]))
+    if reads.get("globs"):
+        changed.extend(check_globs(reads["globs"]))
     for name, value in (reads.get("env") or {}).items():
         if os.environ.get(name) != value:
             changed.append(f"environment variable {name} changed")

@@ -1,0 +1,172 @@
+"""Paths a cell names: where native code may read or write files that no audit hook sees.
+
+``pd.read_parquet("d.parquet")``, ``pl.scan_csv("data/*.csv")`` and
+``duckdb.sql("select * from 'q.parquet'")`` read in C++ or Rust. What the cell names is what it
+can reach, so before a miss runs, nbcache takes the state of every path named by:
+
+- the cell's string constants (``"d.parquet"``, and the constant parts of f-strings:
+  ``f"data/{name}.parquet"`` names the folder ``data/``), and those of the notebook's functions
+  and classes that it reaches;
+- its inputs: strings and ``os.PathLike`` values, also inside lists, tuples, sets and dicts (up to
+  :data:`VALUE_LIMIT` strings per cell);
+- the quoted strings inside SQL text (``'data/*.parquet'``, ``read_csv_auto('x.csv')``);
+- the library adapters (:mod:`nbcache.key.adapters`), with the paths handed to readers and
+  writers at run time.
+
+A string names a path when a file or folder of that name exists, or when it looks like a file
+name (no spaces, an extension or a ``/``: the file a cell is about to create), or when it is a
+glob with such a part (``*.csv``: every file it matches, and the set of matches). Whatever
+exists before and is unchanged after the run is an input; whatever changed is an output (see
+:mod:`nbcache.run.files`).
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import re
+import types
+from typing import Any, Iterable, Iterator
+
+__all__ = ["VALUE_LIMIT", "code_strings", "in_text", "named_paths", "source_strings", "value_strings"]
+
+VALUE_LIMIT = 100_000
+"""Strings looked at among a cell's input values (a list of a million tokens is no list of paths)."""
+
+_QUOTED = re.compile(r"'([^'\n]{1,4096})'|\"([^\"\n]{1,4096})\"")
+_EXTENSION = re.compile(r"\.[A-Za-z][A-Za-z0-9]{0,7}$")
+_GLOB = frozenset("*?[")
+
+
+def looks_like_path(text: str) -> bool:
+    """Whether ``text`` could be a file about to be created (``out.parquet``, ``runs/a``)."""
+    if not text or len(text) > 4096 or "://" in text or any(c.isspace() for c in text):
+        return False
+    return "/" in text.rstrip("/") or bool(_EXTENSION.search(text))
+
+
+class _Listings:
+    """Whether names exist, by one listing per folder (a stat per string costs too much)."""
+
+    def __init__(self) -> None:
+        self._names: dict[str, frozenset[str]] = {}
+
+    def exists(self, path: str) -> bool:
+        folder, name = os.path.split(path.rstrip("/") or path)
+        if not name:
+            return os.path.exists(path)
+        names = self._names.get(folder)
+        if names is None:
+            try:
+                names = frozenset(os.listdir(folder or "."))
+            except OSError:
+                names = frozenset()
+            self._names[folder] = names
+        return name in names
+
+
+def named_paths(strings: Iterable[str]) -> Iterator[str]:
+    """The strings among ``strings`` that name a path or a glob (see the module docstring)."""
+    listings = _Listings()
+    seen: set[str] = set()
+    for text in strings:
+        if text in seen or not text or len(text) > 4096 or "\n" in text or "\0" in text:
+            continue
+        seen.add(text)
+        if _GLOB.intersection(text):
+            if not any(c.isspace() for c in text) and ("/" in text or "." in text.replace("*", "")) and text.strip("*?[]./"):
+                yield text
+            continue
+        expanded = os.path.expanduser(text) if text.startswith("~") else text
+        if listings.exists(expanded) or looks_like_path(text):
+            yield text
+
+
+def in_text(text: str) -> list[str]:
+    """The quoted strings of SQL (or any) text that name paths or globs."""
+    if "'" not in text and '"' not in text:
+        return []
+    return list(named_paths(a or b for a, b in _QUOTED.findall(text)))
+
+
+def source_strings(python: str) -> list[str]:
+    """The string constants of a cell's Python source, with the constant parts of f-strings and
+    the paths quoted inside any of them (SQL)."""
+    try:
+        tree = ast.parse(python)
+    except (SyntaxError, ValueError):
+        return []
+    found: list[str] = []
+    for item in ast.walk(tree):
+        if isinstance(item, ast.Constant) and isinstance(item.value, str):
+            found.append(item.value)
+            found.extend(in_text(item.value))
+        elif isinstance(item, ast.JoinedStr):
+            found.extend(_fstring_prefixes(item))
+    return found
+
+
+def _fstring_prefixes(item: ast.JoinedStr) -> list[str]:
+    """``f"data/{x}.parquet"`` -> ``data/``: the folder a formatted path lies in, when it has one."""
+    first = item.values[0] if item.values else None
+    if isinstance(first, ast.Constant) and isinstance(first.value, str) and "/" in first.value:
+        return [first.value[: first.value.rindex("/") + 1]]
+    return []
+
+
+def code_strings(objects: Iterable[Any]) -> list[str]:
+    """The string constants of the notebook's functions and classes among ``objects``."""
+    found: list[str] = []
+    seen: set[int] = set()
+
+    def code(co: types.CodeType) -> None:
+        if id(co) in seen:
+            return
+        seen.add(id(co))
+        for const in co.co_consts:
+            if isinstance(const, str):
+                found.append(const)
+                found.extend(in_text(const))
+            elif isinstance(const, types.CodeType):
+                code(const)
+
+    for obj in objects:
+        if isinstance(obj, types.FunctionType):
+            code(obj.__code__)
+        elif isinstance(obj, type) and obj.__module__ == "__main__":
+            for attr in vars(obj).values():
+                func = getattr(attr, "__func__", attr)
+                if isinstance(func, types.FunctionType):
+                    code(func.__code__)
+    return found
+
+
+def value_strings(values: Iterable[Any], limit: int = VALUE_LIMIT) -> list[str]:
+    """Strings and ``os.PathLike`` paths among ``values`` and inside their lists, tuples, sets
+    and dicts (keys and values), up to ``limit`` of them."""
+    found: list[str] = []
+    stack = list(values)
+    budget = limit
+    while stack and budget > 0:
+        value = stack.pop()
+        kind = type(value)
+        if kind is str:
+            found.append(value)
+            budget -= 1
+        elif kind in (list, tuple, set, frozenset):
+            budget -= 1
+            stack.extend(value if len(value) <= budget else list(value)[:budget])
+        elif kind is dict:
+            budget -= 1
+            items = list(value.items())[:budget]
+            stack.extend(k for k, _ in items)
+            stack.extend(v for _, v in items)
+        elif isinstance(value, os.PathLike):
+            try:
+                path = os.fspath(value)
+            except Exception:  # noqa: BLE001 - a broken __fspath__ is no path
+                continue
+            if isinstance(path, str):
+                found.append(path)
+                budget -= 1
+    return found
