@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import os
 from pathlib import Path
 
 import pytest
@@ -108,23 +109,28 @@ def test_a_run_shorter_than_min_runtime_is_not_stored(cache: Cache) -> None:
     assert engine.run(DictHost(), "x = 1", _auto(60.0)).status == "hit"
 
 
-def test_a_run_that_wrote_a_file_is_not_stored(cache: Cache, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_run_that_wrote_a_file_is_stored_and_a_hit_writes_it_again(cache: Cache, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     target = tmp_path / "out.txt"
     engine, host = Engine(lambda: cache), DictHost({"target": str(target)})
-    outcome = engine.run(host, "with open(target, 'w') as fh:\n    fh.write('x')\n", _auto(0.0))
-    assert outcome.status == "skipped" and str(target) in (outcome.reason or "")
-    assert target.read_text() == "x" and list(cache.entries()) == []
+    cell = "with open(target, 'w') as fh:\n    fh.write('x')\n"
+    assert engine.run(host, cell, _auto(0.0)).status == "stored"
+    target.unlink()
+    fresh = DictHost({"target": str(target)})
+    outcome = engine.run(fresh, cell, _auto(0.0))
+    assert outcome.status == "hit" and outcome.files == ("out.txt",)
+    assert target.read_text() == "x" and fresh.namespace["fh"].closed and fresh.namespace["fh"].name == str(target)
 
 
-def test_a_run_that_removed_a_file_is_not_stored(cache: Cache, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_run_that_removed_a_file_is_stored_and_a_hit_removes_it_again(cache: Cache, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     target = tmp_path / "old.txt"
     target.write_text("old")
     engine, host = Engine(lambda: cache), DictHost({"target": str(target)})
-    outcome = engine.run(host, "import os\nos.remove(target)\n", _auto(0.0))
-    assert outcome.status == "skipped" and "which a hit would not do again" in (outcome.reason or "")
-    assert not target.exists() and list(cache.entries()) == []
+    assert engine.run(host, "import os\nos.remove(target)\n", _auto(0.0)).status == "stored"
+    target.write_text("old")
+    outcome = engine.run(DictHost({"target": str(target)}), "import os\nos.remove(target)\n", _auto(0.0))
+    assert outcome.status == "hit" and not target.exists()
 
 
 def test_a_run_that_started_a_process_is_not_stored(cache: Cache) -> None:
@@ -155,10 +161,16 @@ def test_scratch_files_do_not_prevent_storing(cache: Cache, tmp_path: Path, monk
     assert outcome.status == "stored", outcome.reason
 
 
-def test_a_temporary_folder_left_for_later_cells_is_a_change(cache: Cache) -> None:
+def test_a_temporary_folder_left_for_later_cells_is_made_again_by_a_hit(cache: Cache) -> None:
     engine, host = Engine(lambda: cache), DictHost()
     outcome = engine.run(host, "import tempfile\nwork = tempfile.mkdtemp()\n", _auto(0.0))
-    assert outcome.status == "skipped" and host.namespace["work"] in (outcome.reason or "")
+    assert outcome.status == "stored"
+    work = host.namespace["work"]
+    os.rmdir(work)
+    fresh = DictHost()
+    assert engine.run(fresh, "import tempfile\nwork = tempfile.mkdtemp()\n", _auto(0.0)).status == "hit"
+    assert fresh.namespace["work"] == work and os.path.isdir(work)
+    os.rmdir(work)
 
 
 def test_in_automatic_mode_a_cell_that_cannot_be_cached_says_nothing(cache: Cache) -> None:

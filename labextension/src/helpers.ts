@@ -23,6 +23,8 @@ export interface IStatusMessage {
   auto: boolean;
   /** The cell ran without the cache because restoring it does not pay. */
   not_worth: boolean;
+  /** Files a hit wrote or removed to leave the disk as the run did. */
+  files: string[];
 }
 
 /** Kernel -> frontend when a comm opens and whenever automatic mode is turned on or off. */
@@ -103,7 +105,8 @@ export function parseMessage(data: unknown): KernelMessage | null {
       names: strings(raw.names),
       explain: str(raw.explain) ?? '',
       auto: raw.auto === true,
-      not_worth: raw.not_worth === true
+      not_worth: raw.not_worth === true,
+      files: strings(raw.files)
     };
   }
   if (raw.type === 'auto' && typeof raw.on === 'boolean') {
@@ -205,7 +208,9 @@ export function badgeText(message: IStatusMessage): string {
 /** The badge's tooltip: one line with the reason when there is one. */
 export function badgeTitle(message: IStatusMessage): string {
   const head = {
-    hit: `nbcache: restored from the cache, saved ${formatSeconds(message.saved)}`,
+    hit:
+      `nbcache: restored from the cache, saved ${formatSeconds(message.saved)}` +
+      (message.files.length ? `; files put back: ${message.files.join(', ')}` : ''),
     stored: `nbcache: no stored result matched; ran in ${formatSeconds(message.runtime)} and stored`,
     skipped: message.not_worth
       ? `nbcache: ${message.reason ?? 'not worth caching'}`
@@ -233,6 +238,9 @@ export function explanationRows(message: IStatusMessage): Array<[string, string]
   }
   if (message.names.length) {
     rows.push([message.status === 'hit' ? 'Restored' : 'Stored', message.names.join(', ')]);
+  }
+  if (message.files.length) {
+    rows.push(['Files put back', message.files.join(', ')]);
   }
   if (message.explain) {
     rows.push(['Explanation', message.explain]);

@@ -33,6 +33,7 @@ function status(overrides: Partial<IStatusMessage> = {}): IStatusMessage {
     explain: 'same code, same inputs',
     auto: false,
     not_worth: false,
+    files: [],
     ...overrides
   };
 }
@@ -98,7 +99,8 @@ test('parseMessage accepts a status and fills defaults', () => {
     names: [],
     explain: '',
     auto: false,
-    not_worth: false
+    not_worth: false,
+    files: []
   });
   const auto = parseMessage({ type: 'status', cell_id: 'x', status: 'hit', auto: true });
   assert.ok(auto && auto.type === 'status' && auto.auto === true);
@@ -175,6 +177,15 @@ test('a cell whose restore does not pay says so on its badge, with both times on
   assert.equal(badgeText(status({ status: 'skipped', reason: 'x' })), 'not cached');
   const odd = parseMessage({ ...status({ status: 'skipped', reason: 'x' }), not_worth: 'yes' });
   assert.ok(odd && odd.type === 'status' && odd.not_worth === false);
+});
+
+test('a hit that put files back names them in its title and its rows', () => {
+  const message = status({ files: ['out/o.parquet', 'w.txt'] });
+  assert.match(badgeTitle(message), /files put back: out\/o\.parquet, w\.txt/);
+  assert.equal(new Map(explanationRows(message)).get('Files put back'), 'out/o.parquet, w.txt');
+  assert.ok(!badgeTitle(status()).includes('files put back'));
+  const parsed = parseMessage({ type: 'status', cell_id: 'x', status: 'hit', files: ['a.txt', 3] });
+  assert.ok(parsed && parsed.type === 'status' && parsed.files.length === 1 && parsed.files[0] === 'a.txt');
 });
 
 test('badgeTitle gives the reason of a skip', () => {

@@ -211,6 +211,7 @@ class AutoMode:
             admit=Admission(self.settings.min_runtime),
             warn_uncached=False,
             judge=self.settings.judge_restores,
+            max_file_size=self.settings.max_file_size,
         )
         try:
             self.engine.run(host, info.raw_cell, options)

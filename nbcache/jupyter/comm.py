@@ -5,7 +5,7 @@ a kernel is ready and retries after each execution until the extension is loaded
 
 kernel -> frontend
     ``{"type": "status", "cell_id", "status", "saved", "runtime", "reason", "key", "names", "explain", "auto",
-    "not_worth"}`` after every ``%%cache`` run and every cell automatic mode ran through the cache
+    "not_worth", "files"}`` after every ``%%cache`` run and every cell automatic mode ran through the cache
     (``auto``: true; a cell it did not store, ``skipped``, shows no badge; ``not_worth``: it ran
     without the cache because restoring it does not pay), ``{"type": "entries", "entries":
     [...], "totals": {...}}`` on request or after the cache changed, and ``{"type": "auto", "on",
@@ -71,6 +71,7 @@ def status_message(outcome: Outcome, cell_id: str | None, explanation: Any = Non
         "key": outcome.key,
         "names": list(outcome.names),
         "not_worth": outcome.not_worth,
+        "files": list(outcome.files),
         "explain": str(explanation) if explanation is not None else _explain(outcome),
         "time": time.time(),
         "auto": auto,
@@ -84,7 +85,7 @@ def _explain(outcome: Outcome) -> str:
         return (
             f"Restored from the cache: the code and every input it reads match the stored entry. "
             f"Saved {outcome.saved:.3f} s (ran {outcome.original_runtime:.3f} s, restored in {outcome.runtime:.3f} s). "
-            f"Restored: {names}."
+            f"Restored: {names}." + (f" Files put back: {', '.join(outcome.files)}." if outcome.files else "")
         )
     if outcome.status == "stored":
         return f"No stored entry matched the code and its inputs, so the cell ran ({outcome.runtime:.3f} s) and was stored. Stored: {names}."

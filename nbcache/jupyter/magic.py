@@ -108,6 +108,11 @@ class NbCache(Magics):
         help="Automatic mode: every code cell is cached as under %%cache (also %cache_all, and "
         "NBCACHE_AUTO=1 when the extension loads).",
     ).tag(config=True, example="NbCache.auto = True")
+    max_output_file_size = _Unicode(
+        "1GB",
+        help="A file a cached cell writes that is larger than this is not copied into the cache: the entry "
+        "keeps its digest, and a hit runs the cell again when the file is missing or differs.",
+    ).tag(config=True, example="NbCache.max_output_file_size = '5GB'")
     min_runtime = _Float(
         0.25,
         help="Automatic mode stores a cell only when its run took at least this many seconds (0: every cell).",
@@ -143,6 +148,22 @@ class NbCache(Magics):
                     f"nbcache: NbCache.size_limit = {value!r} is not a size; for example %config NbCache.size_limit = '20GB' (or '500MB')"
                 ) from None
         return value
+
+    @validate("max_output_file_size")
+    def _valid_file_size(self, proposal: Any) -> str:
+        value = str(proposal["value"])
+        try:
+            parse_size(value)
+        except ValueError:
+            raise InvalidSetting(
+                f"nbcache: NbCache.max_output_file_size = {value!r} is not a size; for example "
+                "%config NbCache.max_output_file_size = '5GB' (or '500MB')"
+            ) from None
+        return value
+
+    @property
+    def max_file_size(self) -> int:
+        return parse_size(self.max_output_file_size)
 
     @validate("min_runtime")
     def _valid_min_runtime(self, proposal: Any) -> float:
@@ -273,6 +294,7 @@ class NbCache(Magics):
             deps=tuple(args.deps),
             cell=cell_id(self.shell),
             judge=self.judge_restores,
+            max_file_size=self.max_file_size,
         )
         self._run(host, cell, options)
 

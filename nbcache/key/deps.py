@@ -39,7 +39,7 @@ from .disk import TREE_LIMIT, DiskProblem, Node, file_digest, node
 from .modules import is_library_path
 from .touched import Settled, check_globs, check_trees
 
-__all__ = ["Watch", "check_reads", "current", "note_read", "note_text", "note_write", "paths_digest", "record_reads"]
+__all__ = ["Watch", "check_reads", "command_words", "current", "note_read", "note_text", "note_write", "paths_digest", "record_reads"]
 
 _state = threading.local()
 _hook_installed = False
@@ -50,8 +50,9 @@ _VOLATILE_ENV = ("JPY_", "KERNEL_ID", "JUPYTER_SERVER", "PYDEVD", "_", "OLDPWD",
 # Variables a library sets to a default of its own the first time it needs one, and reads back:
 # the default is no input of the cell. Recorded as an input (absent before the cell, set after),
 # it would make every later run in the same kernel miss, and the entry it then stores miss after a
-# restart. torch sets TORCHINDUCTOR_CACHE_DIR (a folder under /tmp) when an optimizer first steps.
-_SET_BY_LIBRARIES = frozenset({"TORCHINDUCTOR_CACHE_DIR"})
+# restart. torch sets TORCHINDUCTOR_CACHE_DIR (a folder under /tmp) when an optimizer first steps;
+# polars sets _RJEM_MALLOC_CONF (its allocator's settings) when it is imported.
+_SET_BY_LIBRARIES = frozenset({"TORCHINDUCTOR_CACHE_DIR", "_RJEM_MALLOC_CONF"})
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_TRUNC
 # Events that change the file system, with the positions of their path arguments.
 _CHANGE_EVENTS = {
@@ -122,7 +123,7 @@ def _in_import_machinery() -> bool:
 def _real_folder(path: str) -> str:
     # A watch starts with every miss, and resolving a path costs a stat per component: the
     # cache's own folder does not move while a kernel runs.
-    return os.path.realpath(path) + os.sep
+    return os.path.realpath(path)
 
 
 # Pseudo-filesystems: their listings and contents change with every process and every moment
@@ -151,6 +152,11 @@ class Watch:
         writes them where no audit hook sees it), with what was there before the call."""
         self.globs: dict[str, tuple[str, ...]] = {}
         """Glob patterns named the same way, with what they matched before."""
+        self.overwritten: set[str] = set()
+        """Named paths that a writer replaced whole (``open(p, "w")``, ``to_parquet``), that no
+        reader was handed first: their earlier content is no input."""
+        self.read_natively: set[str] = set()
+        """Named paths handed to a library reader."""
         self.problems: list[str] = []
         """Paths whose state could not be taken (too many files, a link loop...): nothing is stored."""
         self.spawned = False
@@ -160,7 +166,8 @@ class Watch:
         self.command_words: list[str] = []
         self.programs: list[str] = []
         """The program of each process started (its first word), where the event names one."""
-        self._exclude = tuple(_real_folder(p) for p in exclude if p)
+        self._exclude = tuple(_real_folder(p) + os.sep for p in exclude if p)
+        self._folders: dict[str, bool] = {}
         home = os.path.expanduser("~")
         self._home = home
         self._home_dot = os.path.join(home, ".")
@@ -172,13 +179,24 @@ class Watch:
             absolute = os.path.abspath(os.fsdecode(path))
         except (TypeError, ValueError):
             return None
-        if _is_pseudo(absolute) or "__pycache__" in absolute:
+        if absolute.startswith(self._home_dot):
             return None
-        if absolute.startswith(self._home_dot) or is_library_path(absolute):
+        folder, name = os.path.split(absolute)
+        if name == "__pycache__" or not self._folder_ok(folder):
             return None
-        if self._exclude and os.path.realpath(absolute).startswith(self._exclude):
+        if self._exclude and os.path.join(_real_folder(folder), name).startswith(self._exclude):
             return None
         return absolute
+
+    def _folder_ok(self, folder: str) -> bool:
+        """Whether files in ``folder`` may be the cell's own (not a library's, not the machine's):
+        one answer per folder, as a cell may name thousands of files in one."""
+        known = self._folders.get(folder)
+        if known is None:
+            known = self._folders[folder] = not (
+                _is_pseudo(folder) or "__pycache__" in folder or is_library_path(folder + os.sep)
+            )
+        return known
 
     def _keep(self, path: Any) -> str | None:
         absolute = self._absolute(path)
@@ -188,6 +206,8 @@ class Watch:
 
     def note_write(self, path: Any, reads: bool = False) -> None:
         """``path`` is about to be written (``reads``: what it holds now may be read first)."""
+        if isinstance(path, str) and path.startswith("~"):
+            path = os.path.expanduser(path)
         absolute = self._absolute(path)
         if absolute is None:
             return
@@ -195,20 +215,37 @@ class Watch:
             self.also_read.add(absolute)
             if absolute in self._written and self._written[absolute] is not None and self._written[absolute].digest is None:
                 del self._written[absolute]  # stamped without content when first written: take it now
-        if absolute in self._written or absolute in self.before:
+        if absolute in self.before:
+            if not reads:
+                self.overwritten.add(absolute)
+            return
+        if absolute in self._written:
             return
         # What was there before: a scratch file made and removed within the cell is no change.
         self._written[absolute] = self._state(absolute, digest=reads)
 
     def _state(self, path: str, digest: bool) -> Node | None:
+        outer = getattr(_state, "watch", None)
+        _state.watch = None  # our own reads of the path are not the cell's
         try:
             return node(path, digest=digest)
         except DiskProblem as exc:
             self.problems.append(str(exc))
             return None
+        finally:
+            _state.watch = outer
 
-    def note_path(self, path: Any) -> None:
-        """A file, folder or glob named where native code may read or write it (before it does)."""
+    def expect(self, strings: Iterable[str], absent_limit: int | None = None) -> None:
+        """Take the state of the paths named by ``strings`` (before the run: see nbcache.key.paths;
+        ``absent_limit``: at most that many of the names of files that do not exist yet)."""
+        from .paths import named_paths
+
+        for path in named_paths(strings, absent_limit):
+            self.note_path(path)
+
+    def note_path(self, path: Any, read: bool = False) -> None:
+        """A file, folder or glob named where native code may read or write it (before it does;
+        ``read``: a library reader was handed it)."""
         try:
             text = os.fsdecode(path)
         except (TypeError, ValueError):
@@ -217,14 +254,16 @@ class Watch:
             self.note_glob(text)
             return
         absolute = self._absolute(os.path.expanduser(text))
+        if read and absolute is not None:
+            self.read_natively.add(absolute)
         if absolute is None or absolute in self.before or absolute in ("/", self._home, os.getcwd()):
             return
         if absolute in self._written:
             self.before[absolute] = self._written.pop(absolute)
             self.also_read.add(absolute)
             return
-        self.before[absolute] = self._state(absolute, digest=True)
-        if not os.path.isabs(text):
+        self.before[absolute] = found = self._state(absolute, digest=True)
+        if found is not None and not os.path.isabs(text):
             self.relative = True
 
     def note_glob(self, pattern: str) -> None:
@@ -233,7 +272,12 @@ class Watch:
         absolute = os.path.abspath(os.path.expanduser(pattern))
         if absolute in self.globs or self._absolute(absolute) is None:
             return
-        matches = tuple(sorted(glob.glob(absolute, recursive=True)))
+        outer = getattr(_state, "watch", None)
+        _state.watch = None
+        try:
+            matches = tuple(sorted(glob.glob(absolute, recursive=True)))
+        finally:
+            _state.watch = outer
         if len(matches) > TREE_LIMIT:
             self.problems.append(f"the pattern {pattern} matches more than {TREE_LIMIT} files, too many to watch")
             matches = ()
@@ -273,6 +317,8 @@ class Watch:
                 self.command_words.extend(os.fsdecode(a) for a in arg if isinstance(a, (str, bytes, os.PathLike)))
         if len(self.command_words) > words:
             self.programs.append(os.path.basename(self.command_words[words]))
+            # what it is handed may be read or written by it: take their state before it runs
+            self.expect(_words(self.command_words[words + 1 :]))
 
     def note_dir(self, path: Any) -> None:
         if _in_import_machinery():
@@ -305,6 +351,28 @@ class Watch:
             pass
 
 
+def _words(texts: Iterable[str]) -> list[str]:
+    """The words of command lines (``cat a.txt > b.txt`` -> ``cat``, ``a.txt``, ``b.txt``)."""
+    import shlex
+
+    words: list[str] = []
+    for text in texts:
+        try:
+            parts = shlex.split(text)
+        except ValueError:
+            parts = text.split()
+        words.extend(p.lstrip(">") for p in parts if p and not p.startswith("-"))
+    return [w for w in words if w]
+
+
+def command_words(commands: Iterable[str]) -> list[str]:
+    """The words of shell command lines that may name files (not the programs)."""
+    words: list[str] = []
+    for text in commands:
+        words.extend(_words([text])[1:])
+    return words
+
+
 def current() -> Watch | None:
     """The watch active on this thread (None: no cell is being watched): for library adapters."""
     return getattr(_state, "watch", None)
@@ -314,7 +382,7 @@ def note_read(path: Any) -> None:
     """A library is about to read ``path`` (a file, a folder, a glob) in native code."""
     watch = getattr(_state, "watch", None)
     if watch is not None:
-        watch.note_path(path)
+        watch.note_path(path, read=True)
 
 
 def note_write(path: Any, reads: bool = False) -> None:

@@ -18,7 +18,7 @@ from typing import Any, Iterator
 
 import xxhash
 
-__all__ = ["TREE_LIMIT", "DiskProblem", "Node", "file_digest", "node", "tree", "unchanged"]
+__all__ = ["TREE_LIMIT", "DiskProblem", "Node", "file_digest", "node", "shallow", "tree", "unchanged"]
 
 TREE_LIMIT = 10_000
 """Files below a folder that a cell reads or writes as a whole: more, and the run is not stored."""
@@ -86,12 +86,12 @@ def _below(root: str, digest: bool, limit: int) -> Iterator[tuple[str, Node]]:
         count += 1
         if count > limit:
             raise DiskProblem(f"folder {root} has more than {limit} files, too many to watch")
-        found = _flat(path, digest)
+        found = shallow(path, digest)
         if found is not None:
             yield rel, found
 
 
-def _flat(path: str, digest: bool) -> Node | None:
+def shallow(path: str, digest: bool = False) -> Node | None:
     """A folder's child: files and links as :func:`node` has them, folders without their content."""
     try:
         st = os.lstat(path)

@@ -35,12 +35,13 @@ VALUE_LIMIT = 100_000
 
 _QUOTED = re.compile(r"'([^'\n]{1,4096})'|\"([^\"\n]{1,4096})\"")
 _EXTENSION = re.compile(r"\.[A-Za-z][A-Za-z0-9]{0,7}$")
+_SPACE = re.compile(r"\s")
 _GLOB = frozenset("*?[")
 
 
 def looks_like_path(text: str) -> bool:
     """Whether ``text`` could be a file about to be created (``out.parquet``, ``runs/a``)."""
-    if not text or len(text) > 4096 or "://" in text or any(c.isspace() for c in text):
+    if not text or len(text) > 4096 or "://" in text or _SPACE.search(text):
         return False
     return "/" in text.rstrip("/") or bool(_EXTENSION.search(text))
 
@@ -51,10 +52,7 @@ class _Listings:
     def __init__(self) -> None:
         self._names: dict[str, frozenset[str]] = {}
 
-    def exists(self, path: str) -> bool:
-        folder, name = os.path.split(path.rstrip("/") or path)
-        if not name:
-            return os.path.exists(path)
+    def names(self, folder: str) -> frozenset[str]:
         names = self._names.get(folder)
         if names is None:
             try:
@@ -62,24 +60,45 @@ class _Listings:
             except OSError:
                 names = frozenset()
             self._names[folder] = names
-        return name in names
+        return names
+
+    def exists(self, path: str) -> bool:
+        folder, name = os.path.split(path.rstrip("/") or path)
+        if not name or name in (".", ".."):
+            return os.path.exists(path)
+        return name in self.names(folder)
 
 
-def named_paths(strings: Iterable[str]) -> Iterator[str]:
-    """The strings among ``strings`` that name a path or a glob (see the module docstring)."""
+def named_paths(strings: Iterable[str], absent_limit: int | None = None) -> Iterator[str]:
+    """The strings among ``strings`` that name a path or a glob (see the module docstring), in
+    order; with ``absent_limit``, at most that many that name nothing yet (files the cell may
+    create). Set operations first: a cell's inputs may hold 10,000 strings, and a Python step
+    per string costs more than the whole budget."""
+    ordered = dict.fromkeys(strings)
     listings = _Listings()
-    seen: set[str] = set()
-    for text in strings:
-        if text in seen or not text or len(text) > 4096 or "\n" in text or "\0" in text:
+    here = listings.names("")
+    chosen = set(ordered.keys() & here)  # names in the working folder
+    absent = 0
+    for text in ordered:
+        if text in chosen or type(text) is not str:
             continue
-        seen.add(text)
-        if _GLOB.intersection(text):
-            if not any(c.isspace() for c in text) and ("/" in text or "." in text.replace("*", "")) and text.strip("*?[]./"):
-                yield text
+        if "/" not in text and "." not in text and "~" not in text and "*" not in text and "?" not in text and "[" not in text:
+            continue  # a word that names nothing here
+        if not text or len(text) > 4096 or "\n" in text or "\0" in text:
             continue
-        expanded = os.path.expanduser(text) if text.startswith("~") else text
-        if listings.exists(expanded) or looks_like_path(text):
-            yield text
+        if "*" in text or "?" in text or "[" in text:
+            if not _SPACE.search(text) and ("/" in text or "." in text.replace("*", "")) and text.strip("*?[]./"):
+                chosen.add(text)
+            continue
+        if "/" in text or "~" in text:
+            expanded = os.path.expanduser(text) if text.startswith("~") else text
+            if listings.exists(expanded):
+                chosen.add(text)
+                continue
+        if (absent_limit is None or absent < absent_limit) and looks_like_path(text):
+            absent += 1
+            chosen.add(text)
+    return (text for text in ordered if text in chosen)
 
 
 def in_text(text: str) -> list[str]:

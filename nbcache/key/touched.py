@@ -78,7 +78,8 @@ def settle(watch: Watch) -> Settled:
                 _input(settled, path, before)
             continue
         settled.changes.append(Change(path, before, after))
-        if before is not None:
+        replaced = path in watch.overwritten and path not in watch.read_natively and path not in watch.files
+        if before is not None and not replaced:
             _input(settled, path, before)  # native code wrote it: it may have read it first
     written = watch.written_before
     for path, before in written.items():

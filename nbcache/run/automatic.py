@@ -205,10 +205,4 @@ class Admission:
         if watch.spawned and (others or not watch.programs):
             # What another process does (files it writes, a server it calls) is invisible here.
             return f"it started a process ({others[0] if others else 'a program'}), whose effects a hit would not repeat"
-        written = watch.written
-        if written:
-            first = written[0]
-            more = len(written) - 1
-            also = f" and {more} more" if more else ""
-            return f"it wrote or removed {first}{also}, which a hit would not do again"
         return None

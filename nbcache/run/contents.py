@@ -42,6 +42,8 @@ class Extra:
     """Modules the run imported, in order: a hit imports them again (:mod:`nbcache.run.imports`)."""
     keep: bool = False
     """Stored with ``--force``: kept even when restoring it does not pay (see nbcache.run.pays)."""
+    files: tuple[Mapping[str, Any], ...] = ()
+    """The files the run created, changed or removed (:mod:`nbcache.run.files`): a hit puts them back."""
 
     @classmethod
     def of(cls, entry: Entry) -> Extra:
@@ -54,6 +56,7 @@ class Extra:
             rng=extra.get("rng") or {},
             imports=tuple(extra.get("imports") or ()),
             keep=bool(extra.get("keep")),
+            files=tuple(extra.get("files") or ()),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -69,4 +72,6 @@ class Extra:
         }
         if self.keep:
             mapping["keep"] = True
+        if self.files:
+            mapping["files"] = [dict(record) for record in self.files]
         return mapping

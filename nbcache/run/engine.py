@@ -24,12 +24,13 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, replace
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Mapping
 
 from ..errors import AnalysisError, FingerprintError, NbCacheError, SerializationError, StaleModuleError
 from ..key.analysis import CellAnalysis, analyze
 from ..key.cellkey import CellKey, compute_key
-from ..key.deps import Watch, paths_digest
+from ..key.deps import Watch, command_words, paths_digest
+from ..key.paths import code_strings, source_strings, value_strings
 from ..key.fingerprint import Fingerprinter, Substitutes
 from ..key.modules import module_digest, note_loaded, reloading
 from ..key.reach import reach
@@ -39,12 +40,17 @@ from ..store.frames import VALUES_VERSION
 from . import pays
 from .capture import encode_outputs
 from .explanation import Explanation, explain
+from .files import record_files
 from .host import Cell, Host, Outcome, RunOptions, Status, warn_once
 from .record import Observed, draft
 from .restore import FOREIGN_ENTRY, restore
 from .serialize import dump_values
 
-__all__ = ["Engine", "Host", "Lookup", "Outcome", "RunOptions"]
+__all__ = ["ABSENT_LIMIT", "Engine", "Host", "Lookup", "Outcome", "RunOptions"]
+
+ABSENT_LIMIT = 256
+"""Names of files that do not exist yet, among a cell's input values, whose creation is watched
+(every one in its constants is; thousands of names in a list are data, not outputs)."""
 
 
 @dataclass(frozen=True)
@@ -59,6 +65,8 @@ class Lookup:
     """Why the entry with this very key could not be used, on a miss."""
     not_worth: str | None = None
     """Why the cell ran without the cache: restoring it does not pay (nbcache.run.pays)."""
+    files: tuple[str, ...] = ()
+    """On a hit, the files it put back."""
 
 
 class Engine:
@@ -139,7 +147,7 @@ class Engine:
                 return self._not_worth(host, cache, cell, verdict)
             found = restore(host, cache, cell.key, options, self.substitutes)
             if isinstance(found, Outcome):
-                self.last_lookup = Lookup(cell.key, cell.name, hit=found.entry)
+                self.last_lookup = Lookup(cell.key, cell.name, hit=found.entry, files=found.files)
                 if options.explain:
                     self._explain(host)
                 return found
@@ -212,7 +220,7 @@ class Engine:
             entries = [] if last.hit is not None or last.invalid else list(self.cache.entries(cell=last.cell))
         except (NbCacheError, OSError):
             entries = []
-        return explain(last.key, entries, hit=last.hit, invalid=last.invalid)
+        return explain(last.key, entries, hit=last.hit, invalid=last.invalid, files=last.files)
 
     # -- running the cell --------------------------------------------------------------------------
     def _uncached(self, host: Host, source: str, python: str, reason: str, warn: bool = False) -> Outcome:
@@ -228,7 +236,11 @@ class Engine:
         """Run the cell as a miss does, watching what it reads. Its exceptions propagate."""
         before = dict(host.namespace)  # strong references: ids stay unique while we compare
         state_before = snapshot()
-        with host.recorder() as recorder, Watch(exclude=exclude) as watch, observe() as observation:
+        watch = Watch(exclude=exclude)
+        constants, values = _named(cell, host.namespace)  # what native code may read or write: its state now
+        watch.expect(constants)
+        watch.expect(values, absent_limit=ABSENT_LIMIT)
+        with host.recorder() as recorder, watch, observe() as observation:
             start = time.perf_counter()
             host.execute(cell.source, cell.python, recorder)
             runtime = time.perf_counter() - start
@@ -248,16 +260,26 @@ class Engine:
                 return Outcome("skipped", key, refused, runtime)
             cache.record_miss(key)  # what restore leaves to automatic mode: see there
         pending = draft(observed, host.namespace, host.is_internal, self.substitutes)
+        if pending.problems:
+            host.warn(f"nbcache: not cached: {pending.problems[0]}; the cell ran normally")
+            return Outcome("skipped", key, pending.problems[0], runtime)
         try:
             outputs = encode_outputs(observed.recorder.records)
         except Exception as exc:  # noqa: BLE001
             host.warn(f"nbcache: not cached: the outputs could not be encoded ({exc})")
             return Outcome("skipped", key, str(exc), runtime)
         try:
+            files = record_files(pending.on_disk, cache, cell.options.max_file_size)
+        except (NbCacheError, OSError) as exc:
+            host.warn(f"nbcache: not cached: a file the cell wrote could not be stored ({exc}); the cell ran normally")
+            return Outcome("skipped", key, str(exc), runtime)
+        if files.records:
+            pending = replace(pending, extra=replace(pending.extra, files=tuple(files.records)))
+        try:
             # The pickle is spooled on the cache's own disk when it is local.
             frames = dump_values(pending.values, namespace=host.namespace, refs=pending.refs, spool=_roots(cache)[0] or None)
             with frames:
-                entry = cache.write(pending.fields(), frames, outputs)
+                entry = cache.write(pending.fields(), frames, outputs, files.blobs)
         except SerializationError as exc:
             if cell.options.warn_uncached:
                 host.warn(f"nbcache: not cached: {exc}")
@@ -265,9 +287,20 @@ class Engine:
         except (NbCacheError, OSError) as exc:
             warn_once(host, exc, f"nbcache: could not store the result ({exc}); the cell ran normally")
             return Outcome("skipped", key, str(exc), runtime)
+        if files.stamps:
+            cache.remember_stamps(files.stamps)
         if cell.options.force:
             pays.forget(cache, [key])  # stored anyway: kept, whatever its restores cost
         return Outcome("stored", key, None, runtime, runtime, pending.changes.stored, entry)
+
+
+def _named(cell: Cell, namespace: Mapping[str, Any]) -> tuple[list[str], list[str]]:
+    """The strings that may name the cell's files: its constants, those of the code it reaches
+    and the words of its shell commands; and the strings among its input values (see
+    nbcache.key.paths)."""
+    inputs = [namespace[name] for name in cell.key.inputs if name in namespace]
+    constants = [*source_strings(cell.python), *code_strings(inputs), *command_words(cell.analysis.commands)]
+    return constants, value_strings(inputs)
 
 
 def _roots(cache: Cache) -> list[str]:

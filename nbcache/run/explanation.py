@@ -28,10 +28,13 @@ class Explanation:
     reasons: tuple[str, ...]
     compared_to: str | None = None
     """Key of the entry this run was compared with (the one restored, on a hit)."""
+    files: tuple[str, ...] = ()
+    """On a hit, the files it wrote or removed to leave the disk as the run did."""
 
     def lines(self) -> list[str]:
         if self.status == "hit":
-            return [f"nbcache: hit: restored entry {self.key[:12]}"]
+            put_back = [f"nbcache: hit: files put back: {', '.join(self.files)}"] if self.files else []
+            return [f"nbcache: hit: restored entry {self.key[:12]}", *put_back]
         if not self.reasons:
             return ["nbcache: miss: no earlier entry of this cell"]
         against = f" (compared with entry {self.compared_to[:12]})" if self.compared_to else ""
@@ -60,11 +63,13 @@ def _input_reason(name: str, before: str | None, after: str | None) -> str:
     return f"input {name!r} changed"
 
 
-def explain(key: CellKey, entries: Iterable[Entry], *, hit: Entry | None = None, invalid: Iterable[str] = ()) -> Explanation:
+def explain(
+    key: CellKey, entries: Iterable[Entry], *, hit: Entry | None = None, invalid: Iterable[str] = (), files: tuple[str, ...] = ()
+) -> Explanation:
     """Explain a lookup of ``key``: ``hit`` if it was restored; ``invalid`` lists why the entry
     with this very key could not be used; otherwise compare with the latest of ``entries``."""
     if hit is not None:
-        return Explanation("hit", key.key, (f"entry stored {_when(hit.created)}",), hit.key)
+        return Explanation("hit", key.key, (f"entry stored {_when(hit.created)}",), hit.key, files)
     invalid = tuple(invalid)
     if invalid:
         return Explanation("miss", key.key, invalid, key.key)

@@ -70,6 +70,8 @@ class RunOptions:
     """Warn when the cell cannot be cached (False in automatic mode: the reason stays in the outcome)."""
     judge: bool = True
     """Apply the "does this cache pay?" rule (nbcache.run.pays); False keeps every entry."""
+    max_file_size: int = 10**9
+    """Bytes: a file the cell wrote that is larger is recorded by its digest, not copied."""
 
 
 @dataclass(frozen=True)
@@ -101,6 +103,8 @@ class Outcome:
     entry: Entry | None = field(default=None, repr=False)
     not_worth: bool = False
     """The cell ran without the cache because restoring it does not pay (nbcache.run.pays)."""
+    files: tuple[str, ...] = ()
+    """Files a hit wrote or removed to put the disk as the run left it (as the entry names them)."""
 
     @property
     def saved(self) -> float:

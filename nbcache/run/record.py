@@ -15,12 +15,13 @@ import sys
 import time
 import types
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 from .. import __version__
 from ..errors import FingerprintError
 from ..key.cellkey import UNBOUND
 from ..key.deps import Watch, record_reads
+from ..key.touched import Change, settle
 from ..key.fingerprint import Fingerprinter, Substitutes, takes_pickle_path
 from ..key.state import Observation, Snapshot, loaded_modules, requirements, rng_variant, snapshot
 from ..key.state import changes as state_changes_between
@@ -73,6 +74,10 @@ class Draft:
     refs: dict[str, Any]
     """``name -> object`` of pre-existing objects to store as references (see serialize.py)."""
     extra: Extra
+    on_disk: Sequence[Change] = ()
+    """Paths the run created, changed or removed: their records and blobs join the entry."""
+    problems: tuple[str, ...] = ()
+    """Why the run's files cannot be recorded (then nothing is stored)."""
 
     def fields(self) -> dict[str, Any]:
         """The entry's fields other than its blobs (``created`` is now)."""
@@ -104,7 +109,8 @@ def draft(observed: Observed, namespace: dict[str, Any], internal: Callable[[str
     needs = requirements(
         before, after, called=analysis.called, observation=observed.observation, relative_paths=observed.watch.relative
     )
-    reads = record_reads(observed.watch, commands=analysis.commands, environ=before.environ)
+    settled = settle(observed.watch)
+    reads = record_reads(observed.watch, commands=analysis.commands, environ=before.environ, settled=settled)
     attrs = attribute_changes(observed.cell.key, substitutes)
     mutated_ids = {id(namespace[name]) for name in changes.mutated} | {id(c[1]) for c in attrs.values() if c[0] == "update"}
     refs = references(observed, internal, mutated_ids)
@@ -125,7 +131,7 @@ def draft(observed: Observed, namespace: dict[str, Any], internal: Callable[[str
         imports=tuple(loaded_modules(before, after)),
         keep=observed.cell.options.force,  # --force keeps it even if restoring does not pay
     )
-    return Draft(observed, changes, values, refs, extra)
+    return Draft(observed, changes, values, refs, extra, settled.changes, tuple(settled.problems))
 
 
 def namespace_changes(observed: Observed, namespace: Mapping[str, Any], internal: Callable[[str], bool], substitutes: Substitutes) -> Changes:

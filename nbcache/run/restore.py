@@ -27,6 +27,7 @@ from ..store.compression import load_codec
 from . import pays
 from .attributes import apply_attribute_changes
 from .capture import decode_outputs
+from .files import Unrestorable, prepare
 from .contents import ATTRS, RESULTS, STATE, Extra
 from .host import Host, Outcome, RunOptions, warn_once
 from .imports import reimport
@@ -63,6 +64,9 @@ def restore(host: Host, cache: Cache, key: CellKey, options: RunOptions, substit
         reimport(extra.imports)
         values = load_values(cache.read_frames(entry), namespace=host.namespace)
         records = decode_outputs(cache.read_output_bytes(entry))
+        files = prepare(cache, entry, extra.files) if extra.files else None
+    except Unrestorable as exc:
+        return Unusable((str(exc),))
     except SignatureError as exc:
         # Someone with another key (a teammate without the team key?) wrote this entry: run the
         # cell, and leave their entry alone rather than replacing it with one signed by us.
@@ -71,6 +75,13 @@ def restore(host: Host, cache: Cache, key: CellKey, options: RunOptions, substit
     except Exception as exc:  # noqa: BLE001 - anything wrong with an entry makes it a miss
         warn_once(host, exc, f"nbcache: could not restore the stored entry ({exc}); running the cell")
         return Unusable((f"the stored entry could not be read ({exc})",))
+    if files is not None:
+        try:
+            cache.remember_stamps(files.commit())
+        except OSError as exc:
+            files.discard()
+            host.warn(f"nbcache: could not put back the files the cell wrote ({exc}); running the cell")
+            return Unusable((f"the files it wrote could not be restored ({exc})",))
     results = values.pop(RESULTS, [])
     state_changes = values.pop(STATE, {})
     attrs = values.pop(ATTRS, {})
@@ -84,14 +95,23 @@ def restore(host: Host, cache: Cache, key: CellKey, options: RunOptions, substit
     if options.judge:
         pays.judge(cache, key.key, entry, seconds)  # before the hit is counted: is this the first?
     cache.record_hit(entry, seconds)
-    outcome = Outcome("hit", key.key, None, seconds, entry.runtime, tuple(values), entry)
+    restored = tuple(files.restored) if files is not None else ()
+    outcome = Outcome("hit", key.key, None, seconds, entry.runtime, tuple(values), entry, files=restored)
     if not options.quiet:
         host.note(
             f"nbcache: restored from cache, saved {_seconds(outcome.saved)} "
-            f"(ran {_seconds(entry.runtime)}, restored in {_seconds(seconds)})",
+            f"(ran {_seconds(entry.runtime)}, restored in {_seconds(seconds)}){_files_note(restored)}",
             outcome,
         )
     return outcome
+
+
+def _files_note(restored: tuple[str, ...]) -> str:
+    if not restored:
+        return ""
+    shown = ", ".join(restored[:3])
+    more = f" and {len(restored) - 3} more" if len(restored) > 3 else ""
+    return f"; files put back: {shown}{more}"
 
 
 def _warm(cache: Cache) -> None:

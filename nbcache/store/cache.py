@@ -40,7 +40,7 @@ from .compression import Compression
 from .frames import Frames
 from .index import Index, IndexRow, born, index_file, remote_index_path
 from .manifest import (
-    LAYOUT_FORMATS, STORE_FORMAT, BlobRef, Entry, blob_names, manifest_keys, manifest_name, package_versions,
+    FILES_FORMAT, LAYOUT_FORMATS, STORE_FORMAT, BlobRef, Entry, blob_names, manifest_keys, manifest_name, package_versions,
     parse_manifest, sign_manifest,
 )
 from .outage import Outage
@@ -245,6 +245,17 @@ class Cache:
         """The entry's encoded outputs, checked against their id (see :mod:`nbcache.run.capture`)."""
         return self.blobs.read_bytes(entry.outputs, owner=entry.key)
 
+    def remember_stamps(self, stamps: Iterable[tuple[str, int, int, str]]) -> None:
+        """Files known to have these contents at these sizes and mtimes (see Index.file_stamp)."""
+        self._safely(lambda: self.index.remember_stamps(stamps))
+
+    def copy_blob(self, entry: Entry, ref: BlobRef, path: str) -> None:
+        """Write the content of ``entry``'s blob ``ref`` to the new file ``path``, checked
+        against its id as it goes (a damaged blob is removed and raises CorruptEntryError)."""
+        if ref not in entry.blobs:
+            raise CorruptEntryError(f"entry {entry.key[:12]} does not own blob {ref.id}")
+        self.blobs.copy_to(ref, path, owner=entry.key)
+
     def read_frames(self, entry: Entry, repair: bool = True) -> Frames:
         """The entry's values blob, checked against its id before anything may unpickle it."""
         return self.blobs.read_frames(entry.values, owner=entry.key if repair else None)
@@ -330,8 +341,9 @@ class Cache:
         :meth:`Blobs.put`)."""
         return self.blobs.put(chunks, self.compression, size)
 
-    def write(self, fields: Mapping[str, Any], frames: Frames, outputs: bytes) -> Entry:
-        """Write blobs, then the manifest. ``fields`` are the Entry fields other than blobs."""
+    def write(self, fields: Mapping[str, Any], frames: Frames, outputs: bytes, files: Sequence[BlobRef] = ()) -> Entry:
+        """Write blobs, then the manifest. ``fields`` are the Entry fields other than blobs;
+        ``files`` the blobs of the files the run wrote, already put (:meth:`put_blob`)."""
         self.ensure_layout()
         self.outage.guard("write")
         fields = dict(fields)
@@ -339,7 +351,8 @@ class Cache:
         try:
             values_ref = self.put_blob(frames.chunks, frames.size)
             outputs_ref = self.put_blob([outputs])
-            entry = Entry(values=values_ref, outputs=outputs_ref, **fields)
+            more: dict[str, Any] = {"blobs": tuple(files), "format": FILES_FORMAT} if files else {}
+            entry = Entry(values=values_ref, outputs=outputs_ref, **fields, **more)
             manifest = sign_manifest(entry, self.secret)
             self.store.put(manifest_name(entry.key), [manifest])
         except OSError as exc:
@@ -358,7 +371,7 @@ class Cache:
         row = self.index.row(key)
         names: list[str] = []
         if row is not None:
-            names = [row.values_blob, row.outputs_blob]
+            names = [row.values_blob, row.outputs_blob, *(name for name, _ in row.blobs)]
         else:
             try:
                 names = blob_names(self.store.get(manifest_name(key)))

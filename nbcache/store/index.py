@@ -45,7 +45,8 @@ __all__ = [
 #    store answered here), entries.born (ages on this machine's clock), the foreign table,
 #    meta.synced_at.
 # 3: the verdicts table.
-INDEX_VERSION = 3
+# 4: entries.blobs (the blobs of the files a run wrote), the file_stamps table.
+INDEX_VERSION = 4
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT);
@@ -68,7 +69,8 @@ CREATE TABLE IF NOT EXISTS entries (
     names TEXT NOT NULL DEFAULT '[]',
     stamp TEXT NOT NULL DEFAULT '',
     manifest BLOB,
-    born REAL
+    born REAL,
+    blobs TEXT NOT NULL DEFAULT '[]'
 );
 CREATE INDEX IF NOT EXISTS entries_label ON entries(label);
 CREATE INDEX IF NOT EXISTS entries_cell ON entries(cell);
@@ -91,6 +93,12 @@ CREATE TABLE IF NOT EXISTS usage (
     last_used REAL,
     restore_time REAL NOT NULL DEFAULT 0,
     time_saved REAL NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS file_stamps (
+    path TEXT PRIMARY KEY,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    digest TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS verdicts (
     key TEXT PRIMARY KEY,
@@ -137,6 +145,8 @@ class IndexRow:
     """When the entry came to be, on *this* machine's clock (None: ``created``): ages, LRU and
     ``--older-than`` use it, so that a writer whose clock is off cannot make an entry look
     newer or older than it is. See :func:`born`."""
+    blobs: tuple[tuple[str, int], ...] = ()
+    """``(name, stored bytes)`` of the entry's other blobs: the files its run wrote."""
 
     @classmethod
     def from_entry(
@@ -162,6 +172,7 @@ class IndexRow:
             stamp=stamp,
             manifest=manifest,
             born=born,
+            blobs=tuple((b.name, b.stored_size) for b in entry.blobs),
         )
 
 
@@ -259,7 +270,7 @@ class Index:
         if version is not None and version != str(INDEX_VERSION):
             db.executescript(
                 "DROP TABLE IF EXISTS entries; DROP TABLE IF EXISTS usage; DROP TABLE IF EXISTS meta; "
-                "DROP TABLE IF EXISTS foreign_entries; DROP TABLE IF EXISTS verdicts;"
+                "DROP TABLE IF EXISTS foreign_entries; DROP TABLE IF EXISTS verdicts; DROP TABLE IF EXISTS file_stamps;"
             )
             self.fresh = True
         db.executescript(_SCHEMA)
@@ -440,7 +451,8 @@ class Index:
         """Bytes the indexed entries take, counting blobs they share once."""
         (total,) = self._read(
             "SELECT COALESCE(SUM(n), 0) FROM (SELECT values_blob AS b, values_stored AS n FROM entries "
-            "UNION SELECT outputs_blob, outputs_stored FROM entries)"
+            "UNION SELECT outputs_blob, outputs_stored FROM entries "
+            "UNION SELECT json_extract(j.value, '$[0]'), json_extract(j.value, '$[1]') FROM entries, json_each(entries.blobs) j)"
         )[0]
         return int(total)
 
@@ -477,6 +489,20 @@ class Index:
         """Every entry's key, values blob and outputs blob."""
         return [(str(k), str(v), str(o)) for k, v, o in self._read("SELECT key, values_blob, outputs_blob FROM entries")]
 
+    def other_blobs(self, key: str) -> list[str]:
+        """The names of ``key``'s other blobs (the files its run wrote)."""
+        rows = self._read("SELECT blobs FROM entries WHERE key = ?", (key,))
+        return [str(name) for name, _ in json.loads(rows[0][0])] if rows else []
+
+    def file_stamp(self, path: str, size: int, mtime_ns: int) -> str | None:
+        """The content digest ``path`` had when it last had this size and mtime here (written by a
+        run or a restore), or None."""
+        rows = self._read("SELECT digest FROM file_stamps WHERE path = ? AND size = ? AND mtime_ns = ?", (path, size, mtime_ns))
+        return str(rows[0][0]) if rows else None
+
+    def remember_stamps(self, stamps: Iterable[tuple[str, int, int, str]]) -> None:
+        self._many("INSERT OR REPLACE INTO file_stamps VALUES (?, ?, ?, ?)", list(stamps))
+
     def health(self) -> str:
         """SQLite's quick check of the database: "ok", or what is wrong."""
         try:
@@ -489,6 +515,10 @@ class Index:
         (count,) = self._read(
             "SELECT COUNT(*) FROM entries WHERE values_blob = ? OR outputs_blob = ?", (blob, blob)
         )[0]
+        (files,) = self._read(
+            "SELECT COUNT(*) FROM entries, json_each(entries.blobs) j WHERE json_extract(j.value, '$[0]') = ?", (blob,)
+        )[0]
+        count += files
         (foreign,) = self._read(
             "SELECT COUNT(*) FROM foreign_entries, json_each(foreign_entries.blobs) WHERE json_each.value = ?", (blob,)
         )[0]
@@ -497,10 +527,11 @@ class Index:
 
 # Columns of ``entries`` by name, in IndexRow's order: a column added later is one field more.
 _COLUMNS = tuple(f.name for f in fields(IndexRow))
-_JSON_COLUMNS = {"packages": dict, "names": tuple}
+_JSON_COLUMNS = {"packages": dict, "names": tuple, "blobs": lambda v: tuple(tuple(pair) for pair in v)}
 
 
 _ENCODERS = tuple(
+    (lambda v: json.dumps([list(p) for p in v])) if name == "blobs" else
     (lambda v: json.dumps(list(v))) if name == "names" else (lambda v: json.dumps(dict(v), sort_keys=True))
     if name in _JSON_COLUMNS else None
     for name in _COLUMNS

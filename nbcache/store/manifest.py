@@ -31,6 +31,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "LAYOUT_FORMATS",
+    "FILES_FORMAT",
+    "READ_FORMATS",
     "STORE_FORMAT",
     "BlobRef",
     "Entry",
@@ -46,6 +48,11 @@ __all__ = [
 # 2: signed manifests, compressed blobs (``codec``), package versions.
 # 3: blob ids are BLAKE3-256 (cryptographic) instead of xxh3-128; format-2 entries are misses.
 STORE_FORMAT = 3
+# 4: the entry owns more blobs than its values and outputs (``blobs``: the files its run wrote).
+# Only such manifests say 4, so an nbcache that reads 3 refuses them cleanly (a miss) and every
+# other entry stays readable by it.
+FILES_FORMAT = 4
+READ_FORMATS = (STORE_FORMAT, FILES_FORMAT)
 # Formats whose store layout (format file, folders, names) this nbcache opens: their entries may
 # be older (misses), the folder is still ours. Keeping the layout lets two versions share a store.
 LAYOUT_FORMATS = (2, 3)
@@ -104,18 +111,27 @@ class Entry:
     extra: Mapping[str, Any] = field(default_factory=dict)
     packages: Mapping[str, str] = field(default_factory=dict)
     """Versions of the Python interpreter and of the packages that shape pickles."""
+    blobs: tuple[BlobRef, ...] = ()
+    """More blobs the entry owns: the content of the files its run wrote (format 4)."""
 
     @property
     def size(self) -> int:
-        return self.values.size + self.outputs.size
+        return self.values.size + self.outputs.size + sum(b.size for b in self.blobs)
 
     @property
     def stored(self) -> int:
-        return self.values.stored_size + self.outputs.stored_size
+        return self.values.stored_size + self.outputs.stored_size + sum(b.stored_size for b in self.blobs)
+
+    def body(self) -> dict[str, Any]:
+        """The entry as its manifest holds it (``blobs`` only when there are any: format 4)."""
+        data = asdict(self)
+        if not self.blobs:
+            del data["blobs"]
+        return data
 
     def payload(self) -> bytes:
         """The canonical JSON that the signature covers."""
-        return _canonical(asdict(self))
+        return _canonical(self.body())
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Entry:
@@ -124,6 +140,7 @@ class Entry:
             data = dict(data)
             data["values"] = BlobRef(**data["values"])
             data["outputs"] = BlobRef(**data["outputs"])
+            data["blobs"] = tuple(BlobRef(**ref) for ref in data.get("blobs") or ())
             for name in ("names", "deleted", "refs"):
                 data[name] = tuple(data[name])
             return cls(**data)
@@ -148,9 +165,10 @@ def manifest_keys(store: BlobStore) -> list[str]:
 
 def sign_manifest(entry: Entry, secret: bytes) -> bytes:
     """The manifest of ``entry``, signed with ``secret``: the bytes the store keeps."""
-    body = asdict(entry)
+    body = entry.body()
     signature = signing.sign(secret, _canonical(body))
-    return json.dumps({"format": STORE_FORMAT, "entry": body, "hmac_sha256": signature}, indent=1, sort_keys=True).encode()
+    envelope = FILES_FORMAT if entry.blobs else STORE_FORMAT
+    return json.dumps({"format": envelope, "entry": body, "hmac_sha256": signature}, indent=1, sort_keys=True).encode()
 
 
 def parse_manifest(raw: bytes, key: str, secret: bytes) -> Entry:
@@ -176,7 +194,7 @@ def parse_manifest(raw: bytes, key: str, secret: bytes) -> Entry:
 
 
 def _check_format(found: Any, key: str) -> None:
-    if found == STORE_FORMAT:
+    if found in READ_FORMATS:
         return
     if isinstance(found, int) and found < STORE_FORMAT:
         raise OutdatedEntryError(
@@ -192,6 +210,7 @@ def peek(raw: bytes) -> dict[str, Any] | None:
     try:
         body = json.loads(raw)["entry"]
         refs = [BlobRef(**body[part]) for part in ("values", "outputs")]
+        refs += [BlobRef(**ref) for ref in body.get("blobs") or ()]
         if not all(_HEX_ID.fullmatch(ref.id) for ref in refs):
             return None  # names no blob of ours: never a path to delete
         return {

@@ -142,6 +142,8 @@ def verify(cache: Cache, progress: Progress | None = None) -> list[Problem]:
             entry = cache.read_manifest(key)
             cache.blobs.read_frames(entry.values, owner=None)
             cache.blobs.read_bytes(entry.outputs, owner=None)
+            for ref in entry.blobs:
+                cache.blobs.check(ref)
         except FileNotFoundError:
             pass  # deleted while we looked
         except CorruptEntryError as exc:

@@ -129,3 +129,4 @@ REDUCERS.register_lazy("torch", f"{__name__}.torch")
 REDUCERS.register_lazy("polars", f"{__name__}.polars")
 
 from . import live  # noqa: E402,F401 - widgets, plotly and bokeh figures (registers by base class)
+from . import closed  # noqa: E402,F401 - files closed by `with open(...) as fh` (registers io classes)

@@ -1,0 +1,252 @@
+"""Files a run wrote: stored with its entry, put back by a hit exactly as the run left them.
+
+After a miss, every path the run created, changed or removed (see :mod:`nbcache.key.touched`)
+becomes a record in the entry's ``extra["files"]``::
+
+    {"path": "out/o.parquet", "kind": "file", "mode": 420, "size": 1234, "digest": "<blake3>", "blob": true}
+    {"path": "scratch.txt", "kind": "gone"}
+    {"path": "out", "kind": "dir", "mode": 493}
+    {"path": "latest", "kind": "link", "target": "out/o.parquet"}
+
+A path inside the working folder is kept relative to it (a colleague's clone elsewhere gets the
+files in the same place), any other path as it is. A file's content is a blob of the entry
+(content-addressed, BLAKE3-256, under the signed manifest, counted against the size limit like
+values); a file larger than ``NbCache.max_output_file_size`` is not copied: the entry keeps its
+digest only, and a hit runs the cell when that file is missing or differs.
+
+A hit first decides, for every record, whether the disk already holds it (size, then the stamp
+this machine remembered, else the content's digest), then writes what differs to temporary
+files beside their targets, each checked against its digest as it is written. Only when all of
+them are ready are they moved into place (and the removed files removed); any failure before
+that leaves the disk as it was, and the cell runs instead. Nothing partial is restored.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Iterator, Sequence
+
+from ..key.disk import Node, shallow, tree
+from ..key.touched import Change
+from ..store import digest
+from ..store.cache import Cache, Entry
+from ..store.manifest import BlobRef
+from ..units import format_size
+
+__all__ = ["MAX_FILE_SIZE", "Prepared", "Unrestorable", "prepare", "record_files"]
+
+MAX_FILE_SIZE = 10**9
+"""Default of ``NbCache.max_output_file_size``: larger files are recorded by digest, not copied."""
+
+_CHUNK = 16 << 20
+_TEMP = ".nbcache-"
+
+
+class Unrestorable(Exception):
+    """The files of an entry cannot all be put back (the message says which and why)."""
+
+
+def _relative(path: str, cwd: str) -> str:
+    return os.path.relpath(path, cwd) if path.startswith(cwd.rstrip(os.sep) + os.sep) else path
+
+
+def _chunks(path: str) -> Iterator[bytes]:
+    with open(path, "rb") as fh:
+        while chunk := fh.read(_CHUNK):
+            yield chunk
+
+
+def blake3_file(path: str) -> str:
+    return digest.hexdigest(_chunks(path))
+
+
+@dataclass
+class Recorded:
+    records: list[dict[str, Any]] = field(default_factory=list)
+    blobs: list[BlobRef] = field(default_factory=list)
+    stamps: list[tuple[str, int, int, str]] = field(default_factory=list)
+    """``(path, size, mtime_ns, digest)`` of the files as the run left them (this machine's)."""
+
+
+def record_files(changes: Sequence[Change], cache: Cache, max_size: int, cwd: str | None = None) -> Recorded:
+    """The records (and blobs, already put) of the paths the run changed. OSError when a file
+    cannot be read: the run is then not stored."""
+    cwd = cwd or os.getcwd()
+    out = Recorded()
+    seen: set[str] = set()
+    for change in sorted(changes, key=lambda c: c.path):
+        _record(change.path, change.before, change.after, cache, max_size, cwd, out, seen)
+    return out
+
+
+def _record(
+    path: str, before: Node | None, after: Node | None, cache: Cache, max_size: int, cwd: str, out: Recorded, seen: set[str]
+) -> None:
+    if path in seen:
+        return
+    seen.add(path)
+    rel = _relative(path, cwd)
+    if after is None:
+        out.records.append({"path": rel, "kind": "gone"})
+        return
+    if after.kind == "link":
+        out.records.append({"path": rel, "kind": "link", "target": after.digest})
+        return
+    if after.kind == "dir":
+        out.records.append({"path": rel, "kind": "dir", "mode": after.mode})
+        old = dict(before.below) if before is not None and before.kind == "dir" else {}
+        for child_rel, child in tree(path):
+            now = shallow(child)
+            if now is None:
+                continue
+            was = old.pop(child_rel, None)
+            if now.kind == "file" and was is not None and was.kind == "file" and (was.size, was.mtime_ns, was.mode) == (now.size, now.mtime_ns, now.mode):
+                continue  # untouched by the run
+            if now.kind == "dir" and was is not None and was.kind == "dir" and was.mode == now.mode:
+                continue
+            _record(child, was, now, cache, max_size, cwd, out, seen)
+        for child_rel in old:
+            _record(os.path.join(path, child_rel), old[child_rel], None, cache, max_size, cwd, out, seen)
+        return
+    st = os.stat(path)
+    record: dict[str, Any] = {"path": rel, "kind": "file", "mode": stat.S_IMODE(st.st_mode), "size": st.st_size}
+    if st.st_size > max_size:
+        record["digest"] = blake3_file(path)
+        record["blob"] = False
+    else:
+        ref = cache.put_blob(lambda: _chunks(path), st.st_size)
+        record["digest"] = ref.id
+        record["blob"] = True
+        out.blobs.append(ref)
+    out.records.append(record)
+    out.stamps.append((path, st.st_size, st.st_mtime_ns, record["digest"]))
+
+
+# -- a hit -------------------------------------------------------------------------------------
+@dataclass
+class Prepared:
+    """What a hit does to the disk, ready to be done (:meth:`commit`) or undone (:meth:`discard`)."""
+
+    moves: list[tuple[str, str, int]] = field(default_factory=list)
+    """``(temporary file, target, mode)``."""
+    links: list[tuple[str, str]] = field(default_factory=list)
+    folders: list[tuple[str, int]] = field(default_factory=list)
+    modes: list[tuple[str, int]] = field(default_factory=list)
+    removals: list[str] = field(default_factory=list)
+    restored: list[str] = field(default_factory=list)
+    """The paths written or removed, as the records name them (for --explain and the badge)."""
+    stamps: list[tuple[str, int, int, str]] = field(default_factory=list)
+    _digests: dict[str, tuple[int, str]] = field(default_factory=dict)
+
+    def discard(self) -> None:
+        for temp, _, _ in self.moves:
+            try:
+                os.remove(temp)
+            except OSError:
+                pass
+        self.moves.clear()
+
+    def commit(self) -> list[tuple[str, int, int, str]]:
+        """Put everything in place; returns the stamps of the files written (for the index)."""
+        import shutil
+
+        for folder, mode in self.folders:
+            os.makedirs(folder, exist_ok=True)
+            os.chmod(folder, mode)
+        stamps = list(self.stamps)
+        for temp, target, mode in self.moves:
+            os.chmod(temp, mode)
+            os.replace(temp, target)
+            st = os.stat(target)
+            size, found = self._digests[target]
+            stamps.append((target, size, st.st_mtime_ns, found))
+        self.moves.clear()
+        for path, mode in self.modes:
+            os.chmod(path, mode)
+        for link, target in self.links:
+            if os.path.lexists(link):
+                os.remove(link)
+            os.symlink(target, link)
+        for path in self.removals:
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path, ignore_errors=True)
+            elif os.path.lexists(path):
+                os.remove(path)
+        return stamps
+
+
+def _identical(cache: Cache, path: str, record: dict[str, Any], prepared: Prepared) -> bool:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return False
+    if not stat.S_ISREG(st.st_mode) or st.st_size != record["size"]:
+        return False
+    remembered = None
+    try:
+        remembered = cache.index.file_stamp(path, st.st_size, st.st_mtime_ns)
+    except Exception:  # noqa: BLE001 - the index is a nicety
+        pass
+    if remembered is None:
+        try:
+            remembered = blake3_file(path)
+        except OSError:
+            return False
+        prepared.stamps.append((path, st.st_size, st.st_mtime_ns, remembered))
+    if remembered != record["digest"]:
+        return False
+    if stat.S_IMODE(st.st_mode) != record["mode"]:
+        prepared.modes.append((path, record["mode"]))
+        prepared.restored.append(record["path"])
+    return True
+
+
+def prepare(cache: Cache, entry: Entry, records: Sequence[dict[str, Any]], cwd: str | None = None) -> Prepared:
+    """Check every record against the disk and write what differs to temporary files.
+    Raises :class:`Unrestorable` (with nothing left behind) when a file cannot be put back."""
+    cwd = cwd or os.getcwd()
+    prepared = Prepared()
+    blobs = {ref.id: ref for ref in entry.blobs}
+    try:
+        for record in records:
+            path = os.path.join(cwd, record["path"])
+            kind = record["kind"]
+            if kind == "gone":
+                if os.path.lexists(path):
+                    prepared.removals.append(path)
+                    prepared.restored.append(record["path"])
+            elif kind == "dir":
+                if not os.path.isdir(path) or stat.S_IMODE(os.stat(path).st_mode) != record["mode"]:
+                    prepared.folders.append((path, record["mode"]))
+                    prepared.restored.append(record["path"])
+            elif kind == "link":
+                if not os.path.islink(path) or os.readlink(path) != record["target"]:
+                    prepared.links.append((path, record["target"]))
+                    prepared.restored.append(record["path"])
+            elif not _identical(cache, path, record, prepared):
+                if not record.get("blob"):
+                    state = "is missing" if not os.path.exists(path) else "differs from what the run left"
+                    raise Unrestorable(
+                        f"{record['path']} {state}, and at {format_size(record['size'])} it is larger than "
+                        "NbCache.max_output_file_size, so the entry has its digest only"
+                    )
+                ref = blobs.get(record["digest"])
+                if ref is None:
+                    raise Unrestorable(f"the entry names no blob for {record['path']}")
+                folder = os.path.dirname(path)
+                os.makedirs(folder, exist_ok=True)
+                temp = os.path.join(folder, f"{_TEMP}{uuid.uuid4().hex[:12]}-{os.path.basename(path)}")
+                cache.copy_blob(entry, ref, temp)
+                prepared.moves.append((temp, path, record["mode"]))
+                prepared._digests[path] = (record["size"], record["digest"])
+                prepared.restored.append(record["path"])
+    except Unrestorable:
+        prepared.discard()
+        raise
+    except Exception as exc:  # noqa: BLE001 - a damaged blob, a read-only folder, a full disk
+        prepared.discard()
+        raise Unrestorable(f"the files it wrote could not be restored ({exc})") from exc
+    return prepared
