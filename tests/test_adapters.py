@@ -231,3 +231,47 @@ def test_pyarrow_wrapped_once() -> None:
     )
     assert (pq.read_table, pa.OSFile, pq.ParquetFile.__init__, pcsv.read_csv) == before
     assert pickle.loads(pickle.dumps(pa.OSFile)) is pa.OSFile and pa.OSFile.__bases__ == (pa.lib.OSFile,)
+
+
+# -- polars ----------------------------------------------------------------------------------------
+pl = pytest.importorskip("polars")
+
+
+def test_polars(tmp_path: Path) -> None:
+    (tmp_path / "data").mkdir()
+    pl.DataFrame({"a": [1, 2]}).write_csv(tmp_path / "data" / "one.csv")
+    pl.DataFrame({"a": [3]}).write_csv(tmp_path / "data" / "two.csv")
+    pl.DataFrame({"a": [1]}).write_parquet(tmp_path / "in.parquet")
+    pattern = str(tmp_path / "data" / "*.csv")
+    with Watch() as w:
+        assert pl.read_csv(tmp_path / "data" / "one.csv").height == 2
+        assert pl.scan_csv(pattern).collect().height == 3
+        assert pl.read_parquet(source=str(tmp_path / "in.parquet")).height == 1
+        pl.DataFrame({"a": [1]}).write_parquet(str(tmp_path / "out.parquet"))
+        pl.DataFrame({"a": [1]}).write_ndjson(file=tmp_path / "out.ndjson")
+        pl.LazyFrame({"a": [1]}).sink_csv(str(tmp_path / "sink.csv"))
+    assert w.before[str(tmp_path / "data" / "one.csv")] is not None
+    assert w.before[str(tmp_path / "in.parquet")] is not None
+    assert w.globs[pattern] == (str(tmp_path / "data" / "one.csv"), str(tmp_path / "data" / "two.csv"))
+    for name in ("out.parquet", "out.ndjson", "sink.csv"):
+        assert str(tmp_path / name) in w.written_before, name
+
+
+def test_polars_content_is_no_path_and_without_a_watch(tmp_path: Path) -> None:
+    with Watch() as w:
+        assert pl.read_csv(b"a\n1\n").height == 1  # bytes of a file's content
+        assert pl.read_csv("a\n1\n".encode(), has_header=False).height == 2
+    assert not w.before and not w.globs and not w.relative
+    pl.DataFrame({"a": [1]}).write_parquet(tmp_path / "t.parquet")
+    assert pl.read_parquet(tmp_path / "t.parquet").equals(pl.read_parquet.__wrapped__(tmp_path / "t.parquet"))
+
+
+def test_polars_wrapped_once() -> None:
+    from nbcache.key.adapters import polars as adapter
+
+    unwrapped = [n for n in dir(pl) if n.startswith(("read_", "scan_")) and not getattr(getattr(pl, n), MARK, False)]
+    assert sorted(unwrapped) == ["read_clipboard", "read_database_uri", "scan_external_reader"]  # no path first
+    before = (pl.read_csv, pl.scan_parquet, pl.DataFrame.write_parquet, pl.LazyFrame.sink_parquet)
+    _wrapped_once(list(before), lambda: adapter.install(pl))
+    assert (pl.read_csv, pl.scan_parquet, pl.DataFrame.write_parquet, pl.LazyFrame.sink_parquet) == before
+    assert pl.DataFrame.write_parquet.__qualname__ == "DataFrame.write_parquet"

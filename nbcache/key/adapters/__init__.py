@@ -78,6 +78,7 @@ class Adapters:
 ADAPTERS = Adapters()
 for _name in ("pyarrow", "pyarrow.parquet", "pyarrow.dataset", "pyarrow.feather", "pyarrow.orc", "pyarrow.csv", "pyarrow.json", "pyarrow.ipc"):
     ADAPTERS.register_lazy(_name, f"{__name__}.pyarrow")
+ADAPTERS.register_lazy("polars", f"{__name__}.polars")
 del _name
 
 
