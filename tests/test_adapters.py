@@ -275,3 +275,38 @@ def test_polars_wrapped_once() -> None:
     _wrapped_once(list(before), lambda: adapter.install(pl))
     assert (pl.read_csv, pl.scan_parquet, pl.DataFrame.write_parquet, pl.LazyFrame.sink_parquet) == before
     assert pl.DataFrame.write_parquet.__qualname__ == "DataFrame.write_parquet"
+
+
+# -- duckdb ----------------------------------------------------------------------------------------
+duckdb = pytest.importorskip("duckdb")
+
+
+def test_duckdb(tmp_path: Path) -> None:
+    pq.write_table(_table(), tmp_path / "in.parquet")
+    (tmp_path / "in.csv").write_text("a\n1\n")
+    db, copied, rel_out = tmp_path / "db.duckdb", tmp_path / "copied.csv", tmp_path / "rel.parquet"
+    with Watch() as w:
+        assert duckdb.sql(f"select count(*) from '{tmp_path / 'in.parquet'}'").fetchall() == [(3,)]
+        assert duckdb.read_csv(str(tmp_path / "in.csv")).fetchall() == [(1,)]
+        con = duckdb.connect(str(db))
+        con.execute(f"copy (select 42 as x) to '{copied}' (header)")
+        con.read_parquet(str(tmp_path / "in.parquet")).write_parquet(str(rel_out))
+        con.close()
+        duckdb.connect(":memory:").close()
+    assert w.before[str(tmp_path / "in.parquet")] is not None
+    assert w.before[str(tmp_path / "in.csv")] is not None
+    assert str(db) in w.before and w.before[str(db)] is None  # a database: read and written
+    assert str(copied) in w.before  # quoted in SQL: named, whatever the statement does
+    assert str(rel_out) in w.written_before
+    assert not any(":memory:" in p for p in (*w.before, *w.written_before))
+    assert duckdb.sql("select 1").fetchall() == [(1,)]  # without a watch
+
+
+def test_duckdb_wrapped_once() -> None:
+    from nbcache.key.adapters import duckdb as adapter
+
+    before = (duckdb.sql, duckdb.execute, duckdb.connect, duckdb.DuckDBPyConnection.sql, duckdb.DuckDBPyConnection.execute)
+    _wrapped_once([duckdb.sql, duckdb.read_parquet, duckdb.execute, duckdb.connect], lambda: adapter.install(duckdb))
+    assert (duckdb.sql, duckdb.execute, duckdb.connect, duckdb.DuckDBPyConnection.sql, duckdb.DuckDBPyConnection.execute) == before
+    assert duckdb.sql is duckdb.query and duckdb.read_parquet is duckdb.from_parquet  # aliases stay one function
+    assert getattr(duckdb.DuckDBPyConnection.sql, MARK) and getattr(duckdb.DuckDBPyRelation.to_csv, MARK)

@@ -79,6 +79,7 @@ ADAPTERS = Adapters()
 for _name in ("pyarrow", "pyarrow.parquet", "pyarrow.dataset", "pyarrow.feather", "pyarrow.orc", "pyarrow.csv", "pyarrow.json", "pyarrow.ipc"):
     ADAPTERS.register_lazy(_name, f"{__name__}.pyarrow")
 ADAPTERS.register_lazy("polars", f"{__name__}.polars")
+ADAPTERS.register_lazy("duckdb", f"{__name__}.duckdb")
 del _name
 
 
