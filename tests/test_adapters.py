@@ -310,3 +310,30 @@ def test_duckdb_wrapped_once() -> None:
     assert (duckdb.sql, duckdb.execute, duckdb.connect, duckdb.DuckDBPyConnection.sql, duckdb.DuckDBPyConnection.execute) == before
     assert duckdb.sql is duckdb.query and duckdb.read_parquet is duckdb.from_parquet  # aliases stay one function
     assert getattr(duckdb.DuckDBPyConnection.sql, MARK) and getattr(duckdb.DuckDBPyRelation.to_csv, MARK)
+
+
+# -- h5py ------------------------------------------------------------------------------------------
+h5py = pytest.importorskip("h5py")
+
+
+def test_h5py(tmp_path: Path) -> None:
+    existing, new = tmp_path / "in.h5", tmp_path / "new.h5"
+    with h5py.File(existing, "w") as f:
+        f["x"] = [1, 2]
+    with Watch() as w:
+        with h5py.File(str(existing)) as f:
+            assert list(f["x"][:]) == [1, 2]
+        with h5py.File(new, mode="w") as f:
+            f["y"] = [3]
+    assert w.before[str(existing)] is not None and w.before[str(existing)].kind == "file"
+    assert str(new) in w.before and w.before[str(new)] is None  # opened for writing: may be read too
+    with h5py.File(new) as f:  # without a watch
+        assert list(f["y"][:]) == [3]
+
+
+def test_h5py_wrapped_once() -> None:
+    from nbcache.key.adapters import h5py as adapter
+
+    before = h5py.File.__init__
+    _wrapped_once([h5py.File.__init__], lambda: adapter.install(h5py))
+    assert h5py.File.__init__ is before

@@ -80,6 +80,7 @@ for _name in ("pyarrow", "pyarrow.parquet", "pyarrow.dataset", "pyarrow.feather"
     ADAPTERS.register_lazy(_name, f"{__name__}.pyarrow")
 ADAPTERS.register_lazy("polars", f"{__name__}.polars")
 ADAPTERS.register_lazy("duckdb", f"{__name__}.duckdb")
+ADAPTERS.register_lazy("h5py", f"{__name__}.h5py")
 del _name
 
 
