@@ -1,0 +1,97 @@
+"""Library adapters: the paths handed to libraries that read and write files in native code.
+
+pyarrow, polars, duckdb and h5py open files in C++, Rust or C, where the audit hook of
+:mod:`~nbcache.key.deps` sees nothing. Their reading and writing entry points are wrapped so that
+the paths they are given are noted (:func:`~nbcache.key.deps.note_read`, ``note_write``,
+``note_text`` for SQL) before the library runs, on the thread of a watched run only.
+
+An adapter is installed by :func:`install_ready`, called at the start of every watched run, for
+each registered module that the notebook has imported: nbcache never imports a library itself.
+Entries are by module (``"pyarrow.parquet"`` is imported separately from ``"pyarrow"``), so a
+submodule imported later is wrapped at the next run. Not seen: calls in a cell that itself
+imports the library for the first time (its string constants are still noted, see
+:mod:`~nbcache.key.paths`), names bound before the adapter was installed (``from polars import
+read_csv`` in an earlier cell), and paths the library finds by itself (a dataset's ``_metadata``,
+files behind a filesystem object or a URL).
+
+:func:`register_adapter` adds an adapter for another library: a function given the module, which
+wraps what it needs (see :mod:`.wrap`).
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import warnings
+from types import ModuleType
+from typing import Callable, Union
+
+from ...errors import NbCacheWarning
+
+__all__ = ["ADAPTERS", "Adapters", "Installer", "install_ready", "register_adapter"]
+
+Installer = Callable[[ModuleType], None]
+"""Wraps the entry points of one module, given the module."""
+
+
+class Adapters:
+    """Module names -> the adapters that wrap them, installed once each module is imported."""
+
+    def __init__(self) -> None:
+        self.pending: dict[str, list[Union[Installer, str]]] = {}
+        """Adapters not installed yet, by module name (an adapter module's name: imported lazily)."""
+        self.installed: set[str] = set()
+
+    def register(self, module_name: str, install: Installer) -> None:
+        """``install(module)`` wraps ``module_name``'s entry points once it is imported."""
+        self.pending.setdefault(module_name, []).append(install)
+
+    def register_lazy(self, module_name: str, adapter: str) -> None:
+        """The adapter is the ``install`` function of the module named ``adapter``, imported
+        only when ``module_name`` is."""
+        self.pending.setdefault(module_name, []).append(adapter)
+
+    def install_ready(self) -> None:
+        """Install the adapters of the registered modules that are imported (and fully loaded)."""
+        pending = self.pending
+        if not pending:
+            return
+        modules = sys.modules
+        ready = [name for name in pending if modules.get(name) is not None]
+        for name in ready:
+            module = modules[name]
+            if getattr(getattr(module, "__spec__", None), "_initializing", False):
+                continue  # still being imported (by another thread): at the next run
+            for install in pending.pop(name):
+                self._install(name, module, install)
+            self.installed.add(name)
+
+    @staticmethod
+    def _install(name: str, module: ModuleType, install: Union[Installer, str]) -> None:
+        try:
+            function = importlib.import_module(install).install if isinstance(install, str) else install
+            function(module)
+        except Exception as exc:  # noqa: BLE001 - a library's new version must not break a run
+            warnings.warn(f"nbcache: the adapter of {name} failed ({exc!r}); its files are not watched", NbCacheWarning, stacklevel=3)
+
+
+ADAPTERS = Adapters()
+for _name in ("pyarrow", "pyarrow.parquet", "pyarrow.dataset", "pyarrow.feather", "pyarrow.orc", "pyarrow.csv", "pyarrow.json", "pyarrow.ipc"):
+    ADAPTERS.register_lazy(_name, f"{__name__}.pyarrow")
+ADAPTERS.register_lazy("polars", f"{__name__}.polars")
+ADAPTERS.register_lazy("duckdb", f"{__name__}.duckdb")
+ADAPTERS.register_lazy("h5py", f"{__name__}.h5py")
+del _name
+
+
+def install_ready() -> None:
+    """Install the adapters of every registered library the notebook has imported (cheap when
+    there is nothing new: one dictionary lookup per library not imported)."""
+    ADAPTERS.install_ready()
+
+
+def register_adapter(module_name: str, install_fn: Installer) -> None:
+    """Have ``install_fn(module)`` wrap the reading and writing functions of ``module_name`` once
+    it is imported, e.g. with :func:`nbcache.key.adapters.wrap.patch` and ``wrap.reads(0,
+    "path")``: the paths it hands to its library are then watched like those of pyarrow."""
+    ADAPTERS.register(module_name, install_fn)
