@@ -24,6 +24,7 @@ __all__ = [
     "dashboard",
     "explain",
     "load_ipython_extension",
+    "register_adapter",
     "register_fingerprint",
     "register_state",
     "stats",
@@ -81,6 +82,20 @@ def register_state(
     from .key.state.registry import register_state as register
 
     return register(name, capture, restore, module=module, description=description, digest=digest)
+def register_adapter(module_name: str, install: Callable[[Any], None]) -> None:
+    """Have ``install(module)`` wrap the functions of ``module_name`` that read or write files in
+    native code, once the notebook imports it, so that the paths they are handed are watched::
+
+        from nbcache.key.adapters import wrap
+        nbcache.register_adapter("cv2", lambda cv2: wrap.patch(cv2, "imread", wrap.reads(0, "filename")))
+
+    See :mod:`nbcache.key.adapters`.
+    """
+    from .key.adapters import register_adapter as register
+
+    register(module_name, install)
+
+
 def register_fingerprint(type_or_name: type | str, fn: Any) -> None:
     """Fingerprint values of ``type_or_name`` (a class, or ``"package.Class"`` for a library not
     imported yet) and of its subclasses by ``fn(value)``: anything nbcache can fingerprint (bytes,

@@ -224,3 +224,26 @@ def test_a_file_that_changes_while_the_cell_runs_is_not_stored(cached: Shell) ->
         del os.environ["LOG"]
     assert cached.ns["text"] == "1" and cached.status == "skipped"
     assert any("changed while the cell ran" in line for line in t.stderr.splitlines())
+
+
+def test_an_adapter_registered_for_a_library_is_installed_when_a_cell_first_imports_it(
+    cached: Shell, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import nbcache
+    from nbcache.key.adapters import wrap
+
+    monkeypatch.syspath_prepend(str(tmp_path))
+    (tmp_path / "natively.py").write_text("def load(path):\n    return 42\n")  # stands for a reader in C
+    nbcache.register_adapter("natively", lambda module: wrap.patch(module, "load", wrap.reads(0, "path")))
+    Path("input.bin").write_bytes(b"1")
+    cell = "%%cache\nimport natively\ndef where():\n    return 'in' + 'put' + '.bin'\nvalue = natively.load(where())\n"
+    cached.run(cell)
+    entry = next(iter(cached.magics.engine.cache.entries()))
+    assert str(tmp_path / "input.bin") in entry.extra["reads"]["files"]
+    cached.restart()
+    cached.run(cell)
+    assert cached.status == "hit"
+    Path("input.bin").write_bytes(b"2")
+    cached.restart()
+    cached.run(cell)
+    assert cached.status == "stored"

@@ -32,8 +32,9 @@ __all__ = ["ATTR", "KEY_VERSION", "MISSING", "UNBOUND", "CellKey", "compute_key"
 
 # Bump when the set or the encoding of key components changes. 2: globals reached through
 # called code are inputs, working-tree module attributes are components, state requirements
-# are per provider.
-KEY_VERSION = 2
+# are per provider. 3: entries check the files the cell names (read by native code) and restore
+# the files it wrote; an entry made before knows of neither, so it must not hit.
+KEY_VERSION = 3
 UNBOUND = "unbound"
 ATTR = "attr:"
 

@@ -26,12 +26,13 @@ unless a :class:`Watch` is active on the calling thread.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import sys
 import threading
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 
 import xxhash
 
@@ -39,7 +40,7 @@ from .disk import TREE_LIMIT, DiskProblem, Node, file_digest, node
 from .modules import is_library_path
 from .touched import Settled, check_globs, check_trees
 
-__all__ = ["Watch", "check_reads", "command_words", "current", "note_read", "note_text", "note_write", "paths_digest", "record_reads"]
+__all__ = ["Watch", "check_reads", "command_words", "current", "note_read", "note_text", "note_write", "paths_digest", "record_reads", "unwatched"]
 
 _state = threading.local()
 _hook_installed = False
@@ -371,6 +372,17 @@ def command_words(commands: Iterable[str]) -> list[str]:
     for text in commands:
         words.extend(_words([text])[1:])
     return words
+
+
+@contextlib.contextmanager
+def unwatched() -> Iterator[None]:
+    """What runs inside is nbcache's own doing, not the cell's (importing an adapter, say)."""
+    outer = getattr(_state, "watch", None)
+    _state.watch = None
+    try:
+        yield
+    finally:
+        _state.watch = outer
 
 
 def current() -> Watch | None:

@@ -75,6 +75,8 @@ def named_paths(strings: Iterable[str], absent_limit: int | None = None) -> Iter
     create). Set operations first: a cell's inputs may hold 10,000 strings, and a Python step
     per string costs more than the whole budget."""
     ordered = dict.fromkeys(strings)
+    if not ordered:
+        return iter(())
     listings = _Listings()
     here = listings.names("")
     chosen = set(ordered.keys() & here)  # names in the working folder

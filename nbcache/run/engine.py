@@ -29,6 +29,7 @@ from typing import Any, Callable, Iterable, Mapping
 from ..errors import AnalysisError, FingerprintError, NbCacheError, SerializationError, StaleModuleError
 from ..key.analysis import CellAnalysis, analyze
 from ..key.cellkey import CellKey, compute_key
+from ..key.adapters import ADAPTERS
 from ..key.deps import Watch, command_words, paths_digest
 from ..key.paths import code_strings, source_strings, value_strings
 from ..key.fingerprint import Fingerprinter, Substitutes
@@ -236,6 +237,8 @@ class Engine:
         """Run the cell as a miss does, watching what it reads. Its exceptions propagate."""
         before = dict(host.namespace)  # strong references: ids stay unique while we compare
         state_before = snapshot()
+        ADAPTERS.arm()  # native readers and writers report their paths (see nbcache.key.adapters)
+        ADAPTERS.install_ready()
         watch = Watch(exclude=exclude)
         constants, values = _named(cell, host.namespace)  # what native code may read or write: its state now
         watch.expect(constants)
