@@ -337,3 +337,28 @@ def test_h5py_wrapped_once() -> None:
     before = h5py.File.__init__
     _wrapped_once([h5py.File.__init__], lambda: adapter.install(h5py))
     assert h5py.File.__init__ is before
+
+
+# -- PyTables ---------------------------------------------------------------------------------------
+tables = pytest.importorskip("tables")
+
+
+def test_pytables_through_pandas(tmp_path: Path) -> None:
+    import pandas as pd
+
+    adapters.install_ready()
+    existing, new = tmp_path / "in.h5", tmp_path / "new.h5"
+    pd.DataFrame({"a": [1, 2]}).to_hdf(existing, key="t")
+    with Watch() as w:
+        assert pd.read_hdf(existing, "t").a.tolist() == [1, 2]
+        pd.DataFrame({"b": [3]}).to_hdf(str(new), key="u", mode="w")
+    assert w.before[str(existing)] is not None and w.before[str(existing)].kind == "file"
+    assert str(new) in w.before or str(new) in w.written_before
+    assert pd.read_hdf(new, "u").b.tolist() == [3]  # without a watch
+
+
+def test_pytables_wrapped_once() -> None:
+    from nbcache.key.adapters import tables as adapter
+
+    adapter.install(tables)
+    _wrapped_once([tables.open_file], lambda: adapter.install(tables))

@@ -36,7 +36,7 @@ from typing import Any, Iterable, Iterator, Mapping
 
 import xxhash
 
-from .disk import TREE_LIMIT, DiskProblem, Node, file_digest, node
+from .disk import TREE_LIMIT, DiskProblem, Node, file_digest, node, shallow
 from .modules import is_library_path
 from .touched import Settled, check_globs, check_trees
 
@@ -180,7 +180,7 @@ class Watch:
             absolute = os.path.abspath(os.fsdecode(path))
         except (TypeError, ValueError):
             return None
-        if absolute.startswith(self._home_dot):
+        if absolute.startswith(self._home_dot) or _is_pseudo(absolute):
             return None
         folder, name = os.path.split(absolute)
         if name == "__pycache__" or not self._folder_ok(folder):
@@ -222,14 +222,16 @@ class Watch:
             return
         if absolute in self._written:
             return
-        # What was there before: a scratch file made and removed within the cell is no change.
-        self._written[absolute] = self._state(absolute, digest=reads)
+        # What was there before: a scratch file made and removed within the cell is no change. A
+        # folder is taken without its content: what the cell writes inside it has events of its
+        # own (``os.makedirs(exist_ok=True)`` of a folder of 100,000 files is no write of them).
+        self._written[absolute] = self._state(absolute, digest=reads, flat=True)
 
-    def _state(self, path: str, digest: bool) -> Node | None:
+    def _state(self, path: str, digest: bool, flat: bool = False) -> Node | None:
         outer = getattr(_state, "watch", None)
         _state.watch = None  # our own reads of the path are not the cell's
         try:
-            return node(path, digest=digest)
+            return shallow(path, digest=digest) if flat else node(path, digest=digest)
         except DiskProblem as exc:
             self.problems.append(str(exc))
             return None

@@ -20,7 +20,7 @@ import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Mapping
 
-from .disk import DiskProblem, Node, file_digest, node, unchanged
+from .disk import DiskProblem, Node, file_digest, node, shallow, unchanged
 
 if TYPE_CHECKING:
     from .deps import Watch
@@ -57,6 +57,14 @@ def _after(path: str, settled: Settled) -> Node | None:
         return None
 
 
+def _shallow(path: str, settled: Settled) -> Node | None:
+    try:
+        return shallow(path)
+    except DiskProblem as exc:
+        settled.problems.append(str(exc))
+        return None
+
+
 def _stamp(item: Node) -> Any:
     return [item.size, item.mtime_ns, item.digest] if item.kind == "file" else [item.kind, item.digest]
 
@@ -83,7 +91,10 @@ def settle(watch: Watch) -> Settled:
             _input(settled, path, before)  # native code wrote it: it may have read it first
     written = watch.written_before
     for path, before in written.items():
-        after = _after(path, settled)
+        if before is not None and before.kind == "dir":
+            after = _shallow(path, settled)  # an existing folder: its files have their own events
+        else:
+            after = _after(path, settled)
         if before is None and after is None:
             continue  # a scratch file
         if before is not None and path in watch.also_read:

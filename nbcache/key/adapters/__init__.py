@@ -110,6 +110,7 @@ for _name in ("pyarrow", "pyarrow.parquet", "pyarrow.dataset", "pyarrow.feather"
 ADAPTERS.register_lazy("polars", f"{__name__}.polars")
 ADAPTERS.register_lazy("duckdb", f"{__name__}.duckdb")
 ADAPTERS.register_lazy("h5py", f"{__name__}.h5py")
+ADAPTERS.register_lazy("tables", f"{__name__}.tables")
 del _name
 
 
