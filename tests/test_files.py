@@ -247,3 +247,15 @@ def test_an_adapter_registered_for_a_library_is_installed_when_a_cell_first_impo
     cached.restart()
     cached.run(cell)
     assert cached.status == "stored"
+
+
+def test_the_working_folder_its_parents_and_system_folders_are_never_taken_whole(cached: Shell) -> None:
+    Path("x.csv").write_text("1")
+    cell = "%%cache\nimport os\nhere = os.path.join('..', os.path.basename(os.getcwd()), 'x.csv')\ntmp = os.path.join('/tmp', 'y')\n"
+    cached.run(cell)
+    assert cached.status == "stored"
+    entry = next(iter(cached.magics.engine.cache.entries()))
+    assert not entry.extra["reads"].get("trees")
+    cached.restart()
+    cached.run(cell)
+    assert cached.status == "hit"

@@ -136,6 +136,17 @@ def _is_pseudo(path: str) -> bool:
     return path in _PSEUDO or path.startswith(tuple(root + os.sep for root in _PSEUDO))
 
 
+# Folders never taken whole when a cell names them (``os.path.join("..", name)``, ``dir="/tmp"``):
+# the machine's, not the cell's; what the cell reads or writes inside them is seen file by file.
+_SYSTEM_FOLDERS = frozenset({"/tmp", "/var", "/usr", "/etc", "/opt", "/mnt", "/media", "/srv", "/home", "/root", "/run"})
+
+
+def _too_wide(path: str, home: str) -> bool:
+    """Whether ``path`` is the working folder, one of its ancestors, the home folder or a system folder."""
+    cwd = os.getcwd()
+    return path == cwd or path == home or path in _SYSTEM_FOLDERS or cwd.startswith(path.rstrip(os.sep) + os.sep)
+
+
 class Watch:
     """Records files, folders and environment variables read on this thread while active."""
 
@@ -259,7 +270,7 @@ class Watch:
         absolute = self._absolute(os.path.expanduser(text))
         if read and absolute is not None:
             self.read_natively.add(absolute)
-        if absolute is None or absolute in self.before or absolute in ("/", self._home, os.getcwd()):
+        if absolute is None or absolute in self.before or _too_wide(absolute, self._home):
             return
         if absolute in self._written:
             self.before[absolute] = self._written.pop(absolute)
