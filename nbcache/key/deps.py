@@ -225,7 +225,8 @@ class Watch:
             return
         if reads and absolute not in self.also_read:
             self.also_read.add(absolute)
-            if absolute in self._written and self._written[absolute] is not None and self._written[absolute].digest is None:
+            first = self._written.get(absolute)
+            if first is not None and first.digest is None:
                 del self._written[absolute]  # stamped without content when first written: take it now
         if absolute in self.before:
             if not reads:
@@ -520,8 +521,11 @@ def record_reads(
     environ = os.environ if environ is None else environ
     files, dirs = list(watch.files), list(watch.dirs)
     reads: dict[str, Any] = {}
+    outputs = {change.path for change in settled.changes} if settled is not None else set()
     if watch.spawned:
         more_files, more_dirs = _command_paths([*commands, *watch.command_words])
+        more_files = [f for f in more_files if f not in outputs]  # what the commands wrote: outputs
+        more_dirs = [d for d in more_dirs if d not in outputs]
         files.extend(f for f in more_files if watch._keep(f))
         dirs.extend(d for d in more_dirs if watch._keep(d))
         reads["environ"] = _environment_digest(environ)
@@ -571,7 +575,7 @@ def check_reads(reads: Mapping[str, Any]) -> list[str]:
             changed.append(f"environment variable {name} changed")
     if "environ" in reads and _environment_digest() != reads["environ"]:
         changed.append("the environment changed (the cell runs shell commands, which see all of it)")
-    return changed
+    return list(dict.fromkeys(changed))  # a file in a folder read whole is said once
 
 
 def paths_digest(paths: Iterable[str]) -> dict[str, str]:

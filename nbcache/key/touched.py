@@ -102,8 +102,8 @@ def settle(watch: Watch) -> Settled:
         if not unchanged(before, after) or before is None:
             settled.changes.append(Change(path, before, after))
     for path, opened in watch.files.items():
-        if path in settled.files or path in watch.before:
-            continue
+        if path in settled.files or path in watch.before or os.path.isdir(path):
+            continue  # (a folder opened to be listed or removed: its listing is in ``dirs``)
         try:
             st = os.stat(path)
             now: tuple[int, int] | None = (st.st_size, st.st_mtime_ns)

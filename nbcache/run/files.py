@@ -27,7 +27,7 @@ import os
 import stat
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 from ..key.disk import Node, shallow, tree
 from ..key.touched import Change
@@ -178,7 +178,7 @@ class Prepared:
         return stamps
 
 
-def _identical(cache: Cache, path: str, record: dict[str, Any], prepared: Prepared) -> bool:
+def _identical(cache: Cache, path: str, record: Mapping[str, Any], prepared: Prepared) -> bool:
     try:
         st = os.stat(path)
     except OSError:
@@ -204,7 +204,7 @@ def _identical(cache: Cache, path: str, record: dict[str, Any], prepared: Prepar
     return True
 
 
-def prepare(cache: Cache, entry: Entry, records: Sequence[dict[str, Any]], cwd: str | None = None) -> Prepared:
+def prepare(cache: Cache, entry: Entry, records: Sequence[Mapping[str, Any]], cwd: str | None = None) -> Prepared:
     """Check every record against the disk and write what differs to temporary files.
     Raises :class:`Unrestorable` (with nothing left behind) when a file cannot be put back."""
     cwd = cwd or os.getcwd()

@@ -27,7 +27,7 @@ import os
 import sqlite3
 import threading
 from dataclasses import dataclass, fields
-from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 
 import xxhash
 
@@ -527,7 +527,11 @@ class Index:
 
 # Columns of ``entries`` by name, in IndexRow's order: a column added later is one field more.
 _COLUMNS = tuple(f.name for f in fields(IndexRow))
-_JSON_COLUMNS = {"packages": dict, "names": tuple, "blobs": lambda v: tuple(tuple(pair) for pair in v)}
+def _pairs(value: Any) -> tuple[tuple[str, int], ...]:
+    return tuple((str(name), int(size)) for name, size in value)
+
+
+_JSON_COLUMNS: dict[str, Callable[[Any], Any]] = {"packages": dict, "names": tuple, "blobs": _pairs}
 
 
 _ENCODERS = tuple(
