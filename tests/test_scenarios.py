@@ -18,6 +18,7 @@ See ``scenarios_harness.py`` for how scenarios are batched into few kernels.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, Callable
 
 import pytest
 
@@ -256,6 +257,361 @@ scenario(
     files={"data/a.txt": "a", "data/b.txt": "b"},
     files2={"data/c.txt": "c"},
     expect="miss",
+)
+
+
+# == files read by native code and files written =================================================
+# Scenario files are text: an uncached setup cell makes the binary inputs from them, in every
+# phase (in phase 2 it rewrites them: a new mtime, the same bytes unless files2 changed the text).
+def _stored(r: ScenarioResult) -> None:
+    """Phase 1 stored the cached cell (else a miss in phase 2 proves nothing)."""
+    for i in r.scenario.cached([c.source for c in r.first]):
+        refused = [line for line in nbcache_lines(r.first[i]) if "not cached" in line]
+        assert not refused, refused
+
+
+def reads(name: str, cells: list[str], files: dict[str, str], files2: dict[str, str | None], probe: str) -> None:
+    """Two scenarios: ``cells`` (then ``probe``) hit when the text files are rewritten unchanged,
+    and miss when ``files2`` changes the data the cached cell reads (phase 1 stored the cell)."""
+    scenario(name=f"reads_{name}_unchanged_hits", cells=[*cells, probe], files=files, files2=dict(files), check=_stored)
+    scenario(name=f"reads_{name}_changed_misses", cells=[*cells, probe], files=files, files2=files2, expect="miss", check=_stored)
+
+
+_d_csv = {"d.csv": "a,b\n1,x\n2,y\n"}
+_d_csv2 = {"d.csv": "a,b\n1,x\n5,y\n"}  # same size: the bytes differ, not the stamps alone
+_to_parquet = "import pandas as pd\npd.read_csv('d.csv').to_parquet('d.parquet')"
+_parts = {"src/p0.csv": "a\n1\n2\n", "src/p1.csv": "a\n3\n"}
+_parts_setup = d("""
+    import glob, os
+    import pandas as pd
+    os.makedirs('{folder}', exist_ok=True)
+    for src in sorted(glob.glob('src/*.csv')):
+        pd.read_csv(src).to_parquet('{folder}/' + os.path.basename(src)[:-4] + '.parquet')
+    """)
+_to_png = d("""
+    import pandas as pd
+    from PIL import Image
+    Image.fromarray(pd.read_csv('d.csv')['a'].to_numpy().astype('uint8').reshape(1, -1)).save('img.png')
+    """)
+reads(
+    "pandas_read_parquet",
+    [_to_parquet, "%%cache\ndf = pd.read_parquet('d.parquet', engine='pyarrow')\nprint(df['a'].sum())"],
+    _d_csv, _d_csv2, "print(df.to_dict('list'))",
+)
+reads(
+    "pandas_read_feather",
+    ["import pandas as pd\npd.read_csv('d.csv').to_feather('d.feather')", "%%cache\ndf = pd.read_feather('d.feather')\nprint(df['a'].sum())"],
+    _d_csv, _d_csv2, "print(df.to_dict('list'))",
+)
+reads(
+    "pandas_read_orc",
+    ["import pandas as pd\npd.read_csv('d.csv').to_orc('d.orc')", "%%cache\ndf = pd.read_orc('d.orc')\nprint(df['a'].sum())"],
+    _d_csv, _d_csv2, "print(df.to_dict('list'))",
+)
+reads(
+    "pyarrow_read_table",
+    [_to_parquet, "%%cache\nimport pyarrow.parquet as pq\ntable = pq.read_table('d.parquet')\nprint(table.column('a').to_pylist())"],
+    _d_csv, _d_csv2, "print(table.num_rows, table.column_names)",
+)
+reads(
+    "pyarrow_dataset_folder",
+    [
+        _parts_setup.format(folder="parts"),
+        "%%cache\nimport pyarrow.dataset as ds\nparts = ds.dataset('parts/', format='parquet').to_table()\nprint(sorted(parts.column('a').to_pylist()))",
+    ],
+    _parts, {"src/p2.csv": "a\n4\n"}, "print(parts.num_rows)",  # the change: a new part file
+)
+reads(
+    "polars_read_csv",
+    ["%%cache\nimport polars as pl\nframe = pl.read_csv('d.csv')\nprint(frame['a'].sum())"],
+    _d_csv, _d_csv2, "print(frame.to_dict(as_series=False))",
+)
+reads(
+    "polars_scan_parquet",
+    [_to_parquet, "%%cache\nimport polars as pl\nlazy_sum = pl.scan_parquet('d.parquet').select(pl.col('a').sum()).collect().item()\nprint(lazy_sum)"],
+    _d_csv, _d_csv2, "print(lazy_sum)",
+)
+reads(
+    "duckdb_parquet",
+    [
+        "import pandas as pd\npd.read_csv('d.csv').to_parquet('q.parquet')",
+        "%%cache\nimport duckdb\nrows = duckdb.sql(\"select sum(a) from 'q.parquet'\").fetchall()\nprint(rows)",
+    ],
+    _d_csv, _d_csv2, "print(rows)",
+)
+reads(
+    "duckdb_glob",
+    [
+        _parts_setup.format(folder="data"),
+        "%%cache\nimport duckdb\nrows = duckdb.sql(\"select sum(a), count(*) from 'data/*.parquet'\").fetchall()\nprint(rows)",
+    ],
+    _parts, {"src/p2.csv": "a\n4\n"}, "print(rows)",  # the change: a new file matching the glob
+)
+reads(
+    "duckdb_read_csv_auto",
+    ["%%cache\nimport duckdb\nrows = duckdb.sql(\"select sum(a) from read_csv_auto('x.csv')\").fetchall()\nprint(rows)"],
+    {"x.csv": "a,b\n1,x\n2,y\n"}, {"x.csv": "a,b\n1,x\n5,y\n"}, "print(rows)",
+)
+reads(
+    "h5py_file",
+    [
+        d("""
+        import h5py
+        import pandas as pd
+        with h5py.File('d.h5', 'w') as out:
+            out.create_dataset('a', data=pd.read_csv('d.csv')['a'].to_numpy(), track_times=False)
+        """),
+        "%%cache\nimport h5py\nwith h5py.File('d.h5', 'r') as h5:\n    h5_values = h5['a'][:].tolist()\nprint(h5_values)",
+    ],
+    _d_csv, _d_csv2, "print(h5_values)",
+)
+reads(
+    "h5py_file_handle_deleted",  # the same without the closed File left bound (h5py refuses pickling)
+    [
+        d("""
+        import h5py
+        import pandas as pd
+        with h5py.File('d.h5', 'w') as out:
+            out.create_dataset('a', data=pd.read_csv('d.csv')['a'].to_numpy(), track_times=False)
+        """),
+        "%%cache\nimport h5py\nwith h5py.File('d.h5', 'r') as h5:\n    h5_values = h5['a'][:].tolist()\ndel h5\nprint(h5_values)",
+    ],
+    _d_csv, _d_csv2, "print(h5_values)",
+)
+reads(
+    "numpy_load_mmap",
+    [
+        "import numpy as np, pandas as pd\nnp.save('a.npy', pd.read_csv('d.csv')['a'].to_numpy())",
+        "%%cache\nimport numpy as np\nmapped = np.load('a.npy', mmap_mode='r')\nnpy_total = int(mapped.sum())\nprint(npy_total)",
+    ],
+    _d_csv, _d_csv2, "print(npy_total, mapped.tolist())",
+)
+reads(
+    "numpy_memmap",
+    [
+        "import numpy as np, pandas as pd\nnp.asarray(pd.read_csv('d.csv')['a'], dtype='float64').tofile('a.bin')",
+        "%%cache\nimport numpy as np\nraw = np.memmap('a.bin', dtype='float64', mode='r')\nraw_total = float(raw.sum())\nprint(raw_total)",
+    ],
+    _d_csv, _d_csv2, "print(raw_total, raw.tolist())",
+)
+reads(
+    "sqlite_read_sql",
+    [
+        d("""
+        import os, sqlite3
+        import pandas as pd
+        if os.path.exists('db.sqlite'):
+            os.remove('db.sqlite')
+        setup_con = sqlite3.connect('db.sqlite')
+        pd.read_csv('d.csv').to_sql('t', setup_con, index=False)
+        setup_con.close()
+        """),
+        d("""
+        %%cache
+        import sqlite3
+        import pandas as pd
+        con = sqlite3.connect('db.sqlite')
+        sums = pd.read_sql('select sum(a) as s, count(*) as n from t', con)
+        con.close()
+        print(sums.to_dict('list'))
+        """),
+    ],
+    _d_csv, _d_csv2, "print(sums.to_dict('list'))",
+)
+reads(
+    "sqlite_read_sql_connection_deleted",  # the same without the closed Connection left bound
+    [
+        d("""
+        import os, sqlite3
+        import pandas as pd
+        if os.path.exists('db.sqlite'):
+            os.remove('db.sqlite')
+        setup_con = sqlite3.connect('db.sqlite')
+        pd.read_csv('d.csv').to_sql('t', setup_con, index=False)
+        setup_con.close()
+        """),
+        d("""
+        %%cache
+        import sqlite3
+        import pandas as pd
+        con = sqlite3.connect('db.sqlite')
+        sums = pd.read_sql('select sum(a) as s, count(*) as n from t', con)
+        con.close()
+        del con
+        print(sums.to_dict('list'))
+        """),
+    ],
+    _d_csv, _d_csv2, "print(sums.to_dict('list'))",
+)
+reads(
+    "pil_image_open",
+    [_to_png, "%%cache\nfrom PIL import Image\nim = Image.open('img.png')\npixels = list(im.tobytes())\nprint(im.size, pixels)"],
+    _d_csv, _d_csv2, "print(pixels)",
+)
+reads(
+    "imageio_imread",
+    [_to_png, "%%cache\nimport imageio.v3 as iio\nimg = iio.imread('img.png')\nprint(img.shape, img.ravel().tolist())"],
+    _d_csv, _d_csv2, "print(img.tolist())",
+)
+reads(
+    "path_in_a_variable",
+    [_to_parquet, "path = 'd.parquet'", "%%cache\ndf = pd.read_parquet(path)\nprint(df['a'].sum())"],
+    _d_csv, _d_csv2, "print(df.to_dict('list'), path)",
+)
+reads(
+    "fstring_path",
+    [
+        "import os\nimport pandas as pd\nos.makedirs('data', exist_ok=True)\npd.read_csv('d.csv').to_parquet('data/d.parquet')",
+        "name = 'd'",
+        '%%cache\ndf = pd.read_parquet(f"data/{name}.parquet")\nprint(df["a"].sum())',
+    ],
+    _d_csv, _d_csv2, "print(df.to_dict('list'))",
+)
+
+
+def _probe(*paths: str) -> str:
+    """A plain cell printing each file's content digest and mode (compared with the plain run)."""
+    return d(f"""
+    import hashlib, os
+    for p in {list(paths)!r}:
+        with open(p, 'rb') as fh:
+            print(p, hashlib.sha256(fh.read()).hexdigest()[:16], oct(os.stat(p).st_mode & 0o777))
+    """)
+
+
+def _put_back(*paths: str, none: bool = False) -> Callable[[ScenarioResult], None]:
+    """The hit note names ``paths`` as put back (``none``: names no file), and every plain cell
+    after the cached one shows in phase 2 what it showed in phase 1 (the very bytes the run wrote)."""
+
+    def put_back(r: ScenarioResult) -> None:
+        cached = r.scenario.cached([c.source for c in r.second])[-1]
+        lines = [line for line in nbcache_lines(r.second[cached]) if "restored from cache" in line]
+        assert lines, r.second[cached].outputs
+        if none:
+            assert "files put back" not in lines[0], lines
+        for p in paths:
+            assert "files put back: " in lines[0] and p in lines[0].split("files put back: ", 1)[1], (p, lines)
+        for first, second in zip(r.first[cached + 1 :], r.second[cached + 1 :]):
+            assert comparable(first.outputs) == comparable(second.outputs), (second.source, first.outputs, second.outputs)
+
+    return put_back
+
+
+def writes(name: str, cells: list[str], outputs: list[str], files: dict[str, str] | None = None, after: tuple[str, ...] = (), **kwargs: Any) -> None:
+    """``cells`` (the last one cached) write ``outputs``; they are removed before phase 2: the
+    hit puts them back, byte for byte, with their mode (``after``: more plain probe cells)."""
+    scenario(
+        name=f"writes_{name}_put_back_by_a_hit",
+        cells=[*cells, _probe(*outputs), *after],
+        files=files or {},
+        files2={p: None for p in outputs},
+        check=_put_back(*outputs),
+        **kwargs,
+    )
+
+
+writes("pandas_to_parquet", ["%%cache\nimport pandas as pd\nout = pd.DataFrame({'a': [1, 2, 3]})\nout.to_parquet('out.parquet')\nprint(len(out))"], ["out.parquet"])
+scenario(
+    name="writes_parquet_left_in_place_hits_and_puts_nothing_back",
+    cells=["%%cache\nimport pandas as pd\nout = pd.DataFrame({'a': [1, 2, 3]})\nout.to_parquet('out.parquet')\nprint(len(out))", _probe("out.parquet")],
+    check=_put_back(none=True),
+)
+writes("polars_write_csv", ["%%cache\nimport polars as pl\npl.DataFrame({'a': [1, 2], 'b': ['x', 'y']}).write_csv('out.csv')\nprint('written')"], ["out.csv"])
+writes("numpy_save", ["%%cache\nimport numpy as np\nnp.save('arr.npy', np.arange(6).reshape(2, 3))\nprint('saved')"], ["arr.npy"])
+writes(
+    "matplotlib_savefig",
+    ["import matplotlib\nmatplotlib.use('Agg')", "%%cache\nimport matplotlib.pyplot as plt\nplt.plot([1, 3, 2])\nplt.savefig('fig.png')\nplt.close('all')\nprint('saved')"],
+    ["fig.png"],
+    isolate=True,  # the backend outlives the harness's resets
+)
+writes("torch_save", ["%%cache\nimport torch\nweights = {'w': torch.arange(4.0)}\ntorch.save(weights, 'model.pt')\nprint('saved')"], ["model.pt"])
+writes("joblib_dump", ["%%cache\nimport joblib\ndumped = joblib.dump({'a': [1, 2, 3]}, 'model.joblib')\nprint(dumped)"], ["model.joblib"])
+writes(
+    "sqlite",
+    [
+        d("""
+        %%cache
+        import sqlite3
+        con = sqlite3.connect('out.db')
+        con.execute('create table t (a integer)')
+        con.executemany('insert into t values (?)', [(1,), (2,)])
+        con.commit()
+        con.close()
+        print('written')
+        """)
+    ],
+    ["out.db"],
+)
+writes(
+    "sqlite_connection_deleted",  # the same without the closed Connection left bound
+    [
+        d("""
+        %%cache
+        import sqlite3
+        con = sqlite3.connect('out.db')
+        con.execute('create table t (a integer)')
+        con.executemany('insert into t values (?)', [(1,), (2,)])
+        con.commit()
+        con.close()
+        del con
+        print('written')
+        """)
+    ],
+    ["out.db"],
+)
+writes("open_with_block", ["%%cache\nwith open('w.txt', 'w') as fh:\n    fh.write('hello\\n')\nprint('written')"], ["w.txt"])
+scenario(
+    name="writes_an_overwritten_file_edited_since_is_put_back_by_a_hit",
+    cells=["%%cache\nwith open('w.txt', 'w') as fh:\n    fh.write('hello\\n')\nprint('written')", _probe("w.txt")],
+    files={"w.txt": "before\n"},
+    files2={"w.txt": "edited by hand\n"},  # the cell overwrites it unread: its content is no input
+    check=_put_back("w.txt"),
+)
+writes(
+    "chmod_0600",
+    ["%%cache\nimport os\nwith open('secret.txt', 'w') as fh:\n    fh.write('s3cret')\nos.chmod('secret.txt', 0o600)\nprint('written')"],
+    ["secret.txt"],
+)
+writes(
+    "folder_of_outputs",
+    [
+        d("""
+        %%cache
+        import os
+        os.makedirs('out', exist_ok=True)
+        for i in range(3):
+            with open(f'out/part{i}.txt', 'w') as fh:
+                fh.write(str(i) * (i + 1))
+        print('written')
+        """),
+    ],
+    ["out/part0.txt", "out/part1.txt", "out/part2.txt"],
+    after=("print(sorted(os.listdir('out')), oct(os.stat('out').st_mode & 0o777))",),
+)
+writes("shell_cp", ["%%cache\n!cp src.txt dst.txt\nprint('copied')"], ["dst.txt"], files={"src.txt": "source text\n"})
+scenario(
+    name="writes_a_removed_file_is_removed_again_by_a_hit",
+    cells=["%%cache\nimport os\nos.remove('old.txt')\nprint('removed')", "import os\nprint(os.path.exists('old.txt'))"],
+    files={"old.txt": "stale"},
+    files2={"old.txt": "stale"},  # back again, as the run found it: the hit removes it
+    check=_put_back("old.txt"),
+)
+scenario(
+    name="writes_a_scratch_file_hits_and_puts_nothing_back",
+    cells=[
+        d("""
+        %%cache
+        import os
+        with open('scratch.tmp', 'w') as fh:
+            fh.write('tmp')
+        with open('scratch.tmp') as fh:
+            scratch_text = fh.read()
+        os.remove('scratch.tmp')
+        print(scratch_text)
+        """),
+        "import os\nprint(os.path.exists('scratch.tmp'), scratch_text)",
+    ],
+    check=_put_back(none=True),
 )
 
 
@@ -1179,9 +1535,14 @@ scenario(
     auto=True,
 )
 scenario(
-    name="auto_a_cell_that_writes_a_file_runs_again",
+    name="auto_a_cell_that_writes_a_file_is_stored_and_hits",
     cells=["with open('out.txt', 'w') as fh:\n    fh.write('written')\ndel fh", "print(open('out.txt').read())"],
-    expect=["miss", "any"],
+    auto=True,
+)
+scenario(
+    name="auto_a_file_written_by_a_cell_is_put_back_by_its_hit",
+    cells=["with open('out.txt', 'w') as fh:\n    fh.write('written')\ndel fh", "print(open('out.txt').read())"],
+    files2={"out.txt": None},
     auto=True,
 )
 
