@@ -44,6 +44,8 @@ __all__ = ["Watch", "check_reads", "command_words", "current", "note_read", "not
 
 _state = threading.local()
 _hook_installed = False
+_active: set[Watch] = set()
+"""The watches of the runs going on, on any thread."""
 # A process the cell starts reads files and the environment where no audit hook sees it.
 _SPAWN_EVENTS = frozenset({"subprocess.Popen", "os.system", "os.posix_spawn", "os.exec", "os.spawn", "os.fork", "os.forkpty", "pty.fork"})
 # Variables that differ between two starts of the same notebook server and kernel.
@@ -74,6 +76,11 @@ _CHANGE_EVENTS = {
 def _audit(event: str, args: tuple[Any, ...]) -> None:
     watch: Watch | None = getattr(_state, "watch", None)
     if watch is None:
+        if _active and event in _SPAWN_EVENTS:
+            # a process started by another thread while a cell runs (nbclient starts kernels
+            # from a thread of its own): the cell's doing, as far as anyone can tell
+            for active in list(_active):
+                active.spawned = True
         return
     if event == "open":
         path, mode, flags = args
@@ -349,6 +356,7 @@ class Watch:
             _hook_installed = True
         self._outer = getattr(_state, "watch", None)
         _state.watch = self
+        _active.add(self)
         self._environ_class = type(os.environ)
         if isinstance(os.environ, os._Environ):
             recording = _recording_environ(self._environ_class)
@@ -360,6 +368,7 @@ class Watch:
 
     def __exit__(self, *exc: Any) -> None:
         _state.watch = self._outer
+        _active.discard(self)
         try:
             os.environ.__class__ = self._environ_class
         except TypeError:

@@ -104,6 +104,8 @@ def settle(watch: Watch) -> Settled:
     for path, opened in watch.files.items():
         if path in settled.files or path in watch.before or os.path.isdir(path):
             continue  # (a folder opened to be listed or removed: its listing is in ``dirs``)
+        if path in written and written[path] is None:
+            continue  # the cell made it (a scratch file read back): no input
         try:
             st = os.stat(path)
             now: tuple[int, int] | None = (st.st_size, st.st_mtime_ns)
