@@ -493,3 +493,62 @@ def test_a_clock_skew_of_a_day_between_two_machines(tmp_path: Path) -> None:
         entry = again.lookup(key)
         assert entry is not None and load_values(again.read_frames(entry), namespace={})["x"] is not None
     again.close()
+
+
+# -- files put back by a hit, killed mid-way ---------------------------------------------------------
+FILES_RESTORER = """
+import os, sys
+from IPython.testing.globalipapp import start_ipython
+os.chdir(sys.argv[1])
+ip = start_ipython()
+ip.run_line_magic("load_ext", "nbcache")
+ip.run_line_magic("config", "NbCache.judge_restores = False")
+ip.run_line_magic("config", "NbCache.quiet = True")
+ip.run_line_magic("config", "NbCache.directory = " + repr(os.path.join(sys.argv[1], ".cache")))
+cell = sys.argv[2]
+from nbcache.jupyter.extension import session
+engine = session(ip).magics.engine
+ip.run_cell(cell)
+print("ready", engine.last.status, flush=True)
+while True:
+    for name in ("a.bin", "b.bin", "c.bin"):
+        if os.path.exists(name):
+            os.remove(name)
+    ip.reset(new_session=True)
+    ip.run_cell(cell)
+    print(engine.last.status, flush=True)
+"""
+
+FILES_CELL = """%%cache
+import numpy as np
+for i, name in enumerate(("a.bin", "b.bin", "c.bin")):
+    with open(name, "wb") as fh:
+        fh.write(np.random.default_rng(i).bytes(40_000_000))
+"""
+
+
+def test_kill_9_during_a_restore_of_output_files(tmp_path: Path) -> None:
+    expected = {name: np.random.default_rng(i).bytes(40_000_000) for i, name in enumerate(("a.bin", "b.bin", "c.bin"))}
+    rng = random.Random(13)
+    for round_ in range(4):
+        proc = subprocess.Popen(
+            [sys.executable, "-c", FILES_RESTORER, str(tmp_path), FILES_CELL], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        assert proc.stdout is not None
+        line = proc.stdout.readline().split()
+        assert line[:1] == ["ready"], proc.stderr.read() if proc.poll() is not None else line
+        time.sleep(rng.uniform(0.05, 0.6))
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate()
+        # every file is absent or whole: never a part of one
+        for name, content in expected.items():
+            path = tmp_path / name
+            assert not path.exists() or path.read_bytes() == content, f"round {round_}: {name} is partial"
+    # a last hit puts everything back and sweeps the temporary files the kills left
+    proc = subprocess.run(
+        [sys.executable, "-c", FILES_RESTORER.replace("while True:", "for _ in range(1):"), str(tmp_path), FILES_CELL],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert proc.stdout.split()[-1] == "hit", proc.stdout + proc.stderr
+    assert {name: (tmp_path / name).read_bytes() for name in expected} == expected
+    assert not [p for p in os.listdir(tmp_path) if p.startswith(".nbcache-")]

@@ -204,6 +204,33 @@ def _identical(cache: Cache, path: str, record: Mapping[str, Any], prepared: Pre
     return True
 
 
+def _sweep(folder: str) -> None:
+    """Remove the temporary files that a restore killed mid-way (kill -9) left in ``folder``:
+    those of processes that no longer run."""
+    try:
+        names = [n for n in os.listdir(folder) if n.startswith(_TEMP)]
+    except OSError:
+        return
+    for name in names:
+        pid = name[len(_TEMP) :].split("-", 1)[0]
+        if not pid.isdigit() or int(pid) == os.getpid() or _alive(int(pid)):
+            continue
+        try:
+            os.remove(os.path.join(folder, name))
+        except OSError:
+            pass
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # someone else's process
+    return True
+
+
 def prepare(cache: Cache, entry: Entry, records: Sequence[Mapping[str, Any]], cwd: str | None = None) -> Prepared:
     """Check every record against the disk and write what differs to temporary files.
     Raises :class:`Unrestorable` (with nothing left behind) when a file cannot be put back."""
@@ -238,7 +265,8 @@ def prepare(cache: Cache, entry: Entry, records: Sequence[Mapping[str, Any]], cw
                     raise Unrestorable(f"the entry names no blob for {record['path']}")
                 folder = os.path.dirname(path)
                 os.makedirs(folder, exist_ok=True)
-                temp = os.path.join(folder, f"{_TEMP}{uuid.uuid4().hex[:12]}-{os.path.basename(path)}")
+                _sweep(folder)
+                temp = os.path.join(folder, f"{_TEMP}{os.getpid()}-{uuid.uuid4().hex[:12]}-{os.path.basename(path)}")
                 cache.copy_blob(entry, ref, temp)
                 prepared.moves.append((temp, path, record["mode"]))
                 prepared._digests[path] = (record["size"], record["digest"])
