@@ -50,6 +50,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_dashboard.py
 	$(BIN)/python benchmarks/bench_auto.py
 	$(BIN)/python benchmarks/bench_types.py
+	$(BIN)/python benchmarks/bench_files.py
 
 clean:
 	rm -rf $(VENV) .nbcache .pytest_cache .mypy_cache nbcache/labextension labextension/lib labextension/build-test labextension/node_modules
