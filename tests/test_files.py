@@ -259,3 +259,19 @@ def test_the_working_folder_its_parents_and_system_folders_are_never_taken_whole
     cached.restart()
     cached.run(cell)
     assert cached.status == "hit"
+
+
+def test_a_folder_the_run_created_is_made_again_but_never_reused_with_other_content(cached: Shell) -> None:
+    cell = "%%cache\nimport tempfile, os\nwork = tempfile.mkdtemp()\nwith open(os.path.join(work, 'a.txt'), 'w') as fh:\n    fh.write('a')\n"
+    cached.run(cell)
+    work = cached.ns["work"]
+    os.remove(os.path.join(work, "a.txt"))
+    os.rmdir(work)
+    cached.restart()
+    cached.run(cell)
+    assert cached.status == "hit" and cached.ns["work"] == work and Path(work, "a.txt").read_text() == "a"
+    Path(work, "left-over.txt").write_text("from another session")
+    cached.restart()
+    cached.run(cell)
+    assert cached.status == "stored" and cached.ns["work"] != work  # a fresh folder, as a plain run makes
+    assert Path(work, "left-over.txt").exists()  # and nothing of the user's touched

@@ -5,7 +5,7 @@ becomes a record in the entry's ``extra["files"]``::
 
     {"path": "out/o.parquet", "kind": "file", "mode": 420, "size": 1234, "digest": "<blake3>", "blob": true}
     {"path": "scratch.txt", "kind": "gone"}
-    {"path": "out", "kind": "dir", "mode": 493}
+    {"path": "out", "kind": "dir", "mode": 493, "created": ["o.parquet"]}
     {"path": "latest", "kind": "link", "target": "out/o.parquet"}
 
 A path inside the working folder is kept relative to it (a colleague's clone elsewhere gets the
@@ -96,7 +96,10 @@ def _record(
         out.records.append({"path": rel, "kind": "link", "target": after.digest})
         return
     if after.kind == "dir":
-        out.records.append({"path": rel, "kind": "dir", "mode": after.mode})
+        folder: dict[str, Any] = {"path": rel, "kind": "dir", "mode": after.mode}
+        if before is None:  # made by the run (tempfile.mkdtemp): what it held when the run ended
+            folder["created"] = sorted(os.listdir(path))
+        out.records.append(folder)
         old = dict(before.below) if before is not None and before.kind == "dir" else {}
         for child_rel, child in tree(path):
             now = shallow(child)
@@ -204,6 +207,19 @@ def _identical(cache: Cache, path: str, record: Mapping[str, Any], prepared: Pre
     return True
 
 
+def _foreign(path: str, record: Mapping[str, Any]) -> list[str]:
+    """What a folder the run created holds now that the run did not leave in it (a plain run
+    would have made it afresh, empty: reusing a folder with other content would differ)."""
+    created = record.get("created")
+    if created is None or not os.path.isdir(path):
+        return []
+    try:
+        names = os.listdir(path)
+    except OSError:
+        return []
+    return sorted(n for n in names if n not in set(created) and not n.startswith(_TEMP))
+
+
 def _sweep(folder: str) -> None:
     """Remove the temporary files that a restore killed mid-way (kill -9) left in ``folder``:
     those of processes that no longer run."""
@@ -246,6 +262,13 @@ def prepare(cache: Cache, entry: Entry, records: Sequence[Mapping[str, Any]], cw
                     prepared.removals.append(path)
                     prepared.restored.append(record["path"])
             elif kind == "dir":
+                extra = _foreign(path, record)
+                if extra:
+                    raise Unrestorable(
+                        f"the folder {record['path']}, which the run created, now holds {extra[0]}"
+                        + (f" and {len(extra) - 1} more" if len(extra) > 1 else "")
+                        + " that the run did not leave there"
+                    )
                 if not os.path.isdir(path) or stat.S_IMODE(os.stat(path).st_mode) != record["mode"]:
                     prepared.folders.append((path, record["mode"]))
                     prepared.restored.append(record["path"])
