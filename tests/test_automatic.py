@@ -118,7 +118,7 @@ def test_a_run_that_wrote_a_file_is_stored_and_a_hit_writes_it_again(cache: Cach
     target.unlink()
     fresh = DictHost({"target": str(target)})
     outcome = engine.run(fresh, cell, _auto(0.0))
-    assert outcome.status == "hit" and outcome.files == ("out.txt",)
+    assert outcome.status == "hit" and outcome.files == (str(target),)  # named absolutely: kept so
     assert target.read_text() == "x" and fresh.namespace["fh"].closed and fresh.namespace["fh"].name == str(target)
 
 

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import itertools
 import os
 import sys
 import threading
@@ -57,23 +58,35 @@ _VOLATILE_ENV = ("JPY_", "KERNEL_ID", "JUPYTER_SERVER", "PYDEVD", "_", "OLDPWD",
 # polars sets _RJEM_MALLOC_CONF (its allocator's settings) when it is imported.
 _SET_BY_LIBRARIES = frozenset({"TORCHINDUCTOR_CACHE_DIR", "_RJEM_MALLOC_CONF"})
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_TRUNC
-# Events that change the file system, with the positions of their path arguments.
-_CHANGE_EVENTS = {
-    "os.remove": (0,),
-    "os.rename": (0, 1),
-    "os.mkdir": (0,),
-    "os.rmdir": (0,),
-    "os.truncate": (0,),
-    "os.link": (0, 1),
-    "os.symlink": (0, 1),
-    "shutil.rmtree": (0,),
-    "shutil.copyfile": (1,),
-    "shutil.copytree": (1,),
-    "shutil.move": (0, 1),
+# Events that change the file system: ``(position, read)`` of each path argument changed (``read``:
+# what it held is kept in some form: the source of a move or a link, a truncated file), and the
+# positions of their ``dir_fd`` arguments (a path relative to a folder descriptor names nothing
+# the watch can resolve: ``shutil.rmtree`` removes a tree's files that way, after its own event).
+_CHANGE_EVENTS: dict[str, tuple[tuple[tuple[int, bool], ...], tuple[int, ...]]] = {
+    "os.remove": (((0, False),), (1,)),
+    "os.rename": (((0, True), (1, False)), (2, 3)),
+    "os.mkdir": (((0, False),), (2,)),
+    "os.rmdir": (((0, False),), (1,)),
+    "os.truncate": (((0, True),), ()),
+    "os.link": (((0, True), (1, False)), (2, 3)),
+    "os.symlink": (((1, False),), (2,)),  # (its first argument is the text the link holds)
+    "shutil.rmtree": (((0, False),), (1,)),
+    "shutil.copyfile": (((1, False),), ()),
+    "shutil.copytree": (((1, False),), ()),
+    "shutil.move": (((0, True), (1, False)), ()),
 }
 
 
 def _audit(event: str, args: tuple[Any, ...]) -> None:
+    try:
+        _follow(event, args)
+    except Exception as exc:  # noqa: BLE001 - the hook runs inside the user's own call: never break it
+        watch = getattr(_state, "watch", None)
+        if watch is not None:
+            watch.problems.append(f"nbcache could not follow {event} ({type(exc).__name__}: {exc})")
+
+
+def _follow(event: str, args: tuple[Any, ...]) -> None:
     watch: Watch | None = getattr(_state, "watch", None)
     if watch is None:
         if _active and event in _SPAWN_EVENTS:
@@ -96,19 +109,41 @@ def _audit(event: str, args: tuple[Any, ...]) -> None:
         watch.note_file(path)
     elif event == "sqlite3.connect":
         # a database is read and written in C: what it was before is an input, what it is after an output
-        database = args[0] if args else None
-        if isinstance(database, (str, bytes, os.PathLike)) and os.fsdecode(database) not in ("", ":memory:"):
+        database = _database_file(args[0] if args else None)
+        if database is not None:
             watch.note_write(database, reads=True)
     elif event in _CHANGE_EVENTS:
-        for position in _CHANGE_EVENTS[event]:
-            if position < len(args) and not isinstance(args[position], int):
-                watch.note_write(args[position])
+        changed, folder_fds = _CHANGE_EVENTS[event]
+        relative_to_fd = any(p < len(args) and args[p] is not None for p in folder_fds)
+        for position, read in changed:
+            if position >= len(args) or isinstance(args[position], int):
+                continue
+            path = args[position]
+            if relative_to_fd and not os.path.isabs(os.fsdecode(path)):
+                continue
+            watch.note_write(path, reads=read, tree=event == "shutil.rmtree")
     elif event in _SPAWN_EVENTS:
         watch.note_spawn(args)
     elif event in ("os.listdir", "os.scandir"):
         path = args[0] if args else "."
         if not isinstance(path, int):
             watch.note_dir("." if path is None else path)
+
+
+def _database_file(database: Any) -> str | None:
+    """The file of a ``sqlite3.connect`` argument: a path, or a ``file:`` URI's path (None for
+    a database in memory)."""
+    if not isinstance(database, (str, bytes, os.PathLike)):
+        return None
+    text = os.fsdecode(database)
+    if text.startswith("file:"):
+        from urllib.parse import unquote, urlsplit
+
+        parts = urlsplit(text)
+        if "mode=memory" in parts.query:
+            return None
+        text = unquote(parts.path)
+    return None if text in ("", ":memory:") else text
 
 
 # Folder listings that look for modules or installed distributions along sys.path: what they find
@@ -171,6 +206,10 @@ class Watch:
         writes them where no audit hook sees it), with what was there before the call."""
         self.globs: dict[str, tuple[str, ...]] = {}
         """Glob patterns named the same way, with what they matched before."""
+        self.removed_trees: set[str] = set()
+        """Folders removed whole (``shutil.rmtree``): taken with their content, before and after."""
+        self.named_relatively: set[str] = set()
+        """Paths the cell named relative to the working folder (their outputs are restored so)."""
         self.overwritten: set[str] = set()
         """Named paths that a writer replaced whole (``open(p, "w")``, ``to_parquet``), that no
         reader was handed first: their earlier content is no input."""
@@ -185,6 +224,8 @@ class Watch:
         self.command_words: list[str] = []
         self.programs: list[str] = []
         """The program of each process started (its first word), where the event names one."""
+        self.cwd = os.getcwd()
+        """The working folder when the run started: outputs named relatively are relative to it."""
         self._exclude = tuple(_real_folder(p) + os.sep for p in exclude if p)
         self._folders: dict[str, bool] = {}
         home = os.path.expanduser("~")
@@ -223,12 +264,22 @@ class Watch:
             self.relative = True
         return absolute
 
-    def note_write(self, path: Any, reads: bool = False) -> None:
-        """``path`` is about to be written (``reads``: what it holds now may be read first)."""
+    def note_write(self, path: Any, reads: bool = False, tree: bool = False) -> None:
+        """``path`` is about to be written (``reads``: what it holds now may be read first;
+        ``tree``: a folder removed with all it holds)."""
         if isinstance(path, str) and path.startswith("~"):
             path = os.path.expanduser(path)
         absolute = self._absolute(path)
         if absolute is None:
+            return
+        if os.path.islink(absolute) and not tree:
+            # written through a link: the file it points to is what changes
+            target = os.path.realpath(absolute)
+            absolute = self._absolute(target) or absolute
+        self._name(path, absolute)
+        if tree and absolute not in self._written and absolute not in self.before:
+            self.removed_trees.add(absolute)
+            self._written[absolute] = self._state(absolute, digest=False)
             return
         if reads and absolute not in self.also_read:
             self.also_read.add(absolute)
@@ -245,6 +296,13 @@ class Watch:
         # folder is taken without its content: what the cell writes inside it has events of its
         # own (``os.makedirs(exist_ok=True)`` of a folder of 100,000 files is no write of them).
         self._written[absolute] = self._state(absolute, digest=reads, flat=True)
+
+    def _name(self, text: Any, absolute: str) -> None:
+        try:
+            if not os.path.isabs(os.fsdecode(text)):
+                self.named_relatively.add(absolute)
+        except (TypeError, ValueError):
+            pass
 
     def _state(self, path: str, digest: bool, flat: bool = False) -> Node | None:
         outer = getattr(_state, "watch", None)
@@ -280,6 +338,7 @@ class Watch:
             self.read_natively.add(absolute)
         if absolute is None or absolute in self.before or _too_wide(absolute, self._home):
             return
+        self._name(text, absolute)
         if absolute in self._written:
             self.before[absolute] = self._written.pop(absolute)
             self.also_read.add(absolute)
@@ -287,6 +346,9 @@ class Watch:
         self.before[absolute] = found = self._state(absolute, digest=True)
         if found is not None and not os.path.isabs(text):
             self.relative = True
+        if found is not None and found.kind == "link":
+            # native code reads what the link points to: that is the input (and what changes)
+            self.note_path(os.path.realpath(absolute), read=read)
 
     def note_glob(self, pattern: str) -> None:
         import glob
@@ -297,9 +359,10 @@ class Watch:
         outer = getattr(_state, "watch", None)
         _state.watch = None
         try:
-            matches = tuple(sorted(glob.glob(absolute, recursive=True)))
+            found = list(itertools.islice(glob.iglob(absolute, recursive=True), TREE_LIMIT + 1))
         finally:
             _state.watch = outer
+        matches = tuple(sorted(found))
         if len(matches) > TREE_LIMIT:
             self.problems.append(f"the pattern {pattern} matches more than {TREE_LIMIT} files, too many to watch")
             matches = ()
@@ -307,6 +370,8 @@ class Watch:
         self.relative = self.relative or not os.path.isabs(pattern)
         for match in matches:
             self.note_path(match)
+            if not os.path.isabs(pattern):
+                self.named_relatively.add(match)
 
     @property
     def written(self) -> list[str]:

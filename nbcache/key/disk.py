@@ -11,6 +11,7 @@ A folder with more files than that, a symlink loop or an unreadable path is no s
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from dataclasses import dataclass
@@ -22,6 +23,10 @@ __all__ = ["TREE_LIMIT", "DiskProblem", "Node", "file_digest", "node", "shallow"
 
 TREE_LIMIT = 10_000
 """Files below a folder that a cell reads or writes as a whole: more, and the run is not stored."""
+
+
+# lstat's answers for names that cannot exist: too long, a file used as a folder, invalid.
+_NO_SUCH_NAME = frozenset({errno.ENAMETOOLONG, errno.ENOTDIR, errno.EINVAL})
 
 
 class DiskProblem(Exception):
@@ -59,6 +64,8 @@ def node(path: str, digest: bool = False, limit: int = TREE_LIMIT) -> Node | Non
     except FileNotFoundError:
         return None
     except OSError as exc:
+        if exc.errno in _NO_SUCH_NAME:
+            return None  # a name no file can have here: nothing there (the cell's own call says why)
         raise DiskProblem(f"{path} cannot be read ({exc.strerror or exc})") from exc
     if stat.S_ISLNK(st.st_mode):
         try:

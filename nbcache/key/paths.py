@@ -46,10 +46,24 @@ def looks_like_path(text: str) -> bool:
     return "/" in text.rstrip("/") or bool(_EXTENSION.search(text))
 
 
-class _Listings:
-    """Whether names exist, by one listing per folder (a stat per string costs too much)."""
+_FEW = 64
+"""Up to this many strings, a stat each costs less than listing the working folder (which may
+hold 100,000 files); beyond, one listing per folder costs less than a stat per string."""
 
-    def __init__(self) -> None:
+
+def _exists(text: str) -> bool:
+    try:
+        return 0 < len(text) <= 4096 and "\0" not in text and os.path.lexists(text)
+    except (OSError, ValueError):
+        return False
+
+
+class _Listings:
+    """Whether names exist, by one listing per folder (a stat per string costs too much), or,
+    for ``few`` names, by a stat each."""
+
+    def __init__(self, few: bool = False) -> None:
+        self.few = few
         self._names: dict[str, frozenset[str]] = {}
 
     def names(self, folder: str) -> frozenset[str]:
@@ -63,6 +77,8 @@ class _Listings:
         return names
 
     def exists(self, path: str) -> bool:
+        if self.few:
+            return _exists(path)
         folder, name = os.path.split(path.rstrip("/") or path)
         if not name or name in (".", ".."):
             return os.path.exists(path)
@@ -77,8 +93,8 @@ def named_paths(strings: Iterable[str], absent_limit: int | None = None) -> Iter
     ordered = dict.fromkeys(strings)
     if not ordered:
         return iter(())
-    listings = _Listings()
-    here = listings.names("")
+    listings = _Listings(few=len(ordered) <= _FEW)
+    here = listings.names("") if not listings.few else frozenset(t for t in ordered if type(t) is str and _exists(t))
     chosen = set(ordered.keys() & here)  # names in the working folder
     absent = 0
     for text in ordered:

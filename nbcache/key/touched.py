@@ -47,6 +47,10 @@ class Settled:
     """Input patterns: ``pattern -> the paths it matched``."""
     changes: list[Change] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    cwd: str = ""
+    """The working folder when the run started."""
+    relative: frozenset[str] = frozenset()
+    """Changed paths the cell named relative to the working folder."""
 
 
 def _after(path: str, settled: Settled) -> Node | None:
@@ -78,7 +82,7 @@ def _input(settled: Settled, path: str, before: Node) -> None:
 
 def settle(watch: Watch) -> Settled:
     """The inputs and outputs of the run ``watch`` saw, now that it ended."""
-    settled = Settled(problems=list(watch.problems))
+    settled = Settled(problems=list(watch.problems), cwd=watch.cwd, relative=frozenset(watch.named_relatively))
     for path, before in watch.before.items():
         after = _after(path, settled)
         if unchanged(before, after):
@@ -91,7 +95,7 @@ def settle(watch: Watch) -> Settled:
             _input(settled, path, before)  # native code wrote it: it may have read it first
     written = watch.written_before
     for path, before in written.items():
-        if before is not None and before.kind == "dir":
+        if before is not None and before.kind == "dir" and path not in watch.removed_trees:
             after = _shallow(path, settled)  # an existing folder: its files have their own events
         else:
             after = _after(path, settled)

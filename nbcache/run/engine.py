@@ -49,7 +49,7 @@ from .serialize import dump_values
 
 __all__ = ["ABSENT_LIMIT", "Engine", "Host", "Lookup", "Outcome", "RunOptions"]
 
-ABSENT_LIMIT = 256
+ABSENT_LIMIT = 64
 """Names of files that do not exist yet, among a cell's input values, whose creation is watched
 (every one in its constants is; thousands of names in a list are data, not outputs)."""
 
@@ -272,7 +272,7 @@ class Engine:
             host.warn(f"nbcache: not cached: the outputs could not be encoded ({exc})")
             return Outcome("skipped", key, str(exc), runtime)
         try:
-            files = record_files(pending.on_disk, cache, cell.options.max_file_size)
+            files = record_files(pending.on_disk, cache, cell.options.max_file_size, pending.cwd, pending.relative)
         except (NbCacheError, OSError) as exc:
             host.warn(f"nbcache: not cached: a file the cell wrote could not be stored ({exc}); the cell ran normally")
             return Outcome("skipped", key, str(exc), runtime)

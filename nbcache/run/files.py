@@ -49,8 +49,10 @@ class Unrestorable(Exception):
     """The files of an entry cannot all be put back (the message says which and why)."""
 
 
-def _relative(path: str, cwd: str) -> str:
-    return os.path.relpath(path, cwd) if path.startswith(cwd.rstrip(os.sep) + os.sep) else path
+def _relative(path: str, cwd: str, relative: bool) -> str:
+    """How the entry names ``path``: relative to the working folder the run started in when the
+    cell named it so (a clone elsewhere gets it in the same place), else as it is."""
+    return os.path.relpath(path, cwd) if relative else path
 
 
 def _chunks(path: str) -> Iterator[bytes]:
@@ -71,24 +73,35 @@ class Recorded:
     """``(path, size, mtime_ns, digest)`` of the files as the run left them (this machine's)."""
 
 
-def record_files(changes: Sequence[Change], cache: Cache, max_size: int, cwd: str | None = None) -> Recorded:
-    """The records (and blobs, already put) of the paths the run changed. OSError when a file
+def record_files(
+    changes: Sequence[Change], cache: Cache, max_size: int, cwd: str | None = None, relative: frozenset[str] = frozenset()
+) -> Recorded:
+    """The records (and blobs, already put) of the paths the run changed (``relative``: those
+    the cell named relative to ``cwd``, the working folder it started in). OSError when a file
     cannot be read: the run is then not stored."""
     cwd = cwd or os.getcwd()
     out = Recorded()
     seen: set[str] = set()
     for change in sorted(changes, key=lambda c: c.path):
-        _record(change.path, change.before, change.after, cache, max_size, cwd, out, seen)
+        _record(change.path, change.before, change.after, cache, max_size, cwd, out, seen, change.path in relative)
     return out
 
 
 def _record(
-    path: str, before: Node | None, after: Node | None, cache: Cache, max_size: int, cwd: str, out: Recorded, seen: set[str]
+    path: str,
+    before: Node | None,
+    after: Node | None,
+    cache: Cache,
+    max_size: int,
+    cwd: str,
+    out: Recorded,
+    seen: set[str],
+    relative: bool,
 ) -> None:
     if path in seen:
         return
     seen.add(path)
-    rel = _relative(path, cwd)
+    rel = _relative(path, cwd, relative)
     if after is None:
         out.records.append({"path": rel, "kind": "gone"})
         return
@@ -110,9 +123,9 @@ def _record(
                 continue  # untouched by the run
             if now.kind == "dir" and was is not None and was.kind == "dir" and was.mode == now.mode:
                 continue
-            _record(child, was, now, cache, max_size, cwd, out, seen)
+            _record(child, was, now, cache, max_size, cwd, out, seen, relative)
         for child_rel in old:
-            _record(os.path.join(path, child_rel), old[child_rel], None, cache, max_size, cwd, out, seen)
+            _record(os.path.join(path, child_rel), old[child_rel], None, cache, max_size, cwd, out, seen, relative)
         return
     st = os.stat(path)
     record: dict[str, Any] = {"path": rel, "kind": "file", "mode": stat.S_IMODE(st.st_mode), "size": st.st_size}
@@ -144,41 +157,104 @@ class Prepared:
     stamps: list[tuple[str, int, int, str]] = field(default_factory=list)
     _digests: dict[str, tuple[int, str]] = field(default_factory=dict)
 
+    made: list[str] = field(default_factory=list)
+    """Folders made for the temporary files, which a discard removes again."""
+
     def discard(self) -> None:
+        """Leave the disk as it was: remove the temporary files and the folders made for them."""
         for temp, _, _ in self.moves:
             try:
                 os.remove(temp)
             except OSError:
                 pass
         self.moves.clear()
+        for folder in reversed(self.made):
+            try:
+                os.rmdir(folder)  # only while empty
+            except OSError:
+                pass
+        self.made.clear()
 
     def commit(self) -> list[tuple[str, int, int, str]]:
-        """Put everything in place; returns the stamps of the files written (for the index)."""
-        import shutil
-
-        for folder, mode in self.folders:
-            os.makedirs(folder, exist_ok=True)
-            os.chmod(folder, mode)
+        """Put everything in place, or nothing: what a target held is moved aside first and put
+        back if a later step fails (the exception then propagates). Returns the stamps of the
+        files written (for the index)."""
+        done: list[tuple[str, str, str | None]] = []  # (what was done, path, what it held, moved aside)
+        modes: list[tuple[str, int]] = []
+        try:
+            for folder, mode in self.folders:
+                if not os.path.isdir(folder):
+                    os.makedirs(folder)
+                    done.append(("made", folder, None))
+                else:
+                    modes.append((folder, stat.S_IMODE(os.stat(folder).st_mode)))
+                os.chmod(folder, mode)
+            for temp, target, mode in self.moves:
+                os.chmod(temp, mode)
+                done.append(("put", target, _aside(target)))
+                os.replace(temp, target)
+            for path, mode in self.modes:
+                modes.append((path, stat.S_IMODE(os.stat(path).st_mode)))
+                os.chmod(path, mode)
+            for link, target in self.links:
+                done.append(("put", link, _aside(link)))
+                os.symlink(target, link)
+            for path in self.removals:
+                done.append(("removed", path, _aside(path)))
+        except BaseException:
+            _undo(done, modes)
+            self.discard()
+            raise
         stamps = list(self.stamps)
         for temp, target, mode in self.moves:
-            os.chmod(temp, mode)
-            os.replace(temp, target)
             st = os.stat(target)
             size, found = self._digests[target]
             stamps.append((target, size, st.st_mtime_ns, found))
         self.moves.clear()
-        for path, mode in self.modes:
-            os.chmod(path, mode)
-        for link, target in self.links:
-            if os.path.lexists(link):
-                os.remove(link)
-            os.symlink(target, link)
-        for path in self.removals:
-            if os.path.isdir(path) and not os.path.islink(path):
-                shutil.rmtree(path, ignore_errors=True)
-            elif os.path.lexists(path):
-                os.remove(path)
+        self.made.clear()
+        for _, _, aside in done:
+            if aside is not None:
+                _remove_all(aside)
         return stamps
+
+
+def _aside(path: str) -> str | None:
+    """Move what ``path`` holds out of the way (beside it, under a temporary name); None when
+    nothing is there."""
+    if not os.path.lexists(path):
+        return None
+    aside = os.path.join(os.path.dirname(path), f"{_TEMP}{os.getpid()}-{uuid.uuid4().hex[:12]}-old")
+    os.rename(path, aside)
+    return aside
+
+
+def _undo(done: list[tuple[str, str, str | None]], modes: list[tuple[str, int]]) -> None:
+    """Take back what a failed commit did, last first."""
+    for what, path, aside in reversed(done):
+        try:
+            if what in ("made", "put"):
+                _remove_all(path)
+            if aside is not None:
+                os.rename(aside, path)
+        except OSError:
+            pass
+    for path, mode in modes:
+        try:
+            os.chmod(path, mode)
+        except OSError:
+            pass
+
+
+def _remove_all(path: str) -> None:
+    import shutil
+
+    try:
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path)
+        elif os.path.lexists(path):
+            os.remove(path)
+    except OSError:
+        pass
 
 
 def _identical(cache: Cache, path: str, record: Mapping[str, Any], prepared: Prepared) -> bool:
@@ -286,8 +362,10 @@ def prepare(cache: Cache, entry: Entry, records: Sequence[Mapping[str, Any]], cw
                 ref = blobs.get(record["digest"])
                 if ref is None:
                     raise Unrestorable(f"the entry names no blob for {record['path']}")
+                if os.path.isdir(path) and not os.path.islink(path):
+                    raise Unrestorable(f"{record['path']} is now a folder, where the run left a file")
                 folder = os.path.dirname(path)
-                os.makedirs(folder, exist_ok=True)
+                _make_folders(folder, prepared.made)
                 _sweep(folder)
                 temp = os.path.join(folder, f"{_TEMP}{os.getpid()}-{uuid.uuid4().hex[:12]}-{os.path.basename(path)}")
                 cache.copy_blob(entry, ref, temp)
@@ -300,4 +378,21 @@ def prepare(cache: Cache, entry: Entry, records: Sequence[Mapping[str, Any]], cw
     except Exception as exc:  # noqa: BLE001 - a damaged blob, a read-only folder, a full disk
         prepared.discard()
         raise Unrestorable(f"the files it wrote could not be restored ({exc})") from exc
+    except BaseException:  # an interrupt: nothing left behind either
+        prepared.discard()
+        raise
     return prepared
+
+
+def _make_folders(folder: str, made: list[str]) -> None:
+    """``os.makedirs(folder)``, noting the folders it made (outermost first) in ``made``."""
+    missing = []
+    while folder and not os.path.isdir(folder):
+        missing.append(folder)
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            break
+        folder = parent
+    for path in reversed(missing):
+        os.mkdir(path)
+        made.append(path)

@@ -78,6 +78,10 @@ class Draft:
     """Paths the run created, changed or removed: their records and blobs join the entry."""
     problems: tuple[str, ...] = ()
     """Why the run's files cannot be recorded (then nothing is stored)."""
+    cwd: str = ""
+    """The working folder the run started in."""
+    relative: frozenset[str] = frozenset()
+    """The changed paths the cell named relative to it."""
 
     def fields(self) -> dict[str, Any]:
         """The entry's fields other than its blobs (``created`` is now)."""
@@ -131,7 +135,7 @@ def draft(observed: Observed, namespace: dict[str, Any], internal: Callable[[str
         imports=tuple(loaded_modules(before, after)),
         keep=observed.cell.options.force,  # --force keeps it even if restoring does not pay
     )
-    return Draft(observed, changes, values, refs, extra, settled.changes, tuple(settled.problems))
+    return Draft(observed, changes, values, refs, extra, settled.changes, tuple(settled.problems), settled.cwd, settled.relative)
 
 
 def namespace_changes(observed: Observed, namespace: Mapping[str, Any], internal: Callable[[str], bool], substitutes: Substitutes) -> Changes:
