@@ -578,3 +578,17 @@ def test_a_file_written_through_a_symlink_is_put_back(cached: Shell) -> None:
     cached.restart()
     cached.run(cell)
     assert Path("runs/1.txt").read_text() == "result of the run", f"{cached.status}: the file behind the link was not written"
+
+
+def test_file_blobs_count_against_the_size_limit_survive_a_sweep_and_go_with_their_entry(cached: Shell) -> None:
+    cell = "%%cache\nwith open('big.bin', 'wb') as fh:\n    fh.write(bytes(range(256)) * 4000)\n"
+    cached.run(cell)
+    cache = cached.magics.engine.cache
+    (entry,) = list(cache.entries())
+    (blob,) = entry.blobs
+    assert blob.size == 1_024_000 and entry.stored >= blob.stored_size
+    assert cache.totals().size >= blob.stored_size
+    assert cache.sweep(older_than=0) == 0 and cache.store.contains(blob.name)  # named by its manifest
+    assert cache.verify() == []
+    cache.delete(entry.key)
+    assert not cache.store.contains(blob.name)
