@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT
+from scenarios_harness import nbcache_lines
 from public_notebooks import NOTEBOOKS, PublicNotebook, deterministic, errored, independent_of, outputs, run_notebook_variants, statuses
 
 DOWNLOADS = ROOT / "build" / "public-notebooks"
@@ -57,7 +58,8 @@ def test_public_notebook_under_cache(nb: PublicNotebook, tmp_path: Path) -> None
 
     assert statuses(runs["cold"]) == ["miss"] * n
     warm = statuses(runs["warm"])
-    assert [i for i in range(n) if warm[i] != "hit"] == list(nb.warm_misses), warm
+    said = {i: (nbcache_lines(runs["cold"][i]), nbcache_lines(runs["warm"][i])) for i in range(n) if warm[i] != "hit"}
+    assert [i for i in range(n) if warm[i] != "hit"] == list(nb.warm_misses), (warm, said)
 
     edited = statuses(runs["edited"])
     e = r.edit_index
