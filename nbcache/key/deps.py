@@ -231,6 +231,10 @@ class Watch:
         home = os.path.expanduser("~")
         self._home = home
         self._home_dot = os.path.join(home, ".")
+        # caches of libraries wherever $XDG_CACHE_HOME puts them (matplotlib's font list, which
+        # any kernel may rewrite at any moment): like the dot-folders of the home directory
+        caches = os.environ.get("XDG_CACHE_HOME")
+        self._caches = (os.path.abspath(caches) + os.sep,) if caches else ()
 
     def _absolute(self, path: Any) -> str | None:
         """The absolute path, or None for what is not the cell's own business: the interpreter's
@@ -239,7 +243,7 @@ class Watch:
             absolute = os.path.abspath(os.fsdecode(path))
         except (TypeError, ValueError):
             return None
-        if absolute.startswith(self._home_dot) or _is_pseudo(absolute):
+        if absolute.startswith(self._home_dot) or _is_pseudo(absolute) or (self._caches and absolute.startswith(self._caches)):
             return None
         folder, name = os.path.split(absolute)
         if name == "__pycache__" or not self._folder_ok(folder):
