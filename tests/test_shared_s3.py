@@ -71,6 +71,28 @@ def test_one_machine_stores_the_other_hits(tmp_path: Path, bucket: str, swift: A
     run_cli("--dir", bucket, "verify", env=env)
 
 
+FILES_CELL = """%%cache --name export
+import os, time
+import numpy as np
+time.sleep(0.3)  # worth keeping
+os.makedirs("export", exist_ok=True)
+np.save("export/table.npy", np.linspace(0, 1, 100_000))
+with open("export/summary.txt", "w") as fh:
+    fh.write("rows: 100000\\n")
+answer = 100_000
+"""
+
+
+def test_a_file_written_on_one_machine_is_put_back_on_the_other(tmp_path: Path, bucket: str, swift: Any) -> None:
+    first = on_machine(tmp_path, "alice", bucket, swift, cell=FILES_CELL)
+    assert first["status"] == "stored", first
+    second = on_machine(tmp_path, "bob", bucket, swift, cell=FILES_CELL)
+    assert second["status"] == "hit", second
+    for name in ("export/table.npy", "export/summary.txt"):  # in bob's own working folder
+        assert (tmp_path / "bob" / name).read_bytes() == (tmp_path / "alice" / name).read_bytes()
+    assert "files put back: export" in second["stdout"] + second["stderr"]
+
+
 def test_an_entry_that_does_not_pay_on_one_machine_stays_for_the_team(
     tmp_path: Path, bucket: str, swift: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
