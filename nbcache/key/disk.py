@@ -15,7 +15,7 @@ import errno
 import os
 import stat
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Iterator
 
 import xxhash
 
@@ -44,9 +44,6 @@ class Node:
     """xxh3-128 of a file's content, when taken; a link's target."""
     below: tuple[tuple[str, Node], ...] = ()
     """A folder's files and folders, by path relative to it, sorted."""
-
-    def to_json(self) -> list[Any]:
-        return [self.size, self.mtime_ns, self.digest]
 
 
 def file_digest(path: str) -> str:

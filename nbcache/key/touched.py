@@ -53,17 +53,10 @@ class Settled:
     """Changed paths the cell named relative to the working folder."""
 
 
-def _after(path: str, settled: Settled) -> Node | None:
+def _after(path: str, settled: Settled, flat: bool = False) -> Node | None:
+    """What ``path`` is now (``flat``: a folder without its content); a problem is noted."""
     try:
-        return node(path)
-    except DiskProblem as exc:
-        settled.problems.append(str(exc))
-        return None
-
-
-def _shallow(path: str, settled: Settled) -> Node | None:
-    try:
-        return shallow(path)
+        return shallow(path) if flat else node(path)
     except DiskProblem as exc:
         settled.problems.append(str(exc))
         return None
@@ -96,7 +89,7 @@ def settle(watch: Watch) -> Settled:
     written = watch.written_before
     for path, before in written.items():
         if before is not None and before.kind == "dir" and path not in watch.removed_trees:
-            after = _shallow(path, settled)  # an existing folder: its files have their own events
+            after = _after(path, settled, flat=True)  # an existing folder: its files have their own events
         else:
             after = _after(path, settled)
         if before is None and after is None:
