@@ -331,3 +331,68 @@ def test_a_mapped_values_blob_longer_than_its_manifest_says_is_not_mapped(tmp_pa
         fh.write(b"\0" * 4096)
     with pytest.raises(CorruptEntryError, match="its manifest says"):
         cache.read_frames(entry)
+
+
+def test_hit_bookkeeping_is_deferred_but_every_reader_sees_it(tmp_path: Path) -> None:
+    """A hit's counter and the index learning its entry wait in memory (one transaction for many
+    hits), yet a reader in this process sees them at once, another process within moments, and
+    nothing is lost when the process exits."""
+    import subprocess
+    import sys
+    import time
+
+    from nbcache.store import index as index_module
+
+    root = tmp_path / "c"
+    cache = Cache(LocalFolderStore(str(root)), key="k")
+    entry = write_entry(cache, "a" * 32)
+    cache.index.remove([entry.key])  # as if another process wrote it: the index lacks it
+    found = cache.lookup(entry.key)
+    assert found is not None
+    cache.record_hit(found, 0.01)
+    assert cache.index._hits and cache.index._seen  # deferred, not written yet
+    other = Cache(LocalFolderStore(str(root)), key="k")  # another reader of the same database
+    [stats] = other.stats()
+    assert (stats.key, stats.hits) == (entry.key, 1)  # written before it read
+    assert not cache.index._hits and not cache.index._seen
+    # Another process sees a hit within DEFER_SECONDS (the flusher thread writes it).
+    cache.record_hit(found, 0.01)
+    time.sleep(index_module.DEFER_SECONDS * 6)
+    read = (
+        "import sys; from nbcache.store.cache import Cache; from nbcache.store.backends import LocalFolderStore\n"
+        "print(Cache(LocalFolderStore(sys.argv[1]), key='k').stats()[0].hits)"
+    )
+    out = subprocess.run([sys.executable, "-c", read, str(root)], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "2"
+    # A process that exits right after its hits leaves them written.
+    hit = (
+        "import sys; from nbcache.store.cache import Cache; from nbcache.store.backends import LocalFolderStore\n"
+        "c = Cache(LocalFolderStore(sys.argv[1]), key='k'); e = c.lookup(sys.argv[2])\n"
+        "for _ in range(3): c.record_hit(e, 0.01)\n"
+    )
+    subprocess.run([sys.executable, "-c", hit, str(root), entry.key], check=True)
+    out = subprocess.run([sys.executable, "-c", read, str(root)], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "5"
+
+
+def test_deferred_hits_are_written_in_batches(tmp_path: Path) -> None:
+    from nbcache.store import index as index_module
+
+    cache = Cache(LocalFolderStore(str(tmp_path / "c")), key="k")
+    entry = write_entry(cache, "b" * 32)
+    for _ in range(index_module.DEFER_COUNT):
+        cache.record_hit(entry, 0.01)
+    assert not cache.index._hits  # the DEFER_COUNT-th wrote them all, in one transaction
+    assert cache.index.usage_of(entry.key) == (index_module.DEFER_COUNT, 0)
+
+
+def test_verdicts_are_read_once_and_kept_in_step(tmp_path: Path) -> None:
+    from nbcache.store.index import Verdict
+
+    cache = Cache(LocalFolderStore(str(tmp_path / "c")), key="k")
+    index = cache.index
+    assert index.verdict("c" * 32) is None
+    index.record_verdict(Verdict("c" * 32, None, "cell", 0.001, 0.01, 1.0, told=False))
+    assert index.verdict("c" * 32) is not None  # the keys read once are kept up to date
+    index.forget_verdicts(["c" * 32])
+    assert index.verdict("c" * 32) is None

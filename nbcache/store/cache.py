@@ -220,6 +220,11 @@ class Cache:
     def _index_seen(self, entry: Entry, raw: bytes) -> None:
         # A lookup is on the path of every cell: write to the index only when it lacks the entry
         # (or, for a remote store, its manifest: this lookup asked the store, the next need not).
+        # A local store's: soon, with the other bookkeeping of hits (see Index.defer_hit).
+        if not self.remote:
+            now = time.time()
+            self.index.defer_seen(entry.key, lambda synced: IndexRow.from_entry(entry, born=born(entry.created, now, synced)))
+            return
         row = self.index.row(entry.key)
         if row is None:
             when = born(entry.created, time.time(), syncing.synced_at(self))
@@ -239,7 +244,7 @@ class Cache:
     def record_hit(self, entry: Entry, restore_time: float) -> None:
         """Count a restore of ``entry`` that took ``restore_time`` seconds."""
         saved = max(0.0, entry.runtime - restore_time)
-        self._safely(lambda: self.index.record_hit(entry.key, time.time(), restore_time, saved))
+        self._safely(lambda: self.index.defer_hit(entry.key, time.time(), restore_time, saved))
 
     def read_output_bytes(self, entry: Entry) -> bytes:
         """The entry's encoded outputs, checked against their id (see :mod:`nbcache.run.capture`)."""

@@ -11,6 +11,14 @@ fingerprint of the signing key (:func:`nbcache.store.signing.fingerprint`, which
 nothing of the key): people who share a folder with different keys each keep their own index, so
 an entry one of them wrote is never listed as usable by another.
 
+What a hit writes (its counter, and the entry itself when the index lacks it) waits in memory
+and goes in one transaction with the others (:meth:`Index.defer_hit`): a hit is on the path of
+every cell of a Restart & Run All, where one write each would cost more than the rest of the
+hit. It is written before anything in this process reads or writes the same database, at most
+``DEFER_SECONDS`` later (another process, ``nbcache ls`` say, sees it then), at ``DEFER_COUNT``
+pending hits, on :meth:`Index.close` and at exit. A crash may lose
+those last counters, as WAL's NORMAL sync may; the entries are in the manifests anyway.
+
 It also keeps the verdicts of the "does this cache pay?" rule (:mod:`nbcache.run.pays`): keys
 whose entry restored no faster than the cell runs, so the next run just runs. Restore times are
 this machine's, so the verdicts are too.
@@ -22,10 +30,13 @@ in memory: the index is never a reason for a cell to fail.
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import sqlite3
 import threading
+import time
+import weakref
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 
@@ -47,6 +58,11 @@ __all__ = [
 # 3: the verdicts table.
 # 4: entries.blobs (the blobs of the files a run wrote), the file_stamps table.
 INDEX_VERSION = 4
+
+# Deferred bookkeeping (see the module's docstring).
+DEFER_COUNT = 64
+DEFER_SECONDS = 0.05
+_deferring: weakref.WeakSet[Index] = weakref.WeakSet()
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT);
@@ -239,6 +255,10 @@ class Index:
         """Why the index lives in memory, when it does."""
         self._lock = threading.Lock()
         self._db = self._connect(path)
+        self._hits: list[tuple[str, float, float, float]] = []
+        self._seen: dict[str, Callable[[float | None], IndexRow]] = {}
+        self._verdict_keys: set[str] | None = None
+        """Keys with a verdict, read once: a lookup of any other key asks the database nothing."""
 
     def _connect(self, path: str | None) -> sqlite3.Connection:
         if path is not None:
@@ -277,15 +297,80 @@ class Index:
         db.execute("INSERT OR IGNORE INTO meta VALUES ('version', ?)", (str(INDEX_VERSION),))
 
     def close(self) -> None:
+        self.flush()
         self._db.close()
+
+    # -- deferred bookkeeping ----------------------------------------------------------------------
+    def defer_hit(self, key: str, now: float, restore_time: float, saved: float) -> None:
+        """Count a hit of ``key`` soon (see the module's docstring)."""
+        with self._lock:
+            self._hits.append((key, now, restore_time, saved))
+            pending = len(self._hits) + len(self._seen)
+        self._schedule(pending)
+
+    def defer_seen(self, key: str, row: Callable[[float | None], IndexRow]) -> None:
+        """Add the entry ``key`` soon, unless the index has it by then: ``row(synced_at)`` makes
+        its row, given when the index was last synced (see :func:`born`)."""
+        with self._lock:
+            self._seen[key] = row
+            pending = len(self._hits) + len(self._seen)
+        self._schedule(pending)
+
+    def _schedule(self, pending: int) -> None:
+        if pending >= DEFER_COUNT:
+            self.flush()
+        else:
+            _flusher.wake(self)
+
+    def flush(self) -> None:
+        """Write what waits, in one transaction (a failure drops it: counters only)."""
+        with self._lock:
+            self._flush_locked()
+
+    def _settle(self) -> None:
+        """What other Index objects of this process defer for the same database, written first."""
+        if self.path is None:
+            return
+        for other in list(_deferring):
+            if other is not self and other.path == self.path and (other._hits or other._seen):
+                other.flush()
+
+    def _flush_locked(self) -> None:
+        hits, seen = self._hits, self._seen
+        if not hits and not seen:
+            return
+        self._hits, self._seen = [], {}
+        db = self._db
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                db.executemany(_HIT, hits)
+                keys = list(seen)
+                known = {k for (k,) in db.execute(f"SELECT key FROM entries WHERE key IN ({', '.join('?' * len(keys))})", keys)} if keys else set()
+                missing = [k for k in keys if k not in known]
+                synced = db.execute("SELECT value FROM meta WHERE name = 'synced_at'").fetchall() if missing else []
+                rows = [seen[k](float(synced[0][0]) if synced else None) for k in missing]
+                if rows:
+                    db.executemany(_UPSERT, (_params(r) for r in rows))
+                    db.executemany("DELETE FROM foreign_entries WHERE key = ?", ((r.key,) for r in rows))
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+        except Exception:  # noqa: BLE001 - bookkeeping: the index can be rebuilt
+            pass
 
     # -- writing ---------------------------------------------------------------------------------
     def _write(self, sql: str, params: Iterable[Any] = ()) -> None:
+        self._settle()
         with self._lock:
+            self._flush_locked()
             self._db.execute(sql, tuple(params))
 
     def _many(self, sql: str, params: Iterable[tuple[Any, ...]]) -> None:
+        self._settle()
         with self._lock:
+            self._flush_locked()
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 self._db.executemany(sql, params)
@@ -297,10 +382,7 @@ class Index:
     def upsert(self, rows: Iterable[IndexRow]) -> None:
         """Add or replace entries (a key that was foreign is no longer)."""
         rows = list(rows)
-        self._many(
-            f"INSERT OR REPLACE INTO entries ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})",
-            (_params(r) for r in rows),
-        )
+        self._many(_UPSERT, (_params(r) for r in rows))
         self._many("DELETE FROM foreign_entries WHERE key = ?", ((r.key,) for r in rows))
 
     def upsert_foreign(self, rows: Iterable[ForeignRow]) -> None:
@@ -340,17 +422,14 @@ class Index:
 
     def remove(self, keys: Iterable[str]) -> None:
         keys = list(keys)
+        self._settle()
         with self._lock:
+            self._flush_locked()
             self._db.executemany("DELETE FROM entries WHERE key = ?", ((k,) for k in keys))
             self._db.executemany("DELETE FROM foreign_entries WHERE key = ?", ((k,) for k in keys))
 
     def record_hit(self, key: str, now: float, restore_time: float, saved: float) -> None:
-        self._write(
-            "INSERT INTO usage (key, hits, last_used, restore_time, time_saved) VALUES (?, 1, ?, ?, ?) "
-            "ON CONFLICT(key) DO UPDATE SET hits = hits + 1, last_used = excluded.last_used, "
-            "restore_time = excluded.restore_time, time_saved = time_saved + excluded.time_saved",
-            (key, now, restore_time, saved),
-        )
+        self._write(_HIT, (key, now, restore_time, saved))
 
     def record_miss(self, key: str) -> None:
         self._write(
@@ -359,6 +438,8 @@ class Index:
         )
 
     def record_verdict(self, verdict: Verdict) -> None:
+        if self._verdict_keys is not None:
+            self._verdict_keys.add(verdict.key)
         self._write(
             "INSERT OR REPLACE INTO verdicts VALUES (?, ?, ?, ?, ?, ?, ?)",
             (verdict.key, verdict.label, verdict.cell, verdict.runtime, verdict.restore_time, verdict.decided, int(verdict.told)),
@@ -368,11 +449,16 @@ class Index:
         self._write("UPDATE verdicts SET told = 1 WHERE key = ?", (key,))
 
     def forget_verdicts(self, keys: Iterable[str]) -> None:
+        keys = list(keys)
+        if self._verdict_keys is not None:
+            self._verdict_keys.difference_update(keys)
         self._many("DELETE FROM verdicts WHERE key = ?", ((k,) for k in keys))
 
     # -- reading ---------------------------------------------------------------------------------
     def _read(self, sql: str, params: Iterable[Any] = ()) -> list[Any]:
+        self._settle()
         with self._lock:
+            self._flush_locked()
             return self._db.execute(sql, tuple(params)).fetchall()
 
     def keys(self) -> set[str]:
@@ -468,6 +554,12 @@ class Index:
         return bool(rows)
 
     def verdict(self, key: str) -> Verdict | None:
+        """The verdict on ``key``. The keys that have one are read once: a verdict another
+        process records later is not seen here (that entry is only stored and judged again)."""
+        if self._verdict_keys is None:
+            self._verdict_keys = {k for (k,) in self._read("SELECT key FROM verdicts")}
+        if key not in self._verdict_keys:
+            return None
         rows = self._read("SELECT * FROM verdicts WHERE key = ?", (key,))
         return _verdict(rows[0]) if rows else None
 
@@ -527,6 +619,54 @@ class Index:
 
 # Columns of ``entries`` by name, in IndexRow's order: a column added later is one field more.
 _COLUMNS = tuple(f.name for f in fields(IndexRow))
+_UPSERT = f"INSERT OR REPLACE INTO entries ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
+_HIT = (
+    "INSERT INTO usage (key, hits, last_used, restore_time, time_saved) VALUES (?, 1, ?, ?, ?) "
+    "ON CONFLICT(key) DO UPDATE SET hits = hits + 1, last_used = excluded.last_used, "
+    "restore_time = excluded.restore_time, time_saved = time_saved + excluded.time_saved"
+)
+
+
+class _Flusher:
+    """One thread per process writes what indexes deferred, ``DEFER_SECONDS`` after the first
+    of it (waking it costs a hit nothing; starting a thread for each batch cost more than the
+    writes it saved)."""
+
+    def __init__(self) -> None:
+        self._wanted = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def wake(self, index: Index) -> None:
+        _deferring.add(index)
+        if self._wanted.is_set():
+            return
+        if self._thread is None or not self._thread.is_alive():
+            with self._lock:
+                if self._thread is None or not self._thread.is_alive():
+                    self._thread = threading.Thread(target=self._run, name="nbcache-index", daemon=True)
+                    self._thread.start()
+        self._wanted.set()
+
+    def _run(self) -> None:
+        while True:
+            self._wanted.wait()
+            time.sleep(DEFER_SECONDS)
+            self._wanted.clear()
+            flush_all()
+
+
+_flusher = _Flusher()
+
+
+@atexit.register
+def flush_all() -> None:
+    """Write what every index of this process deferred."""
+    for index in list(_deferring):
+        try:
+            index.flush()
+        except Exception:  # noqa: BLE001 - a closed database: nothing to write to
+            pass
 def _pairs(value: Any) -> tuple[tuple[str, int], ...]:
     return tuple((str(name), int(size)) for name, size in value)
 
