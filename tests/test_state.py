@@ -440,3 +440,39 @@ def test_warnings_filters_are_required_only_by_a_cell_that_issues_a_warning(tmp_
     sys.modules.pop("nbcache_warns_on_import", None)
     assert (required(quiet), required(importing), required(warning)) == (False, False, True)
     assert type(warnings) is type(os)  # the watching class is gone
+
+
+def test_random_digest_is_of_the_state_and_the_same_in_every_process() -> None:
+    from nbcache.key.state.rng import _random_digest
+
+    random.seed(1234)
+    first = _random_digest(random.getstate())
+    random.random()
+    assert _random_digest(random.getstate()) != first  # a draw changes it
+    random.seed(1234)
+    assert _random_digest(random.getstate()) == first
+    code = "import random; from nbcache.key.state.rng import _random_digest; random.seed(1234); print(_random_digest(random.getstate()))"
+    other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert other == first
+    version, internal, _gauss = random.getstate()
+    assert _random_digest((version, internal, 0.5)) != first  # gauss_next is state too
+
+
+def test_warnings_filters_digest_follows_every_change_of_the_filters() -> None:
+    from nbcache.key.state.python import _filters, _filters_digest
+
+    saved = list(warnings.filters)
+    try:
+        before = _filters_digest(_filters())
+        assert _filters_digest(_filters()) == before  # the same filters (remembered)
+        warnings.filterwarnings("ignore", message="nbcache-digest-test")
+        added = _filters_digest(_filters())
+        assert added != before
+        warnings.filters.pop(0)
+        assert _filters_digest(_filters()) == before
+        warnings.filters.insert(0, ("ignore", None, UserWarning, None, 0))  # the same length, another filter
+        warnings.filters.pop(1)
+        assert _filters_digest(_filters()) not in (before, added)
+    finally:
+        warnings.filters[:] = saved
+        warnings._filters_mutated()  # type: ignore[attr-defined]

@@ -172,7 +172,8 @@ class AutoMode:
         if own_cell_magic(node):
             cell.mode = "magic"
             return node
-        cell.reason = never_cached(node, self.shell.transform_cell)
+        python = getattr(cell.info, "transformed_cell", None)
+        cell.reason = never_cached(node, self.shell.transform_cell, source=python if isinstance(python, str) else None)
         if cell.reason is not None:
             cell.mode = "never"
             return node
@@ -196,15 +197,16 @@ class AutoMode:
         ast.copy_location(call, node.body[0])
         return ast.Module(body=[call], type_ignores=[])  # (IPython fixes the missing locations)
 
-    def run_pending(self) -> BaseException | None:
+    def run_pending(self, cell_file: str | None = None) -> BaseException | None:
         """Run the cell the transformer replaced; the cell's own exception is returned, its
-        traceback trimmed to the cell's frames, for the caller to raise."""
+        traceback trimmed to the cell's frames, for the caller to raise. ``cell_file``: the
+        file name IPython compiled the cell under."""
         cell, self._pending = self._pending, None
         if cell is None:
             return None
         info = cell.info
         python = getattr(info, "transformed_cell", None) or self.shell.transform_cell(info.raw_cell)
-        host = IPythonHost(self.shell, magic=None, transformed=(info.raw_cell, python), note_below=NOTE_BELOW)
+        host = IPythonHost(self.shell, magic=None, transformed=(info.raw_cell, python), note_below=NOTE_BELOW, cell_file=cell_file)
         options = RunOptions(
             quiet=self.settings.quiet,
             cell=getattr(info, "cell_id", None) or None,
@@ -322,7 +324,7 @@ def run_pending() -> None:
 
     shell = get_ipython()
     auto = _active.get(id(shell))
-    error = auto.run_pending() if auto is not None else None
+    error = auto.run_pending(sys._getframe(1).f_code.co_filename) if auto is not None else None
     if auto is not None and not auto.on:
         _active.pop(id(shell), None)  # turned off while this cell waited to run
     if error is not None:

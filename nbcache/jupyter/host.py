@@ -39,17 +39,20 @@ class IPythonHost:
         magic: str | None = "cache",
         transformed: tuple[str, str] | None = None,
         note_below: float = 0.0,
+        cell_file: str | None = None,
     ):
         """``magic`` is the cell magic the body ran under (None: the cell is the body, as in
         automatic mode); ``transformed`` is ``(source, python)`` when IPython already turned the
         cell into Python; a hit of a cell that had run for less than ``note_below`` seconds shows
-        no note."""
+        no note. ``cell_file`` is the name IPython compiled ``transformed`` under, when it did
+        (automatic mode: the cell that calls run_pending), so that tracebacks show its lines."""
         self.shell = shell
         self._note_below = note_below
         self.filename: str | None = None
         self.namespace = shell.user_ns
         self._header = None if magic is None else f"%%{magic} {magic_line}".rstrip()
         self._transformed = transformed
+        self._cell_file = cell_file
 
     def transform(self, source: str) -> str:
         if self._transformed is not None and source == self._transformed[0]:
@@ -71,14 +74,17 @@ class IPythonHost:
         if self._header is not None:
             python = f"# {self._header}\n{python}"
             raw = f"{self._header}\n{source}"
-        number = shell.displayhook.prompt_count
-        filename = self.filename = shell.compile.cache(python, number, raw_code=raw)
+        if self._header is None and self._cell_file is not None:
+            filename = self.filename = self._cell_file  # IPython cached this very text under it
+        else:
+            number = shell.displayhook.prompt_count
+            filename = self.filename = shell.compile.cache(python, number, raw_code=raw)
         try:
             # IPython's own parse (its compiler flags): the same message as without %%cache
             tree = shell.compile.ast_parse(python, filename)
         except SyntaxError as exc:
             raise exc.with_traceback(None) from None
-        plan = _plan(tree.body, shell.ast_node_interactivity, DisplayHook.semicolon_at_end_of_expression(python))
+        plan = _plan(tree.body, shell.ast_node_interactivity, lambda: DisplayHook.semicolon_at_end_of_expression(python))
         original_hook = sys.displayhook
         hook = shell.displayhook
 
@@ -245,8 +251,9 @@ def user_frames(tb: Any, filename: str | None) -> Any:
     return tb
 
 
-def _plan(nodes: list[ast.stmt], interactivity: str, quiet: bool) -> list[tuple[ast.stmt, str]]:
-    """Which statements run as ``exec`` and which as ``single`` (shown), as IPython decides."""
+def _plan(nodes: list[ast.stmt], interactivity: str, quiet: Callable[[], bool]) -> list[tuple[ast.stmt, str]]:
+    """Which statements run as ``exec`` and which as ``single`` (shown), as IPython decides;
+    ``quiet()`` tells whether the cell ends with ``;`` (asked only when a result would show)."""
     if not nodes:
         return []
     if interactivity == "last_expr_or_assign":
@@ -268,7 +275,7 @@ def _plan(nodes: list[ast.stmt], interactivity: str, quiet: bool) -> list[tuple[
         plan = [(n, "exec") for n in nodes[:-1]] + [(nodes[-1], "single")]
     else:
         plan = [(n, "exec") for n in nodes]
-    if quiet and plan and plan[-1][1] == "single":
+    if plan and plan[-1][1] == "single" and quiet():
         plan[-1] = (plan[-1][0], "exec")  # a trailing ';' silences the result, as in IPython
     return plan
 

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Callable, Iterable, cast
 
 from ..errors import AnalysisError
+from .paths import fstring_folder
 
 __all__ = ["CellAnalysis", "analyze", "normalized_source"]
 
@@ -70,6 +71,9 @@ class CellAnalysis:
     attributes: frozenset[tuple[str, str]] = frozenset()
     """``(name, attribute)`` for every ``name.attribute`` in the cell, read or assigned
     (``helpers.SCALE``): what the cell touches of the modules it reads."""
+    strings: tuple[str, ...] = ()
+    """The cell's string constants and the constant folder of each f-string: what may name the
+    files it reads and writes (see :mod:`nbcache.key.paths`)."""
 
 
 def normalized_source(tree: ast.AST) -> str:
@@ -96,8 +100,14 @@ def analyze(
     imports: set[str] = set()
     called: set[str] = set()
     attributes: set[tuple[str, str]] = set()
+    strings: list[str] = []
     for node in ast.walk(tree):
-        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+        if isinstance(node, ast.Constant):
+            if isinstance(node.value, str):
+                strings.append(node.value)
+        elif isinstance(node, ast.JoinedStr):
+            strings.extend(fstring_folder(node))
+        elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
             attributes.add((node.value.id, node.attr))
         elif isinstance(node, ast.Import):
             imports.update(alias.name for alias in node.names)
@@ -121,6 +131,7 @@ def analyze(
         commands=tuple(walker.commands),
         called=frozenset(called),
         attributes=frozenset(attributes),
+        strings=tuple(strings),
     )
 
 

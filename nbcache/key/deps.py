@@ -506,7 +506,9 @@ def note_text(text: Any) -> None:
             watch.note_path(path)
 
 
+@functools.lru_cache(maxsize=None)
 def _recording_environ(base: type) -> type:
+    """The subclass of ``os.environ``'s class that notes reads (made once: on every cell's path)."""
     def note(key: Any) -> None:
         watch = getattr(_state, "watch", None)
         if watch is not None and isinstance(key, str):

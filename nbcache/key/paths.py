@@ -28,7 +28,7 @@ import re
 import types
 from typing import Any, Iterable, Iterator
 
-__all__ = ["VALUE_LIMIT", "code_strings", "in_text", "named_paths", "source_strings", "value_strings"]
+__all__ = ["VALUE_LIMIT", "code_strings", "in_text", "named_paths", "source_strings", "tree_strings", "value_strings", "with_quoted"]
 
 VALUE_LIMIT = 100_000
 """Strings looked at among a cell's input values (a list of a million tokens is no list of paths)."""
@@ -133,17 +133,30 @@ def source_strings(python: str) -> list[str]:
         tree = ast.parse(python)
     except (SyntaxError, ValueError):
         return []
+    return with_quoted(tree_strings(tree))
+
+
+def tree_strings(tree: ast.AST) -> list[str]:
+    """The string constants of a parsed cell, and the constant folder of each f-string."""
     found: list[str] = []
     for item in ast.walk(tree):
         if isinstance(item, ast.Constant) and isinstance(item.value, str):
             found.append(item.value)
-            found.extend(in_text(item.value))
         elif isinstance(item, ast.JoinedStr):
-            found.extend(_fstring_prefixes(item))
+            found.extend(fstring_folder(item))
     return found
 
 
-def _fstring_prefixes(item: ast.JoinedStr) -> list[str]:
+def with_quoted(strings: Iterable[str]) -> list[str]:
+    """``strings``, each followed by the paths quoted inside it (SQL)."""
+    found: list[str] = []
+    for text in strings:
+        found.append(text)
+        found.extend(in_text(text))
+    return found
+
+
+def fstring_folder(item: ast.JoinedStr) -> list[str]:  # (also used by key.analysis)
     """``f"data/{x}.parquet"`` -> ``data/``: the folder a formatted path lies in, when it has one."""
     first = item.values[0] if item.values else None
     if isinstance(first, ast.Constant) and isinstance(first.value, str) and "/" in first.value:

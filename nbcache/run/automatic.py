@@ -71,15 +71,18 @@ _WIDGET_CALLS = frozenset(
 )
 
 
-def never_cached(tree: ast.Module, transform: Callable[[str], str] | None = None) -> str | None:
+def never_cached(tree: ast.Module, transform: Callable[[str], str] | None = None, source: str | None = None) -> str | None:
     """Why automatic mode runs this cell as it is (None: it goes through the cache).
 
     ``tree`` is the cell after IPython's transformations; ``transform`` turns the body of a cell
-    magic (``%%time``) into Python the same way, so that what it runs is checked too."""
-    for statement in tree.body:
-        reason = _top_level_await(statement)
-        if reason:
-            return reason
+    magic (``%%time``) into Python the same way, so that what it runs is checked too. ``source``,
+    the text ``tree`` was parsed from, lets a cell with no ``await`` or ``async`` in it skip that
+    search."""
+    if source is None or "await" in source or "async" in source:
+        for statement in tree.body:
+            reason = _top_level_await(statement)
+            if reason:
+                return reason
     nodes = list(ast.walk(tree))
     # The get_ipython() calls IPython wrote for %magics; any other use of the shell is the cell's own.
     magics = {

@@ -31,7 +31,7 @@ from ..key.analysis import CellAnalysis, analyze
 from ..key.cellkey import CellKey, compute_key
 from ..key.adapters import ADAPTERS
 from ..key.deps import Watch, command_words, paths_digest
-from ..key.paths import code_strings, source_strings, value_strings
+from ..key.paths import code_strings, value_strings, with_quoted
 from ..key.fingerprint import Fingerprinter, Substitutes
 from ..key.modules import module_digest, note_loaded, reloading
 from ..key.reach import reach
@@ -205,12 +205,13 @@ class Engine:
         status: Status = "hit" if self.last_lookup.hit else "skipped" if self.last_lookup.not_worth else "stored"
         host.note("\n".join(explanation.lines()), Outcome(status, self.last_lookup.key.key, str(explanation)))
 
-    def explain_last(self, *, scan: bool = True) -> Explanation | None:
-        """Why the most recent %%cache run hit or missed (compared with the cell's earlier entries).
+    def explain_last(self, *, scan: bool = True, lookup: Lookup | None = None) -> Explanation | None:
+        """Why the most recent %%cache run (or ``lookup``, an earlier one's) hit or missed
+        (compared with the cell's earlier entries).
 
         With ``scan=False``, only when that needs no look at other entries (a hit, or an entry that
         turned stale), else None: for callers on every cell's path."""
-        last = self.last_lookup
+        last = lookup or self.last_lookup
         if last is None:
             return None
         if last.not_worth:
@@ -302,7 +303,7 @@ def _named(cell: Cell, namespace: Mapping[str, Any]) -> tuple[list[str], list[st
     and the words of its shell commands; and the strings among its input values (see
     nbcache.key.paths)."""
     inputs = [namespace[name] for name in cell.key.inputs if name in namespace]
-    constants = [*source_strings(cell.python), *code_strings(inputs), *command_words(cell.analysis.commands)]
+    constants = [*with_quoted(cell.analysis.strings), *code_strings(inputs), *command_words(cell.analysis.commands)]
     return constants, value_strings(inputs)
 
 

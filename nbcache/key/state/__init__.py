@@ -20,6 +20,7 @@ of the key instead (:func:`rng_variant`): each state keeps its own entry.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import sys
 from dataclasses import dataclass, field
@@ -127,19 +128,40 @@ def observe() -> Iterator[Observation]:
                     problems.append(f"{provider.name}: observe failed: {exc}")
         for provider in all_providers():
             if provider.role == "setting" and provider.module and not provider.active():
-                stack.callback(_at_import(provider, observation))
+                _arm(provider)
+        start = next(_imports)
+        stack.callback(_imported_since, start, observation)
         yield observation
 
 
-def _at_import(provider: StateProvider, observation: Observation) -> Callable[[], None]:
-    """Capture ``provider``'s state right after its library is imported; returns the undo."""
+# The state of each setting right after its library's import, with the order of the imports: a
+# callback per library waits for its import across runs (one registered and cancelled by every
+# run cost more than the rest of the observation), and a run takes the imports after its start.
+_imports = itertools.count()
+_at_import: dict[str, tuple[int, str]] = {}
+_waiting: dict[str, Callable[[Any], None]] = {}
+
+
+def _arm(provider: StateProvider) -> None:
     module = str(provider.module)
+    callback = _waiting.get(provider.name)
+    if callback is not None and lazy.waiting(module, callback):
+        return
 
     def imported(_module: Any) -> None:
-        observation.at_import[provider.name] = provider.state_digest(provider.capture())
+        try:
+            _at_import[provider.name] = (next(_imports), provider.state_digest(provider.capture()))
+        except Exception as exc:  # noqa: BLE001 - then the entry requires the state as it is after the run
+            problems.append(f"{provider.name}: capture at import failed: {exc}")
 
+    _waiting[provider.name] = imported
     lazy.when_imported(module, imported)
-    return lambda: lazy.cancel(module, imported)
+
+
+def _imported_since(start: int, observation: Observation) -> None:
+    for name, (order, digest) in _at_import.items():
+        if order > start:
+            observation.at_import[name] = digest
 
 
 def changes(before: Snapshot, after: Snapshot) -> dict[str, Any]:

@@ -12,7 +12,7 @@ import sys
 import threading
 from typing import Any, Callable
 
-__all__ = ["cancel", "forget", "when_imported"]
+__all__ = ["cancel", "forget", "waiting", "when_imported"]
 
 _callbacks: dict[str, list[Callable[[Any], None]]] = {}
 _lock = threading.RLock()
@@ -41,6 +41,11 @@ def cancel(name: str, callback: Callable[[Any], None]) -> None:
             _callbacks.pop(name, None)
         if not _callbacks and _FINDER in sys.meta_path:
             sys.meta_path.remove(_FINDER)
+
+
+def waiting(name: str, callback: Callable[[Any], None]) -> bool:
+    """Whether ``callback`` waits for ``name`` to be imported."""
+    return callback in _callbacks.get(name, ())
 
 
 def forget() -> None:

@@ -4,7 +4,9 @@ environment variables and the working directory."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
+import operator
 import os
 import sys
 import warnings
@@ -32,9 +34,22 @@ def _filter_text(item: Any) -> str:
     return "|".join(map(text, item))
 
 
+# The last digests by what they leave out, with the filters they are of: a cell rarely changes
+# the filters, and their texts cost more than the rest of the snapshot (on every cell's path).
+_digested: dict[frozenset[str], tuple[tuple[Any, ...], str]] = {}
+
+
 def _filters_digest(filters: tuple[Any, ...], leave_out: frozenset[str] = frozenset()) -> str:
+    known = _digested.get(leave_out)
+    # Filters are tuples of patterns and classes: the same objects, the same text.
+    if known is not None and len(known[0]) == len(filters) and all(map(operator.is_, known[0], filters)):
+        return known[1]
     texts = [t for t in map(_filter_text, filters) if t not in leave_out]
-    return xxhash.xxh3_128_hexdigest("\0".join(texts).encode())
+    digest = xxhash.xxh3_128_hexdigest("\0".join(texts).encode())
+    if len(_digested) >= 16:
+        _digested.clear()
+    _digested[leave_out] = (tuple(filters), digest)
+    return digest
 
 
 # Libraries add filters when they are imported (numpy, torch...). The filters a run added are
@@ -61,6 +76,31 @@ def _importing(frame: Any) -> bool:
     return False
 
 
+# The runs watching for reads of the filters now (observations nest: a cell run from a cell).
+_filter_readers: list[list[bool]] = []
+
+
+@functools.lru_cache(maxsize=None)
+def _watching(base: type, here: str | None) -> type:
+    """The subclass of the warnings module's type that notes reads of ``filters`` (made once:
+    a class made for every cell cost more than the rest of the observation)."""
+
+    class Watching(base):
+        _nbcache_watching = True
+
+        def __getattribute__(self, name: str) -> Any:
+            if name == "filters":
+                pending = [seen for seen in _filter_readers if not seen[0]]
+                if pending:
+                    caller = sys._getframe(1)
+                    if caller.f_code.co_filename != here and not _importing(caller):
+                        for seen in pending:
+                            seen[0] = True
+            return super().__getattribute__(name)
+
+    return Watching
+
+
 @contextlib.contextmanager
 def _observe_filters() -> Iterator[Callable[[], bool]]:
     """Whether the run issued a warning: only then did the filters decide anything. Issuing one
@@ -69,19 +109,15 @@ def _observe_filters() -> Iterator[Callable[[], bool]]:
     (``catch_warnings``, ``simplefilter``) are bookkeeping, and warnings issued while a module
     is being imported happen once per kernel, not each time the cell runs: neither counts."""
     module: Any = sys.modules["warnings"]
-    here = getattr(module, "__file__", None)
+    base: Any = type(module)
+    watching = base if getattr(base, "_nbcache_watching", False) else _watching(base, getattr(module, "__file__", None))
     seen = [False]
-
-    class Watching(type(module)):  # type: ignore[misc]
-        def __getattribute__(self, name: str) -> Any:
-            if name == "filters" and not seen[0]:
-                caller = sys._getframe(1)
-                if caller.f_code.co_filename != here and not _importing(caller):
-                    seen[0] = True
-            return super().__getattribute__(name)
-
-    with reads_noted(module, Watching, seen) as read:
-        yield read
+    _filter_readers.append(seen)
+    try:
+        with reads_noted(module, watching, seen) as read:
+            yield read
+    finally:
+        _filter_readers.remove(seen)
 
 
 def _set_filters(filters: tuple[Any, ...]) -> None:

@@ -17,6 +17,7 @@ semantics.
 
 from __future__ import annotations
 
+import array
 import functools
 import random
 import sys
@@ -26,7 +27,7 @@ from typing import Any, Callable, Mapping
 import xxhash
 
 from . import lazy
-from .registry import StateProvider, all_providers, providers, register
+from .registry import StateProvider, all_providers, pickle_digest, providers, register
 
 __all__ = ["FRESH", "GeneratorProvider", "generators", "rng_variant", "seeding", "track", "untrack"]
 
@@ -186,10 +187,24 @@ def _track_random(assume_seeded: bool) -> None:
     wrap(random, "setstate", lambda args, kwargs: seeding.mark("random", True))
 
 
+def _random_digest(state: Any) -> str:
+    """Of ``random.getstate()``: its 625 words as bytes (a pickle of them costs several times more,
+    on every miss and on the lookup of a seeded cell)."""
+    try:
+        version, internal, gauss = state
+        words = array.array("I", internal)
+        if sys.byteorder == "big":
+            words.byteswap()
+        return xxhash.xxh3_128_hexdigest(words.tobytes() + repr((version, gauss)).encode())
+    except (TypeError, ValueError, OverflowError):
+        return pickle_digest(state)
+
+
 register(
     GeneratorProvider(
         "random",
         capture=random.getstate,
+        digest=_random_digest,
         restore=lambda state: original(random.setstate)(state),
         description="the global random state",
         seeded=lambda: seeding.seeded("random"),
