@@ -59,6 +59,24 @@ class LocalFolderStore(BlobStore):
     def open(self, name: str) -> BinaryIO:
         return open(self._path(name), "rb")
 
+    def get(self, name: str, limit: int | None = None) -> bytes:
+        """With the OS's calls alone (no buffered file: its fstat and isatty cost a hit more
+        calls, each of which lets the kernel's other threads in)."""
+        fd = os.open(self._path(name), os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        try:
+            if limit is None:
+                limit = os.fstat(fd).st_size + 1
+            chunks, got = [], 0
+            while got < limit:
+                chunk = os.read(fd, limit - got)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                got += len(chunk)
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        finally:
+            os.close(fd)
+
     def contains(self, name: str) -> bool:
         return os.path.exists(self._path(name))
 
