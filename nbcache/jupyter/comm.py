@@ -147,7 +147,8 @@ class KernelBridge:
         self.manager = manager
         self.auto = auto
         self.comms: dict[str, Any] = {}
-        self.statuses: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self.statuses: OrderedDict[str, dict[str, Any] | Callable[[], dict[str, Any]]] = OrderedDict()
+        """The last status of each cell: made when a frontend needs it (see on_outcome)."""
         self.hits: dict[str, list[float]] = {}
         self._rows: dict[str, dict[str, Any]] | None = None
         """The panel's rows by key, as last sent (see :meth:`_entries`)."""
@@ -155,23 +156,31 @@ class KernelBridge:
     # -- engine side ---------------------------------------------------------------------------
     def on_outcome(self, outcome: Outcome) -> None:
         cell_id = current_cell_id(self.shell)
-        explanation = None
-        if outcome.status in ("hit", "stored"):
-            try:
-                explanation = self.engine.explain_last(scan=False)
-            except Exception:  # noqa: BLE001 - the badge falls back to what the outcome says
-                explanation = None
-        message = status_message(outcome, cell_id, explanation, auto=bool(self.auto and self.auto.running))
+        auto = bool(self.auto and self.auto.running)
+        lookup = self.engine.last_lookup if outcome.status in ("hit", "stored") else None
+
+        def message() -> dict[str, Any]:
+            explanation = None
+            if lookup is not None:
+                try:
+                    explanation = self.engine.explain_last(scan=False, lookup=lookup)
+                except Exception:  # noqa: BLE001 - the badge falls back to what the outcome says
+                    explanation = None
+            return status_message(outcome, cell_id, explanation, auto=auto)
+
+        # With no frontend listening, the message is made when one opens (on every cell's path).
+        made: dict[str, Any] | Callable[[], dict[str, Any]] = message() if self.comms else message
         if cell_id is not None:
             self.statuses.pop(cell_id, None)
-            self.statuses[cell_id] = message
+            self.statuses[cell_id] = made
             while len(self.statuses) > _MAX_STATUSES:
                 self.statuses.popitem(last=False)
         if outcome.status == "hit" and outcome.key:
             count = self.hits.setdefault(outcome.key, [0, 0.0])
             count[0] += 1
             count[1] += outcome.saved
-        self._broadcast(message)
+        if self.comms:
+            self._broadcast(made if isinstance(made, dict) else made())
         if outcome.status in ("hit", "stored") and self.comms:
             self._broadcast(self._entries(changed=outcome.key))
 
@@ -180,7 +189,9 @@ class KernelBridge:
         self.comms[comm.comm_id] = comm
         comm.on_msg(self._on_msg)
         comm.on_close(lambda _msg, comm_id=comm.comm_id: self.comms.pop(comm_id, None))
-        for message in list(self.statuses.values()):
+        for cell_id, message in list(self.statuses.items()):
+            if callable(message):
+                message = self.statuses[cell_id] = message()
             comm.send(message)
         comm.send(auto_message(self.auto))
         comm.send(self._entries(sync="if stale"))

@@ -163,7 +163,11 @@ class NbCache(Magics):
 
     @property
     def max_file_size(self) -> int:
-        return parse_size(self.max_output_file_size)
+        text = self.max_output_file_size
+        parsed = self.__dict__.get("_max_file_size")
+        if parsed is None or parsed[0] != text:  # parsed once per setting: read on every cell
+            parsed = self.__dict__["_max_file_size"] = (text, parse_size(text))
+        return int(parsed[1])
 
     @validate("min_runtime")
     def _valid_min_runtime(self, proposal: Any) -> float:
