@@ -396,3 +396,20 @@ def test_verdicts_are_read_once_and_kept_in_step(tmp_path: Path) -> None:
     assert index.verdict("c" * 32) is not None  # the keys read once are kept up to date
     index.forget_verdicts(["c" * 32])
     assert index.verdict("c" * 32) is None
+
+
+def test_a_forked_child_does_not_write_its_parents_deferred_hits(tmp_path: Path) -> None:
+    cache = Cache(LocalFolderStore(str(tmp_path / "c")), key="k")
+    entry = write_entry(cache, "d" * 32)
+    cache.record_hit(entry, 0.01)  # deferred in the parent
+    pid = os.fork()
+    if pid == 0:  # the child: what its exit writes (atexit's flush_all) holds nothing of the parent's
+        from nbcache.store import index as index_module
+
+        try:
+            index_module.flush_all()
+        finally:
+            os._exit(0)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert cache.index.usage_of(entry.key) == (1, 0)  # counted once, by the parent

@@ -476,3 +476,16 @@ def test_warnings_filters_digest_follows_every_change_of_the_filters() -> None:
     finally:
         warnings.filters[:] = saved
         warnings._filters_mutated()  # type: ignore[attr-defined]
+
+
+def test_nested_observations_of_the_filters_each_see_their_own_warnings() -> None:
+    from nbcache.key.state.python import _filter_readers, _observe_filters
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with _observe_filters() as outer:
+            with _observe_filters() as inner:
+                pass  # neither has read the filters: their flags are equal lists
+            warnings.warn("nbcache-nested-test")
+        assert (outer(), inner()) == (True, False)
+    assert _filter_readers == []

@@ -58,8 +58,9 @@ def auto_message(auto: AutoState | None) -> dict[str, Any]:
     return {"type": "auto", "on": bool(auto and auto.on), "min_runtime": auto.min_runtime if auto else None}
 
 
-def status_message(outcome: Outcome, cell_id: str | None, explanation: Any = None, auto: bool = False) -> dict[str, Any]:
-    """The ``status`` message for one run (``auto``: automatic mode ran the cell)."""
+def status_message(outcome: Outcome, cell_id: str | None, explanation: Any = None, auto: bool = False, when: float | None = None) -> dict[str, Any]:
+    """The ``status`` message for one run (``auto``: automatic mode ran the cell; ``when``: the
+    time of the outcome, now by default)."""
     return {
         "type": "status",
         "cell_id": cell_id,
@@ -73,7 +74,7 @@ def status_message(outcome: Outcome, cell_id: str | None, explanation: Any = Non
         "not_worth": outcome.not_worth,
         "files": list(outcome.files),
         "explain": str(explanation) if explanation is not None else _explain(outcome),
-        "time": time.time(),
+        "time": time.time() if when is None else when,
         "auto": auto,
     }
 
@@ -158,6 +159,7 @@ class KernelBridge:
         cell_id = current_cell_id(self.shell)
         auto = bool(self.auto and self.auto.running)
         lookup = self.engine.last_lookup if outcome.status in ("hit", "stored") else None
+        when = time.time()
 
         def message() -> dict[str, Any]:
             explanation = None
@@ -166,7 +168,7 @@ class KernelBridge:
                     explanation = self.engine.explain_last(scan=False, lookup=lookup)
                 except Exception:  # noqa: BLE001 - the badge falls back to what the outcome says
                     explanation = None
-            return status_message(outcome, cell_id, explanation, auto=auto)
+            return status_message(outcome, cell_id, explanation, auto=auto, when=when)
 
         # With no frontend listening, the message is made when one opens (on every cell's path).
         made: dict[str, Any] | Callable[[], dict[str, Any]] = message() if self.comms else message

@@ -155,7 +155,9 @@ class Blobs:
             else:
                 # A small blob in one read (a trivial cell's hit: each read of a file is a call
                 # that lets the kernel's other threads in), then framed from memory.
-                small = 0 <= ref.stored_size <= _READ_WHOLE
+                # (Uncompressed only: its size is exact; a compressed blob another writer stored
+                # may be longer than this manifest says, and is read as a stream.)
+                small = ref.codec == "none" and 0 <= ref.stored_size <= _READ_WHOLE
                 with io.BytesIO(self.store.get(ref.name, limit=ref.stored_size + 1)) if small else self.store.open(ref.name) as fh:
                     reader = open_reader(fh, ref.codec, ref.size)
                     frames = read_frames(reader, hasher=hasher, size=ref.size)

@@ -63,6 +63,12 @@ INDEX_VERSION = 4
 DEFER_COUNT = 64
 DEFER_SECONDS = 0.05
 _deferring: weakref.WeakSet[Index] = weakref.WeakSet()
+_deferring_lock = threading.Lock()
+
+
+def _deferred() -> list[Index]:
+    with _deferring_lock:
+        return list(_deferring)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT);
@@ -331,7 +337,7 @@ class Index:
         """What other Index objects of this process defer for the same database, written first."""
         if self.path is None:
             return
-        for other in list(_deferring):
+        for other in _deferred():
             if other is not self and other.path == self.path and (other._hits or other._seen):
                 other.flush()
 
@@ -638,7 +644,8 @@ class _Flusher:
         self._lock = threading.Lock()
 
     def wake(self, index: Index) -> None:
-        _deferring.add(index)
+        with _deferring_lock:
+            _deferring.add(index)
         if self._wanted.is_set():
             return
         if self._thread is None or not self._thread.is_alive():
@@ -653,7 +660,10 @@ class _Flusher:
             self._wanted.wait()
             time.sleep(DEFER_SECONDS)
             self._wanted.clear()
-            flush_all()
+            try:
+                flush_all()
+            except Exception:  # noqa: BLE001 - the thread must live on: the next batch comes
+                pass
 
 
 _flusher = _Flusher()
@@ -662,11 +672,28 @@ _flusher = _Flusher()
 @atexit.register
 def flush_all() -> None:
     """Write what every index of this process deferred."""
-    for index in list(_deferring):
+    for index in _deferred():
         try:
             index.flush()
         except Exception:  # noqa: BLE001 - a closed database: nothing to write to
             pass
+
+
+def _forked() -> None:
+    """In a forked child, the parent's deferred bookkeeping is the parent's to write (else it
+    would count twice), and its locks and thread are not the child's."""
+    global _deferring_lock, _flusher
+    _deferring_lock = threading.Lock()
+    for index in list(_deferring):
+        index._hits, index._seen, index._lock = [], {}, threading.Lock()
+    _deferring.clear()
+    _flusher = _Flusher()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forked)
+
+
 def _pairs(value: Any) -> tuple[tuple[str, int], ...]:
     return tuple((str(name), int(size)) for name, size in value)
 

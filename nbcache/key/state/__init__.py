@@ -139,14 +139,16 @@ def observe() -> Iterator[Observation]:
 # run cost more than the rest of the observation), and a run takes the imports after its start.
 _imports = itertools.count()
 _at_import: dict[str, tuple[int, str]] = {}
-_waiting: dict[str, Callable[[Any], None]] = {}
+_waiting: dict[str, tuple[StateProvider, Callable[[Any], None]]] = {}
 
 
 def _arm(provider: StateProvider) -> None:
     module = str(provider.module)
-    callback = _waiting.get(provider.name)
-    if callback is not None and lazy.waiting(module, callback):
-        return
+    armed = _waiting.get(provider.name)
+    if armed is not None and lazy.waiting(module, armed[1]):
+        if armed[0] is provider:
+            return
+        lazy.cancel(module, armed[1])  # registered again since: the new provider captures
 
     def imported(_module: Any) -> None:
         try:
@@ -154,12 +156,12 @@ def _arm(provider: StateProvider) -> None:
         except Exception as exc:  # noqa: BLE001 - then the entry requires the state as it is after the run
             problems.append(f"{provider.name}: capture at import failed: {exc}")
 
-    _waiting[provider.name] = imported
+    _waiting[provider.name] = (provider, imported)
     lazy.when_imported(module, imported)
 
 
 def _imported_since(start: int, observation: Observation) -> None:
-    for name, (order, digest) in _at_import.items():
+    for name, (order, digest) in list(_at_import.items()):  # (an import on another thread may add one)
         if order > start:
             observation.at_import[name] = digest
 

@@ -117,7 +117,8 @@ def _observe_filters() -> Iterator[Callable[[], bool]]:
         with reads_noted(module, watching, seen) as read:
             yield read
     finally:
-        _filter_readers.remove(seen)
+        # by identity: the flags of nested runs are equal lists
+        _filter_readers[:] = [other for other in _filter_readers if other is not seen]
 
 
 def _set_filters(filters: tuple[Any, ...]) -> None:

@@ -62,7 +62,7 @@ class LocalFolderStore(BlobStore):
     def get(self, name: str, limit: int | None = None) -> bytes:
         """With the OS's calls alone (no buffered file: its fstat and isatty cost a hit more
         calls, each of which lets the kernel's other threads in)."""
-        fd = os.open(self._path(name), os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        fd = os.open(self._path(name), os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0))
         try:
             if limit is None:
                 limit = os.fstat(fd).st_size + 1
