@@ -28,7 +28,7 @@ import re
 import types
 from typing import Any, Iterable, Iterator
 
-__all__ = ["VALUE_LIMIT", "code_strings", "in_text", "named_paths", "source_strings", "tree_strings", "value_strings", "with_quoted"]
+__all__ = ["VALUE_LIMIT", "code_strings", "in_text", "named_paths", "source_strings", "value_strings", "with_quoted"]
 
 VALUE_LIMIT = 100_000
 """Strings looked at among a cell's input values (a list of a million tokens is no list of paths)."""
@@ -129,22 +129,13 @@ def in_text(text: str) -> list[str]:
 def source_strings(python: str) -> list[str]:
     """The string constants of a cell's Python source, with the constant parts of f-strings and
     the paths quoted inside any of them (SQL)."""
+    from ..errors import AnalysisError
+    from .analysis import analyze  # (analysis imports this module)
+
     try:
-        tree = ast.parse(python)
-    except (SyntaxError, ValueError):
+        return with_quoted(analyze(python).strings)
+    except (AnalysisError, ValueError):
         return []
-    return with_quoted(tree_strings(tree))
-
-
-def tree_strings(tree: ast.AST) -> list[str]:
-    """The string constants of a parsed cell, and the constant folder of each f-string."""
-    found: list[str] = []
-    for item in ast.walk(tree):
-        if isinstance(item, ast.Constant) and isinstance(item.value, str):
-            found.append(item.value)
-        elif isinstance(item, ast.JoinedStr):
-            found.extend(fstring_folder(item))
-    return found
 
 
 def with_quoted(strings: Iterable[str]) -> list[str]:
