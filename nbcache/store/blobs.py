@@ -23,12 +23,13 @@ from __future__ import annotations
 
 import io
 import os
+from dataclasses import replace
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
-from . import digest
+from . import digest, later
 from .backends import BlobStore
 from .compression import Compression, Sampler, compress_stream, decompress, open_reader
-from .frames import Frames, frames_from_buffer, read_frames
+from .frames import CHUNK, Frames, frames_from_buffer, read_frames
 from .manifest import BlobRef
 from .outage import Outage
 from ..errors import CorruptEntryError, StoreError
@@ -44,6 +45,9 @@ _READ_WHOLE = 1 << 16
 _SMALL_COUNT = 256
 # Chunks of a file copied out of a blob: large enough for BLAKE3 to use every core.
 _COPY_CHUNK = 16 << 20
+# Values blobs of a local store from this size on are compressed after their entry is written,
+# not on the cell's time (see nbcache.store.later).
+LATER_MIN = 8 << 20
 
 
 def _read_into(reader: Any, view: memoryview) -> int:
@@ -92,6 +96,17 @@ class Blobs:
         ``chunks`` is a list of bytes-like objects, or a function that returns a new pass over them
         (with ``size``, their total): a spooled pickle is then read in chunks, never held whole,
         once for the digest and the compression samples and once more to write it."""
+        return self._put(chunks, compression, size, False)[0]
+
+    def put_values(self, chunks: Callable[[], Iterable[Any]], compression: Compression, size: int) -> tuple[BlobRef, bool]:
+        """:meth:`put` for a values blob, and whether to :meth:`compress_later`: a large blob that
+        compresses well goes to a local store as it is, and is compressed once its entry is
+        written (see :mod:`nbcache.store.later`)."""
+        return self._put(chunks, compression, size, True)
+
+    def _put(
+        self, chunks: Sequence[Any] | Callable[[], Iterable[Any]], compression: Compression, size: int | None, deferrable: bool
+    ) -> tuple[BlobRef, bool]:
         passes: Callable[[], Iterable[Any]] = chunks if callable(chunks) else lambda: chunks
         if size is None:
             size = sum(memoryview(c).nbytes for c in passes())
@@ -101,13 +116,50 @@ class Blobs:
             sampler.feed(chunk)
         blob_id, codec = str(hasher.hexdigest()), sampler.codec(compression)
         ref = BlobRef(blob_id, size, codec, size if codec == "none" else -1)
+        deferred = (
+            deferrable and codec == "zstd" and size >= LATER_MIN and getattr(self.store, "local_path", None) is not None
+        )
+        if deferred:
+            if self.store.contains(ref.name):  # compressed already, by an earlier write
+                return BlobRef(blob_id, size, codec, self.store.size(ref.name)), False
+            ref = BlobRef(blob_id, size, "none", size)
         if self.store.contains(ref.name):
-            stored = size if codec == "none" else self.store.size(ref.name)
+            stored = size if ref.codec == "none" else self.store.size(ref.name)
         else:
-            counted = _Counted(passes() if codec == "none" else compress_stream(passes(), size))
+            counted = _Counted(passes() if ref.codec == "none" else compress_stream(passes(), size))
             self.store.put(ref.name, counted)
             stored = counted.nbytes
-        return BlobRef(blob_id, size, codec, stored)
+        return BlobRef(blob_id, size, ref.codec, stored), deferred
+
+    def compress_later(self, ref: BlobRef, done: Callable[[int], None]) -> None:
+        """Compress the raw values blob ``ref`` of a local store on the compression thread:
+        ``<id>.zst`` is written, then ``<id>`` removed, and ``done(stored bytes)`` told."""
+        later.submit(lambda: self._compress(ref, done))
+
+    def _compress(self, ref: BlobRef, done: Callable[[int], None]) -> None:
+        packed = replace(ref, codec="zstd", stored=-1)
+        path = self.store.local_path(ref.name)  # type: ignore[attr-defined]
+        hasher = digest.hasher()
+        try:
+            with open(path, "rb") as fh:
+
+                def chunks() -> Iterator[bytes]:
+                    while chunk := fh.read(CHUNK):
+                        hasher.update(chunk)
+                        yield chunk
+
+                counted = _Counted(compress_stream(chunks(), ref.size))
+                self.store.put(packed.name, counted)
+        except FileNotFoundError:
+            return  # removed meanwhile: its entry went
+        if hasher.hexdigest() != ref.id:  # not the content it was written with: leave it to readers
+            self.store.delete(packed.name)
+            return
+        if not os.path.exists(path):  # its entry went while it was compressed
+            self.store.delete(packed.name)
+            return
+        os.unlink(path)
+        done(counted.nbytes)
 
     def read_bytes(self, ref: BlobRef, owner: str | None) -> bytes:
         """The content of ``ref``, checked against its id. Small contents already checked are
@@ -164,6 +216,8 @@ class Blobs:
                     if reader.read(1):
                         raise CorruptEntryError("values blob has trailing bytes")
         except FileNotFoundError:
+            if ref.codec == "none" and self.store.contains(later.other_name(ref.name)):  # compressed later
+                return self.read_frames(replace(ref, codec="zstd", stored=-1), owner)
             if owner is not None:
                 self._count_miss(owner)
             raise CorruptEntryError(f"values blob {ref.id} is missing") from None

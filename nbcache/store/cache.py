@@ -33,7 +33,7 @@ import os
 import time
 from typing import Any, Callable, Iterable, Iterator, Literal, Mapping, Sequence
 
-from . import signing, sync as syncing, upkeep
+from . import later, signing, sync as syncing, upkeep
 from .backends import BlobStore
 from .blobs import Blobs
 from .compression import Compression
@@ -354,7 +354,7 @@ class Cache:
         fields = dict(fields)
         fields.setdefault("packages", package_versions())
         try:
-            values_ref = self.put_blob(frames.chunks, frames.size)
+            values_ref, compress_later = self.blobs.put_values(frames.chunks, self.compression, frames.size)
             outputs_ref = self.put_blob([outputs])
             more: dict[str, Any] = {"blobs": tuple(files), "format": FILES_FORMAT} if files else {}
             entry = Entry(values=values_ref, outputs=outputs_ref, **fields, **more)
@@ -368,6 +368,9 @@ class Cache:
         self._safely(
             lambda: self.index.upsert([IndexRow.from_entry(entry, manifest=manifest if self.remote else None, born=written)])
         )
+        if compress_later:
+            name = values_ref.name
+            self.blobs.compress_later(values_ref, lambda stored: self._safely(lambda: self.index.set_stored(name, stored)))
         self.enforce_limit(keep=entry.key)
         return entry
 
@@ -384,9 +387,16 @@ class Cache:
                 pass
         self.store.delete(manifest_name(key))
         self.index.remove([key])
+        self.drop_unused(names)
+
+    def drop_unused(self, names: Iterable[str]) -> None:
+        """Delete the blobs among ``names`` that no indexed entry names, in either of the forms a
+        blob may have (compressed later or not: see :mod:`nbcache.store.later`)."""
         for blob in set(names):
-            if self.index.blob_users(blob) == 0:
+            other = later.other_name(blob)
+            if self.index.blob_users(blob) == 0 and self.index.blob_users(other) == 0:
                 self.store.delete(blob)
+                self.store.delete(other)
 
     # -- upkeep: functions of a Cache, offered as its methods ---------------------------------
     clear = upkeep.clear

@@ -17,7 +17,7 @@ import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from . import signing
+from . import later, signing
 from ..errors import NbCacheError
 from ..units import format_size
 from .manifest import LAYOUT_FORMATS, STORE_FORMAT
@@ -172,6 +172,8 @@ def _index(cache: Cache) -> list[Finding]:
     else:
         findings.append(Finding("index sync", "ok", f"{listed} manifests listed, all indexed ({report.read} read now)"))
     blobs = set(cache.store.list("blobs"))
+    count = len(blobs)
+    blobs.update([later.other_name(name) for name in blobs if later.compressed(name)])  # compressed later
     missing = sorted(key for key, values, outputs in index.blobs_of_entries() if not {values, outputs} <= blobs)
     if missing:
         findings.append(
@@ -179,7 +181,7 @@ def _index(cache: Cache) -> list[Finding]:
                     "nbcache verify lists them; nbcache clear KEY... removes them")
         )
     else:
-        findings.append(Finding("blobs", "ok", f"every entry's blobs are in the store ({len(blobs)} blobs)"))
+        findings.append(Finding("blobs", "ok", f"every entry's blobs are in the store ({count} blobs)"))
     return findings
 
 

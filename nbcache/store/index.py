@@ -426,6 +426,14 @@ class Index:
         """Record the listed stamps of entries indexed without one (see :attr:`IndexRow.stamp`)."""
         self._many("UPDATE entries SET stamp = ? WHERE key = ? AND stamp = ''", ((v, k) for k, v in stamps.items()))
 
+    def set_stored(self, values_blob: str, stored: int) -> None:
+        """The values blob ``values_blob`` now takes ``stored`` bytes (it was compressed later)."""
+        # (The right-hand sides read the row as it was.)
+        self._write(
+            "UPDATE entries SET stored = stored - values_stored + ?, values_stored = ? WHERE values_blob = ?",
+            (stored, stored, values_blob),
+        )
+
     def remove(self, keys: Iterable[str]) -> None:
         keys = list(keys)
         self._settle()

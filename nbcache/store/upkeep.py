@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Iterable
 
+from . import later
 from ..errors import CorruptEntryError
 from .backends.base import remove_stale
 from .manifest import blob_names, manifest_keys, manifest_name
@@ -81,9 +82,7 @@ def clear_foreign(cache: Cache, progress: Progress | None = None) -> list[str]:
     for i, row in enumerate(rows):
         cache.store.delete(manifest_name(row.key))
         cache.index.remove([row.key])
-        for blob in set(row.blobs):
-            if cache.index.blob_users(blob) == 0:
-                cache.store.delete(blob)
+        cache.drop_unused(row.blobs)
         if progress is not None:
             progress(i + 1, len(rows))
     return [row.key for row in rows]
@@ -127,6 +126,7 @@ def sweep(cache: Cache, older_than: float = ORPHAN_GRACE_SECONDS) -> int:
             used.update(blob_names(store.get(manifest_name(key))))
         except FileNotFoundError:
             continue
+    used.update([later.other_name(name) for name in used if not later.compressed(name)])  # compressed later
     # A blob written recently may belong to a manifest being written now: only old ones go.
     orphans = [name for name in store.list("blobs") if name not in used]
     return remove_stale(store, orphans, older_than) + store.sweep(older_than)
