@@ -144,3 +144,17 @@ def test_a_forked_child_starts_with_no_jobs_of_its_parent(tmp_path: Path, monkey
     gate.set()
     assert later.wait(10)
     assert os.WEXITSTATUS(status) == 0
+
+
+def test_the_same_content_written_twice_is_stored_once_and_leaves_no_temporary(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cache = _cache(tmp_path)
+    held: list[Any] = []
+    monkeypatch.setattr(later, "submit", held.append)
+    first, second = write_entry(cache, value=_value()), write_entry(cache, value=_value())
+    assert first.values == second.values and first.values.codec == "none"
+    blobs = [name for name in cache.store.list("blobs") if first.values.id in name]
+    assert blobs == [first.values.name] and list(cache.store.list("tmp")) == []
+    for job in held:  # the second job finds the blob compressed by the first
+        job()
+    assert _files(cache, first) == (False, True)
+    assert np.array_equal(_read(cache, second), _value())

@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import io
 import os
+import queue
+import threading
 from dataclasses import replace
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
@@ -76,6 +78,33 @@ class _Counted:
             yield chunk
 
 
+class _Hashing:
+    """A BLAKE3 digest taken on a thread of its own, of the chunks fed to it in order (BLAKE3 and
+    file writes both let go of the GIL: a blob is hashed while it is written)."""
+
+    def __init__(self) -> None:
+        self._hasher = digest.hasher()
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="nbcache-hash", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (chunk := self._queue.get()) is not None:
+            self._hasher.update(chunk)
+
+    def feed(self, chunk: Any) -> None:
+        self._queue.put(chunk)
+
+    def hexdigest(self) -> str:
+        self.close()
+        return str(self._hasher.hexdigest())
+
+    def close(self) -> None:
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
+
+
 class Blobs:
     """Writes and verified reads of the blobs in ``store``.
 
@@ -110,26 +139,51 @@ class Blobs:
         passes: Callable[[], Iterable[Any]] = chunks if callable(chunks) else lambda: chunks
         if size is None:
             size = sum(memoryview(c).nbytes for c in passes())
+        if deferrable and size >= LATER_MIN and hasattr(self.store, "put_then_name"):
+            return self._put_raw(passes, compression, size)
         hasher, sampler = digest.hasher(), Sampler(size)
         for chunk in passes():
             hasher.update(chunk)
             sampler.feed(chunk)
         blob_id, codec = str(hasher.hexdigest()), sampler.codec(compression)
         ref = BlobRef(blob_id, size, codec, size if codec == "none" else -1)
-        deferred = (
-            deferrable and codec == "zstd" and size >= LATER_MIN and getattr(self.store, "local_path", None) is not None
-        )
-        if deferred:
-            if self.store.contains(ref.name):  # compressed already, by an earlier write
-                return BlobRef(blob_id, size, codec, self.store.size(ref.name)), False
-            ref = BlobRef(blob_id, size, "none", size)
         if self.store.contains(ref.name):
-            stored = size if ref.codec == "none" else self.store.size(ref.name)
+            stored = size if codec == "none" else self.store.size(ref.name)
         else:
-            counted = _Counted(passes() if ref.codec == "none" else compress_stream(passes(), size))
+            counted = _Counted(passes() if codec == "none" else compress_stream(passes(), size))
             self.store.put(ref.name, counted)
             stored = counted.nbytes
-        return BlobRef(blob_id, size, ref.codec, stored), deferred
+        return BlobRef(blob_id, size, codec, stored), False
+
+    def _put_raw(self, passes: Callable[[], Iterable[Any]], compression: Compression, size: int) -> tuple[BlobRef, bool]:
+        """A large values blob of a local store: written as it is, in one pass, hashed on another
+        thread as it goes (the write and the digest each take a core) and named after its digest
+        once written; compressed later when its samples shrink (see :mod:`nbcache.store.later`).
+        Content stored already is not stored again (its copy just written is dropped)."""
+        sampler, hashing = Sampler(size), _Hashing()
+        found: list[tuple[BlobRef, bool]] = []
+
+        def chunks() -> Iterator[Any]:
+            for chunk in passes():
+                hashing.feed(chunk)
+                sampler.feed(chunk)
+                yield chunk
+
+        def name() -> str | None:
+            blob_id, codec = hashing.hexdigest(), sampler.codec(compression)
+            packed = BlobRef(blob_id, size, "zstd", -1)
+            if codec == "zstd" and self.store.contains(packed.name):  # compressed already, by an earlier write
+                found.append((BlobRef(blob_id, size, "zstd", self.store.size(packed.name)), False))
+                return None
+            raw = BlobRef(blob_id, size, "none", size)
+            found.append((raw, codec == "zstd"))
+            return None if self.store.contains(raw.name) else raw.name
+
+        try:
+            self.store.put_then_name(chunks(), name)  # type: ignore[attr-defined]
+        finally:
+            hashing.close()
+        return found[0]
 
     def compress_later(self, ref: BlobRef, done: Callable[[int], None]) -> None:
         """Compress the raw values blob ``ref`` of a local store on the compression thread:

@@ -24,7 +24,7 @@ from typing import Callable
 
 __all__ = ["EXIT_WAIT", "compressed", "other_name", "submit", "wait"]
 
-EXIT_WAIT = 5.0
+EXIT_WAIT = 2.0
 """Seconds a process that exits waits for the blobs it is still compressing."""
 
 _SUFFIX = ".zst"

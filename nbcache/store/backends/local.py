@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import time
 import uuid
-from typing import Any, BinaryIO, Iterable, Iterator
+from typing import Any, BinaryIO, Callable, Iterable, Iterator
 
 from .base import BlobStore
 
@@ -36,15 +36,24 @@ class LocalFolderStore(BlobStore):
         return os.path.join(self.root, *name.split("/"))
 
     def put(self, name: str, chunks: Iterable[Any]) -> None:
-        final = self._path(name)
+        self.put_then_name(chunks, lambda: name)
+
+    def put_then_name(self, chunks: Iterable[Any], name: Callable[[], str | None]) -> None:
+        """Write ``chunks``, then put them in place under ``name()``, asked once they are all
+        written (a blob named after its digest is hashed as it is written); None: drop them."""
         os.makedirs(self._tmp, exist_ok=True)
         tmp = os.path.join(self._tmp, f"{uuid.uuid4().hex}.part")
         try:
             with open(tmp, "wb") as fh:
                 for chunk in chunks:
                     fh.write(chunk)
-            os.makedirs(os.path.dirname(final), exist_ok=True)
-            os.replace(tmp, final)
+            final = name()
+            if final is None:
+                os.unlink(tmp)
+                return
+            path = self._path(final)
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            os.replace(tmp, path)
         except BaseException:
             try:
                 os.unlink(tmp)
