@@ -29,8 +29,9 @@
 #define LENGTH_SIZE 8
 
 /* The strings of a column lie apart in memory: reading them is waiting for memory, unless the
- * header of the string a few elements ahead is asked for before it is needed. */
-#define PREFETCH 8
+ * header of the string 32 elements ahead is asked for before it is needed (measured here: 8 or 16
+ * ahead a little slower, 64 the same, none about 15% slower). */
+#define PREFETCH 32
 #if defined(__GNUC__) || defined(__clang__)
 #define PREFETCH_OBJECT(p) __builtin_prefetch((const void *)(p), 0, 0)
 #else
