@@ -15,8 +15,11 @@ $(BIN)/python:
 # through the hatch-jupyter-builder hook) into nbcache/labextension and installs them as shared data.
 LABEXT_SRC := labextension/package.json labextension/tsconfig.json $(wildcard labextension/src/*.ts labextension/style/* labextension/schema/*.json)
 
+# The C extension (the encoder of runs of strings), compiled by hatch_build.py at install.
+NATIVE_SRC := hatch_build.py nbcache/key/fingerprint/_strings.c
+
 # Re-install whenever the project's metadata or the extension's sources change.
-$(STAMP): pyproject.toml $(LABEXT_SRC) | $(BIN)/python
+$(STAMP): pyproject.toml $(LABEXT_SRC) $(NATIVE_SRC) | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e ".[test]"
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (nbcache)" >/dev/null
 	touch $(STAMP)

@@ -29,6 +29,7 @@ The package:
   :mod:`.xarray`: one adapter per library, imported with its first value;
 - :mod:`.user`: ``nbcache.register_fingerprint``, for types of yours or of other libraries;
 - :mod:`.code`: functions, classes, modules; :mod:`.objects`: instances, methods, partials;
+- :mod:`.strings`: runs of strings, encoded by a C extension (or by Python, to the same bytes);
 - :mod:`.pickled`: the pickle fallback, and :class:`Substitutes`, which let objects restored by a
   hit fingerprint as the originals did when a library's pickle round trip is inexact.
 

@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import collections
 import math
-import operator
-import pickle
 import struct
 from typing import TYPE_CHECKING, Any, Callable
 
 import xxhash
 
 from .registry import REGISTRY, Kind
+from .strings import digest_strings
 
 __all__ = ["DIGEST_SIZE", "FINGERPRINT_VERSION", "Fingerprinter", "fingerprint"]
 
@@ -45,6 +44,10 @@ _FUNC, _CODE, _CLASS, _MODULE, _LIBOBJ, _METHOD, _PARTIAL, _PICKLE, _ELLIPSIS = 
 _WRAPPER, _INSTANCE = b"WO"
 _STRS, _USER, _TENSOR, _TORCH_MODULE, _OPTIMIZER, _ARROW, _POLARS, _LAZYFRAME, _SPARSE, _XARRAY = b"$UXnqAHZVY"
 _ODICT = b"Q"[0]
+# _STRS (`$`, a pickle of a run of strings) is retired: a run is now `u` and the digest of its own
+# framing (strings.py), made by nbcache's C extension. Entries keyed with a run of strings miss
+# once; the others still hit.
+_STR_RUN = b"u"[0]
 
 # The walk asks the registry (registry.py) how to encode each value: the exact types first,
 # without a method call, since most values are scalars and containers.
@@ -238,33 +241,26 @@ def _sequence(tag: int) -> Callable[[_Walk, Any], None]:
 
 
 # Below this many elements a sequence of strings is walked element by element, as it always was:
-# a pickler costs more to set up than a few strings cost to walk.
+# the run's own hasher costs more to set up than a few strings cost to walk.
 _MIN_RUN = 16
 
 
-class _Sink:
-    __slots__ = ("write",)
+def strings(w: _Walk, items: Any) -> bool:
+    """Encode ``items`` (a list, a tuple, a C-contiguous 1-d object array) as a run of strings if
+    every one is exactly a ``str`` (True), else write nothing (False).
 
-    def __init__(self, write: Callable[[Any], Any]):
-        self.write = write
-
-
-def strings(w: _Walk, items: list[Any] | tuple[Any, ...]) -> bool:
-    """Encode ``items`` as a run of strings if every one is exactly a ``str`` (True), else write
-    nothing (False).
-
-    One pass in C: pickle writes each string as its UTF-8 bytes (``surrogatepass`` for lone
-    surrogates) behind its byte length. In fast mode it keeps no memo, so neither the identity of a
-    string nor a repeat of one is written; the exact-type check first keeps out ``str`` subclasses
-    (which may carry state) and everything pickle would not write as a plain string.
+    The run is the digest of its UTF-8 bytes and lengths (:mod:`.strings`: one pass in C, or the
+    same bytes from Python where the extension was not compiled). Neither the identity of a string
+    nor a repeat of one is written; the exact-type check keeps out ``str`` subclasses (which may
+    carry state).
     """
-    n = len(items)
-    if not n or type(items[0]) is not str or operator.countOf(map(type, items), str) != n:
+    if not len(items):
         return False
-    w.tag(_STRS)
-    pickler = pickle.Pickler(_Sink(w.update), protocol=5)
-    pickler.fast = True
-    pickler.dump(items)
+    digest = digest_strings(items)
+    if digest is None:
+        return False
+    w.tag(_STR_RUN)
+    w.update(digest)
     return True
 
 

@@ -60,11 +60,15 @@ def _ndarray(w: _Walk, a: Any) -> None:
 
 def _object_elements(w: _Walk, flat: Any) -> None:
     """Elements of a 1-d object array (or a list), in one pass when all are ``str``."""
-    if not isinstance(flat, list):
+    # A C-contiguous array is read by the string encoder through its buffer (its PyObject
+    # pointers), without a list of its elements; a strided one is made a list first.
+    if not isinstance(flat, list) and not flat.flags.c_contiguous:
         flat = flat.tolist()  # one pass in C; iterating an ndarray element by element is slower
     w.length(len(flat))
     if strings(w, flat):
         return
+    if not isinstance(flat, list):
+        flat = flat.tolist()
     w.tag(_LIST)
     item = w.value
     for x in flat:
