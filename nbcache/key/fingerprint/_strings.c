@@ -294,13 +294,32 @@ static PyMethodDef methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
+/* The module's __all__, like every module of nbcache's (tests/test_exports.py). */
+static int
+exec_module(PyObject *m)
+{
+    PyObject *all = Py_BuildValue("(ss)", "encode_chunk", "encode_strings");
+    if (all == NULL)
+        return -1;
+    if (PyModule_AddObject(m, "__all__", all) < 0) {
+        Py_DECREF(all);
+        return -1;
+    }
+    return 0;
+}
+
+static PyModuleDef_Slot slots[] = {
+    {Py_mod_exec, (void *)exec_module},
+    {0, NULL},
+};
+
 static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT,
     "_strings",
     "The native encoder of a run of strings (see nbcache.key.fingerprint.strings).",
     0,
     methods,
-    NULL,
+    slots,
     NULL,
     NULL,
     NULL,
