@@ -191,7 +191,10 @@ def cmd_show(cache: Cache, args: argparse.Namespace) -> int:
     print(f"cell:      {entry.cell}")
     print(f"created:   {_when(entry.created)}")
     print(f"runtime:   {_seconds(entry.runtime)}")
-    print(f"size:      {format_size(entry.size)} ({format_size(entry.stored)} stored)")
+    # The index's figure when it has one: a blob compressed after the write takes less than the
+    # manifest says (nbcache.store.later).
+    stored = usage.size if usage is not None else entry.stored
+    print(f"size:      {format_size(entry.size)} ({format_size(stored)} stored)")
     print(f"variables: {', '.join(entry.names) or '-'}")
     if entry.deleted:
         print(f"deletes:   {', '.join(entry.deleted)}")

@@ -17,6 +17,7 @@ from nbcache.store.backends import LocalFolderStore
 from nbcache.store.cache import Cache
 from nbcache.store.doctor import diagnose
 from nbcache.store.manifest import manifest_name
+from nbcache.units import format_size
 
 # 16 MB that zstd shrinks a lot (over LATER_MIN), different per seed.
 
@@ -158,3 +159,16 @@ def test_the_same_content_written_twice_is_stored_once_and_leaves_no_temporary(t
         job()
     assert _files(cache, first) == (False, True)
     assert np.array_equal(_read(cache, second), _value())
+
+
+def test_nbcache_show_gives_the_size_the_blob_takes_once_compressed(tmp_path: Path) -> None:
+    from conftest import run_cli
+
+    cache = _cache(tmp_path)
+    entry = write_entry(cache, value=_value())
+    assert later.wait(60)
+    packed = os.path.getsize(cache.store.local_path(entry.values.name) + ".zst")
+    cache.close()
+    shown = run_cli("show", entry.key, env={"NBCACHE_DIR": str(tmp_path / "c"), "NBCACHE_KEY": "k"}).stdout
+    [line] = [line for line in shown.splitlines() if line.startswith("size:")]
+    assert f"({format_size(packed + entry.outputs.stored_size)} stored)" in line, line

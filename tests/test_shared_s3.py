@@ -222,3 +222,33 @@ def test_kill_9_during_multipart_uploads(tmp_path: Path, bucket: str, swift: Any
     assert reported <= visible
     for entry in cache.entries():
         assert load_values(cache.read_frames(entry), namespace={})["x"].size == 1_500_000
+
+
+def test_ls_right_after_a_sync_answers_from_the_index_without_the_s3_client(tmp_path: Path, bucket: str, swift: Any) -> None:
+    env = {"NBCACHE_DIR": bucket, "NBCACHE_KEY": "team", "XDG_CACHE_HOME": str(tmp_path / "xdg"), **swift.env()}
+    cache = Cache(open_store(bucket), key="team")
+    entry = write_entry(cache, label="shared step", value=np.arange(10.0))
+    cache.close()
+    # What `nbcache ls` imports, in a fresh process: the first run syncs (it needs the client),
+    # the next one, moments later, reads the index alone.
+    probe = (
+        "import sys\nfrom nbcache.cli import main\n"
+        "try:\n    main(['ls'])\nexcept SystemExit as exc:\n    assert not exc.code, exc.code\n"
+        "print('s3fs imported:', 's3fs' in sys.modules)\n"
+    )
+    first, second = (
+        subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env={**os.environ, **env}, timeout=120)
+        for _ in range(2)
+    )
+    for done in (first, second):
+        assert done.returncode == 0, done.stderr
+        assert "shared step" in done.stdout and entry.key[:8] in done.stdout
+    assert "s3fs imported: True" in first.stdout
+    assert "s3fs imported: False" in second.stdout
+
+
+def test_a_store_whose_client_is_not_installed_fails_at_once() -> None:
+    from nbcache.errors import StoreError
+
+    with pytest.raises(StoreError, match="gcsfs|gcs"):
+        open_store("gcs://bucket/cache")

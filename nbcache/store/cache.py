@@ -290,15 +290,15 @@ class Cache:
 
     def ensure_synced(self) -> None:
         """Sync the index with the store, once in the life of this object (for a remote store,
-        unless the index was synced moments ago: see :mod:`~nbcache.store.sync`)."""
-        self.ensure_layout()
+        unless the index was synced moments ago: see :mod:`~nbcache.store.sync`; the store is then
+        not touched at all, so ``nbcache ls`` right after a sync needs no connection)."""
         if not self._synced:
             self.sync_if_stale()
 
     def sync_if_stale(self) -> None:
         """Sync, unless the store is remote and its index was synced less than
-        ``REMOTE_SYNC_MAX_AGE`` seconds ago (by this process or another)."""
-        self.ensure_layout()
+        ``REMOTE_SYNC_MAX_AGE`` seconds ago (by this process or another, which checked the
+        store's format then)."""
         if self.remote and syncing.synced_within(self, syncing.REMOTE_SYNC_MAX_AGE):
             self._synced = True
             return

@@ -15,7 +15,9 @@ the cache treats a network failure like a full disk: the cell runs anyway.
 from __future__ import annotations
 
 import functools
+import importlib.util
 import os
+import threading
 import time
 import uuid
 from typing import Any, BinaryIO, Callable, Iterable, Iterator, Mapping, TypeVar
@@ -89,26 +91,79 @@ class _Reading:
 
 
 class FsspecStore(BlobStore):
+    """The filesystem is made on first use: a command that answers from the index alone (``nbcache
+    ls`` moments after a sync) never imports the client (s3fs and aiobotocore: most of a second).
+    A missing client package is still an error at once."""
+
     shared = True
 
     def __init__(self, url: str, storage_options: Mapping[str, Any] | None = None):
         try:
-            import fsspec
+            import fsspec  # noqa: F401
         except ImportError as exc:  # pragma: no cover - fsspec comes with the s3 extra
             raise StoreError(f"{url}: the fsspec package is needed for remote caches (pip install 'nbcache[s3]')") from exc
         self.url = url.rstrip("/")
-        options = default_storage_options(url)
-        options.update(storage_options or {})
+        self._options = default_storage_options(url)
+        self._options.update(storage_options or {})
+        self._missing_client(self.url)
+        self._fs: Any = None
+        self._base = ""
+        self._atomic = False
+        self._connecting = threading.Lock()
+
+    @staticmethod
+    def _missing_client(url: str) -> None:
+        """Raise now when the package of ``url``'s filesystem is not installed (cheap: no import)."""
+        from fsspec.registry import known_implementations, registry
+
+        scheme = url.split("::")[-1].split("://", 1)[0] if "://" in url else "file"
+        known = known_implementations.get(scheme)
+        if scheme in registry or known is None:
+            return  # registered in this process, or unknown to fsspec: url_to_fs says what is wrong
+        module = known["class"].rsplit(".", 1)[0]
         try:
-            self.fs, base = fsspec.core.url_to_fs(self.url, **options)
-        except ImportError as exc:
-            raise StoreError(f"{url}: {exc} (for s3:// URLs: pip install 'nbcache[s3]')") from exc
-        except Exception as exc:  # noqa: BLE001
-            raise StoreError(f"{url}: cannot open the store: {exc}") from exc
-        self.base = base.rstrip("/")
-        protocol = self.fs.protocol
-        protocols = {protocol} if isinstance(protocol, str) else set(protocol)
-        self._atomic_objects = bool(protocols & _OBJECT_STORES)
+            found = importlib.util.find_spec(module.split(".")[0]) is not None
+        except (ImportError, ValueError):
+            found = False
+        if not found:
+            raise StoreError(f"{url}: {known.get('err') or f'{module} is not installed'} (for s3:// URLs: pip install 'nbcache[s3]')")
+
+    def _connect(self) -> None:
+        import fsspec
+
+        with self._connecting:
+            if self._fs is not None:
+                return
+            try:
+                fs, base = fsspec.core.url_to_fs(self.url, **self._options)
+            except ImportError as exc:
+                raise StoreError(f"{self.url}: {exc} (for s3:// URLs: pip install 'nbcache[s3]')") from exc
+            except Exception as exc:  # noqa: BLE001
+                raise StoreError(f"{self.url}: cannot open the store: {exc}") from exc
+            protocol = fs.protocol
+            protocols = {protocol} if isinstance(protocol, str) else set(protocol)
+            self._base = base.rstrip("/")
+            self._atomic = bool(protocols & _OBJECT_STORES)
+            self._fs = fs
+
+    @property
+    def fs(self) -> Any:
+        if self._fs is None:
+            self._connect()
+        return self._fs
+
+    @property
+    def base(self) -> str:
+        if self._fs is None:
+            self._connect()
+        return self._base
+
+    @property
+    def _atomic_objects(self) -> bool:
+        """Whether a PUT of a whole object is atomic (object stores): no temporary name needed."""
+        if self._fs is None:
+            self._connect()
+        return self._atomic
 
     def _path(self, name: str) -> str:
         if name.startswith("/") or ".." in name.split("/"):
