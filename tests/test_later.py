@@ -172,3 +172,21 @@ def test_nbcache_show_gives_the_size_the_blob_takes_once_compressed(tmp_path: Pa
     shown = run_cli("show", entry.key, env={"NBCACHE_DIR": str(tmp_path / "c"), "NBCACHE_KEY": "k"}).stdout
     [line] = [line for line in shown.splitlines() if line.startswith("size:")]
     assert f"({format_size(packed + entry.outputs.stored_size)} stored)" in line, line
+
+
+def test_the_digest_taken_beside_the_write_fails_cleanly_and_never_blocks_the_writer() -> None:
+    from nbcache.store.blobs import _Hashing
+    from nbcache.store.digest import hexdigest
+
+    chunks = [os.urandom(1 << 16) for _ in range(40)]  # more than the queue holds
+    good = _Hashing()
+    for chunk in chunks:
+        good.feed(chunk)
+    assert good.hexdigest() == hexdigest(chunks)
+    bad = _Hashing()
+    bad.feed(chunks[0])
+    bad.feed(12345)  # not bytes: the hash fails, the thread still takes every chunk after it
+    for chunk in chunks:
+        bad.feed(chunk)
+    with pytest.raises(OSError, match="digest failed"):
+        bad.hexdigest()

@@ -82,21 +82,34 @@ class _Hashing:
     """A BLAKE3 digest taken on a thread of its own, of the chunks fed to it in order (BLAKE3 and
     file writes both let go of the GIL: a blob is hashed while it is written)."""
 
+    # Chunks waiting to be hashed, at most: a spooled pickle's chunks are fresh bytes, and a hash
+    # that falls behind the write must not hold a copy of the whole pickle.
+    _WAITING = 8
+
     def __init__(self) -> None:
         self._hasher = digest.hasher()
-        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._queue: queue.Queue[Any] = queue.Queue(self._WAITING)
+        self._failed: Exception | None = None
         self._thread = threading.Thread(target=self._run, name="nbcache-hash", daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
-        while (chunk := self._queue.get()) is not None:
-            self._hasher.update(chunk)
+        failed: Exception | None = None
+        while (chunk := self._queue.get()) is not None:  # drained to the end: a writer never waits forever
+            if failed is None:
+                try:
+                    self._hasher.update(chunk)
+                except Exception as exc:  # noqa: BLE001 - told to the writer (hexdigest)
+                    failed = exc
+        self._failed = failed
 
     def feed(self, chunk: Any) -> None:
         self._queue.put(chunk)
 
     def hexdigest(self) -> str:
         self.close()
+        if self._failed is not None:
+            raise OSError(f"the blob's digest failed ({self._failed})")
         return str(self._hasher.hexdigest())
 
     def close(self) -> None:
