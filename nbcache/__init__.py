@@ -29,6 +29,7 @@ __all__ = [
     "register_state",
     "stats",
     "unload_ipython_extension",
+    "wait_for_writes",
 ]
 
 
@@ -40,6 +41,16 @@ def checkpoint(
     from .jupyter.checkpoints import checkpoint as make
 
     return make(name, every=every, seconds=seconds, directory=directory, key=key)
+
+
+def wait_for_writes(timeout: float | None = None) -> bool:
+    """Wait for what this kernel's cache still writes after its cells: a large values blob that
+    compresses well is written as it is, and compressed a moment later on a thread of its own (see
+    :mod:`nbcache.store.later`). Whether all of it is done (within ``timeout`` seconds). Entries
+    are usable meanwhile; this is for code that looks at the cache's files."""
+    from .store import later
+
+    return later.wait(timeout)
 
 
 def explain() -> Any:

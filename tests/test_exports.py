@@ -38,7 +38,7 @@ def test_the_public_api_is_as_it_was() -> None:
     assert sorted(nbcache.__all__) == [
         "__version__", "_jupyter_labextension_paths", "checkpoint", "dashboard", "explain",
         "load_ipython_extension", "register_adapter", "register_fingerprint", "register_state", "stats",
-        "unload_ipython_extension",
+        "unload_ipython_extension", "wait_for_writes",
     ]
 
 
