@@ -38,8 +38,10 @@ labext-test: $(STAMP)
 browser:
 	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
 
+# The pytest suite runs on up to 4 workers (2 on the 2-core CI machine), each taking whole test
+# files: a file's module fixtures (notebooks run in kernels) run once. nbval stays on one process.
 test: $(STAMP) typecheck labext-test browser
-	$(BIN)/python -m pytest -q tests
+	$(BIN)/python -m pytest -q -n auto --maxprocesses 4 --dist loadfile tests
 	$(BIN)/python -m pytest -q -p no:cacheprovider --nbval --nbval-current-env \
 		--nbval-sanitize-with notebooks/sanitize.cfg notebooks
 

@@ -1,8 +1,8 @@
 """Compression after the write: large values blobs of a local store are compressed on a thread
 of their own once their entry is written, not on the cell's time.
 
-zstd's level 1 runs at a few hundred MB/s per core (about 330 MB/s on the machine of
-``benchmarks/results.md``), slower than a local disk takes raw bytes: a pickle of 70 MB that
+zstd's level 1 runs at a few hundred MB/s per core (about 330 MB/s, measured once on W2's
+70 MB pickle on a 2-core machine), slower than a local disk takes raw bytes: a pickle of 70 MB that
 shrinks to 21 MB would add 0.2 s to the cell that made it. So a local store writes such a blob
 as it is (``blobs/../<id>``), its entry is usable at once, and the thread here then writes
 ``<id>.zst`` (hashing what it compresses: only bytes whose BLAKE3 is the id are kept) and removes
