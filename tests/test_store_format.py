@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from conftest import nbcache_magics, run_cli
-from nbcache.errors import OutdatedEntryError
+from nbcache.errors import CorruptEntryError, OutdatedEntryError, SignatureError
 from nbcache.store import digest, signing
 from nbcache.store.cache import STORE_FORMAT, BlobRef, Cache, Entry
 from nbcache.store.backends import LocalFolderStore
@@ -43,6 +43,42 @@ def test_manifest_layout_and_signature_are_pinned(tmp_path: object) -> None:
     assert golden_entry().outputs.name == f"blobs/22/{'2' * 64}.zst"
     assert golden_entry().values.name == f"blobs/11/{'1' * 64}"
     assert parse_manifest(json.dumps(manifest).encode(), "0" * 32, cache.secret) == golden_entry()
+
+
+def test_the_signed_entry_is_a_slice_of_the_manifest_and_other_layouts_still_verify(tmp_path: object, monkeypatch: pytest.MonkeyPatch) -> None:
+    cache = Cache(LocalFolderStore(str(tmp_path)), key="golden")
+    raw = sign_manifest(golden_entry(), cache.secret)
+    payload = _canonical(golden_entry().body())
+    assert raw == b'{"entry":' + payload + b',"format":3,"hmac_sha256":"db3734024f474fb6611ae12d2fd82ca18d4067ad3dfc7328d176f790bce90833"}'
+    with monkeypatch.context() as patch:  # a hit checks the bytes as they are: no re-encoding
+        patch.setattr("nbcache.store.manifest._canonical", lambda data: pytest.fail("re-encoded"))
+        assert parse_manifest(raw, "0" * 32, cache.secret) == golden_entry()
+    # Written by an earlier nbcache (indented) or rewritten by a tool in another key order: the
+    # same JSON, read the long way.
+    for layout in (json.dumps(json.loads(raw), indent=1, sort_keys=True), json.dumps(json.loads(raw))):
+        assert parse_manifest(layout.encode(), "0" * 32, cache.secret) == golden_entry()
+
+
+@pytest.mark.parametrize(
+    "change, error",
+    [
+        ((b'"cell":"c"', b'"cell":"d"'), SignatureError),  # the entry's bytes
+        ((b'"hmac_sha256":"db37', b'"hmac_sha256":"db38'), SignatureError),
+        ((b',"format":3,', b',"format":2,'), OutdatedEntryError),
+        ((b',"format":3,', b',"format":9,'), CorruptEntryError),
+        ((b'"label":"l"', b'"label":"l","x":1'), SignatureError),  # a field added
+    ],
+)
+def test_a_changed_manifest_is_refused_in_either_layout(tmp_path: object, change: tuple[bytes, bytes], error: type) -> None:
+    cache = Cache(LocalFolderStore(str(tmp_path)), key="golden")
+    raw = sign_manifest(golden_entry(), cache.secret)
+    changed = raw.replace(*change)
+    assert changed != raw
+    for layout in (changed, json.dumps(json.loads(changed), indent=1, sort_keys=True).encode()):  # either way of reading
+        with pytest.raises(error):
+            parse_manifest(layout, "0" * 32, cache.secret)
+    with pytest.raises(SignatureError):
+        parse_manifest(raw, "0" * 32, b"another key")
 
 
 def test_blob_ids_are_blake3_and_checkpoint_macs_are_pinned() -> None:

@@ -2,7 +2,12 @@
 
 A manifest is ``manifests/<key>.json``::
 
-    {"format": 3, "entry": {...the Entry's fields...}, "hmac_sha256": "..."}
+    {"entry":{...the Entry's fields...},"format":3,"hmac_sha256":"..."}
+
+written on one line with the entry in the very bytes its signature covers, so a reader checks the
+signature over a slice of the file and parses the entry once (re-encoding the entry to check it
+cost a hit more than parsing it). A manifest laid out otherwise (older ones were indented) is the
+same JSON and is read the long way: parsed, its entry re-encoded, then checked.
 
 **Signatures.** The manifest carries an HMAC-SHA256 (see :mod:`nbcache.store.signing`) of its entry
 in canonical JSON (sorted keys, no spaces, ASCII). The entry names its blobs by their BLAKE3-256
@@ -165,14 +170,26 @@ def manifest_keys(store: BlobStore) -> list[str]:
 
 def sign_manifest(entry: Entry, secret: bytes) -> bytes:
     """The manifest of ``entry``, signed with ``secret``: the bytes the store keeps."""
-    body = entry.body()
-    signature = signing.sign(secret, _canonical(body))
+    payload = _canonical(entry.body())
+    signature = signing.sign(secret, payload)
     envelope = FILES_FORMAT if entry.blobs else STORE_FORMAT
-    return json.dumps({"format": envelope, "entry": body, "hmac_sha256": signature}, indent=1, sort_keys=True).encode()
+    # The JSON of {"entry": ..., "format": ..., "hmac_sha256": ...} with sorted keys, the entry
+    # being the signed bytes themselves (see _signed_slice).
+    return b'{"entry":' + payload + b',"format":%d,"hmac_sha256":"%s"}' % (envelope, signature.encode())
 
 
 def parse_manifest(raw: bytes, key: str, secret: bytes) -> Entry:
     """The entry in manifest ``raw``, after checking its signature and its key."""
+    tail = _TAIL.search(raw, max(0, len(raw) - _TAIL_MAX)) if raw.startswith(_HEAD) else None
+    if tail is not None:  # as sign_manifest writes it: the signed bytes are a slice of the file
+        _check_format(int(tail.group(1)), key[:12])
+        if not signing.verify(secret, raw[len(_HEAD) : tail.start()], tail.group(2).decode()):
+            raise _bad_signature(key)
+        try:
+            body = json.loads(raw[len(_HEAD) : tail.start()])
+        except Exception as exc:
+            raise CorruptEntryError(f"manifest {key} is not readable: {exc}") from exc
+        return _checked(Entry.from_dict(body), key)
     try:
         data = json.loads(raw)
         body = data["entry"]
@@ -183,11 +200,24 @@ def parse_manifest(raw: bytes, key: str, secret: bytes) -> Entry:
     except Exception as exc:
         raise CorruptEntryError(f"manifest {key} is not readable: {exc}") from exc
     if not isinstance(signature, str) or not signing.verify(secret, _canonical(body), signature):
-        raise SignatureError(
-            f"entry {key[:12]} is not signed with this cache's key (written with another NBCACHE_KEY, "
-            "or tampered with), so it is not loaded"
-        )
-    entry = Entry.from_dict(body)
+        raise _bad_signature(key)
+    return _checked(Entry.from_dict(body), key)
+
+
+# The two ends of a manifest as sign_manifest lays it out (the format is checked as a number).
+_HEAD = b'{"entry":'
+_TAIL = re.compile(rb',"format":(0|[1-9][0-9]{0,8}),"hmac_sha256":"([0-9a-f]{64})"\}\Z')
+_TAIL_MAX = 128
+
+
+def _bad_signature(key: str) -> SignatureError:
+    return SignatureError(
+        f"entry {key[:12]} is not signed with this cache's key (written with another NBCACHE_KEY, "
+        "or tampered with), so it is not loaded"
+    )
+
+
+def _checked(entry: Entry, key: str) -> Entry:
     if entry.key != key:
         raise CorruptEntryError(f"manifest {key} names another key ({entry.key})")
     return entry
