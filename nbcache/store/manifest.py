@@ -174,7 +174,7 @@ def sign_manifest(entry: Entry, secret: bytes) -> bytes:
     signature = signing.sign(secret, payload)
     envelope = FILES_FORMAT if entry.blobs else STORE_FORMAT
     # The JSON of {"entry": ..., "format": ..., "hmac_sha256": ...} with sorted keys, the entry
-    # being the signed bytes themselves (see _signed_slice).
+    # being the signed bytes themselves (parse_manifest checks them as a slice of the file).
     return b'{"entry":' + payload + b',"format":%d,"hmac_sha256":"%s"}' % (envelope, signature.encode())
 
 
