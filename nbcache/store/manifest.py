@@ -183,10 +183,11 @@ def parse_manifest(raw: bytes, key: str, secret: bytes) -> Entry:
     tail = _TAIL.search(raw, max(0, len(raw) - _TAIL_MAX)) if raw.startswith(_HEAD) else None
     if tail is not None:  # as sign_manifest writes it: the signed bytes are a slice of the file
         _check_format(int(tail.group(1)), key[:12])
-        if not signing.verify(secret, raw[len(_HEAD) : tail.start()], tail.group(2).decode()):
+        payload = raw[len(_HEAD) : tail.start()]
+        if not signing.verify(secret, payload, tail.group(2).decode()):
             raise _bad_signature(key)
         try:
-            body = json.loads(raw[len(_HEAD) : tail.start()])
+            body = json.loads(payload)
         except Exception as exc:
             raise CorruptEntryError(f"manifest {key} is not readable: {exc}") from exc
         return _checked(Entry.from_dict(body), key)
