@@ -345,6 +345,42 @@ def test_a_failing_provider_never_breaks_a_snapshot() -> None:
         registry.unregister("test.broken")
 
 
+def test_a_snapshot_digests_a_state_only_when_asked_and_once() -> None:
+    digested: list[Any] = []
+
+    def digest(value: Any) -> str:
+        digested.append(value)
+        return f"digest of {value}"
+
+    registry.register(registry.StateProvider("test.counted", lambda: 7, lambda v: None, digest=digest))
+    try:
+        snap = state.snapshot()  # what a cell too quick to be stored pays: captures, no digests
+        assert snap.states["test.counted"] == 7 and digested == []
+        assert snap.digests["test.counted"] == "digest of 7" and snap.digests.get("test.counted") == "digest of 7"
+        assert "test.counted" in snap.digests and "test.counted" in dict(snap.digests)
+        assert digested == [7]
+        assert "random" in snap.digests and "environ" not in snap.digests  # ambient state: compared by value
+    finally:
+        registry.unregister("test.counted")
+
+
+def test_a_failing_digest_is_a_missing_digest_and_a_requirement_that_never_holds() -> None:
+    def broken(value: Any) -> str:
+        raise RuntimeError("no digest")
+
+    registry.register(registry.StateProvider("test.undigested", lambda: 7, lambda v: None, digest=broken))
+    try:
+        before = state.snapshot()
+        after = state.snapshot()
+        assert "test.undigested" not in before.digests and before.digests.get("test.undigested") is None
+        assert any("test.undigested: digest failed: no digest" in p for p in registry.problems)
+        needs = state.requirements(before, after)
+        assert needs.requires["state:test.undigested"] == state.UNDIGESTED
+        assert state.unmet(needs.requires) == ["test.undigested could not be digested when the cell ran, so it cannot be known to be the same"]
+    finally:
+        registry.unregister("test.undigested")
+
+
 def test_an_entry_point_provider_is_loaded_once_its_module_is_imported(tmp_path: Path) -> None:
     _plugin(tmp_path)
     code = textwrap.dedent(

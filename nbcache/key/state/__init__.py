@@ -55,6 +55,40 @@ __all__ = [
 AT_IMPORT = "at import:"
 NOT_IMPORTED = "not imported"
 UNSEEDED = "unseeded"
+# A requirement on a setting whose digest failed when the cell ran: it never holds.
+UNDIGESTED = "undigested"
+
+
+class Digests(Mapping[str, str]):
+    """The digests of a snapshot's settings and generators (ambient state is compared by value),
+    each computed the first time it is asked for: a cell too quick to be stored needs none, and a
+    stored one only its generators' (:func:`requirements` digests the settings it depends on)."""
+
+    def __init__(self, states: Mapping[str, Any], providers: Mapping[str, StateProvider] | None = None):
+        self._states = states
+        self._providers = providers if providers is not None else {}
+        self._known: dict[str, str | None] = {}
+
+    def __getitem__(self, name: str) -> str:
+        if name not in self._known:
+            provider = self._providers.get(name)
+            if provider is None or name not in self._states:
+                raise KeyError(name)
+            try:
+                self._known[name] = provider.state_digest(self._states[name])
+            except Exception as exc:  # noqa: BLE001 - a broken provider must not break the cell
+                problems.append(f"{name}: digest failed: {exc}")
+                self._known[name] = None
+        found = self._known[name]
+        if found is None:
+            raise KeyError(name)
+        return found
+
+    def __iter__(self) -> Iterator[str]:
+        return (name for name in list(self._providers) if name in self)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
 
 
 @dataclass
@@ -62,8 +96,8 @@ class Snapshot:
     """The state of every active provider at one moment."""
 
     states: dict[str, Any]
-    digests: dict[str, str] = field(default_factory=dict)
-    """Of the settings and generators (ambient state is compared by value)."""
+    digests: Digests = field(default_factory=lambda: Digests({}))
+    """Of the settings and generators (ambient state is compared by value), computed when asked."""
     seeded: dict[str, bool] = field(default_factory=dict)
     """Of each generator: whether its state descends from the user's seed."""
     modules: tuple[str, ...] = ()
@@ -84,14 +118,16 @@ class Snapshot:
 
 
 def snapshot() -> Snapshot:
-    snap = Snapshot({}, modules=tuple(sys.modules))
+    states: dict[str, Any] = {}
+    digested: dict[str, StateProvider] = {}
+    snap = Snapshot(states, Digests(states, digested), modules=tuple(sys.modules))
     for provider in providers():
         try:
             state = provider.capture()
             if state is ABSENT:
                 continue
             if provider.role != "ambient":
-                snap.digests[provider.name] = provider.state_digest(state)
+                digested[provider.name] = provider
             if isinstance(provider, GeneratorProvider):
                 snap.seeded[provider.name] = provider.seeded()
         except Exception as exc:  # noqa: BLE001 - a broken provider must not break the cell
@@ -251,7 +287,11 @@ def requirements(
             if observation is not None and not observation.read(name):
                 continue
             if name in before.states:
-                requires[f"state:{name}"] = provider.required(before.states[name], after.states.get(name))
+                try:
+                    requires[f"state:{name}"] = provider.required(before.states[name], after.states.get(name))
+                except Exception as exc:  # noqa: BLE001 - a broken provider: the entry cannot be trusted
+                    problems.append(f"{name}: digest failed: {exc}")
+                    requires[f"state:{name}"] = UNDIGESTED
             elif observation is not None and name in observation.at_import:
                 requires[f"state:{name}"] = AT_IMPORT + observation.at_import[name]
             else:
@@ -288,6 +328,8 @@ def _unmet_setting(name: str, value: str) -> list[str]:
     provider = find(name)
     if provider is None:
         return [f"the entry depends on state {name!r}, which no provider here knows"]
+    if value == UNDIGESTED:
+        return [f"{provider.label} could not be digested when the cell ran, so it cannot be known to be the same"]
     if value == NOT_IMPORTED:
         if provider.active():
             return [f"{provider.label} may differ: {provider.module} is imported now, and was not when the cell ran"]
