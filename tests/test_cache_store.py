@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import stat
@@ -124,11 +125,36 @@ def test_damaged_values_blob_is_a_miss_then_repaired(ip: Any, capsys: Any, compr
 
 def test_damaged_outputs_blob_is_a_miss(tmp_path: Path) -> None:
     cache = Cache(LocalFolderStore(str(tmp_path / "c")), key="k")
-    entry = write_entry(cache, value=1)
+    entry = dataclasses.replace(write_entry(cache, value=1), inline={})  # as a manifest too large to hold them
     blob = tmp_path / "c" / entry.outputs.name
     blob.write_bytes(blob.read_bytes()[:-3] + b"xyz")
     with pytest.raises(CorruptEntryError, match="checksum"):
         decode_outputs(cache.read_output_bytes(entry))
+
+
+def test_small_blobs_are_read_from_the_manifest_checked_against_their_ids(tmp_path: Path) -> None:
+    folder = tmp_path / "c"
+    entry = write_entry(Cache(LocalFolderStore(str(folder)), key="k"), value=[1, "two"])
+    big = write_entry(Cache(LocalFolderStore(str(folder)), key="k"), value=np.arange(1000.0))  # 8 kB: not held
+    assert set(entry.inline) == {entry.values.id, entry.outputs.id} and set(big.inline) == {big.outputs.id}
+    outputs = (folder / entry.outputs.name).read_bytes()
+    raw = (folder / "manifests" / f"{entry.key}.json").read_bytes()
+    assert raw.startswith(b'{"data":{') and json.loads(raw)["data"] == entry.inline
+    for ref in (entry.values, entry.outputs):
+        (folder / ref.name).unlink()
+    found = Cache(LocalFolderStore(str(folder)), key="k").lookup(entry.key)
+    assert found is not None and found.inline == entry.inline
+    cache = Cache(LocalFolderStore(str(folder)), key="k")
+    assert load_values(cache.read_frames(found), namespace={})["x"] == [1, "two"]  # no file read: there is none
+    assert cache.read_output_bytes(found) == outputs
+    # content that does not check (another value's, damaged) is ignored: the blob is read
+    other = write_entry(cache, value=[3, "four"])
+    swapped = dataclasses.replace(found, inline={entry.values.id: other.inline[other.values.id], entry.outputs.id: "bm90IGl0"})
+    with pytest.raises(CorruptEntryError, match="missing"):
+        cache.read_frames(swapped)
+    cache = Cache(LocalFolderStore(str(folder)), key="k")
+    with pytest.raises(CorruptEntryError, match="missing"):
+        cache.read_output_bytes(swapped)
 
 
 def test_a_failed_read_keeps_the_blob(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

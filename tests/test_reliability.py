@@ -410,28 +410,63 @@ def test_s3_server_stopped_in_the_middle_of_a_download(ip: Any, bucket: str, swi
     np.testing.assert_array_equal(ip.user_ns["big"], expected)
 
 
-def test_a_blob_swapped_for_another_entry_s_blob_is_a_miss(ip: Any, capfd: Any) -> None:
+def _two_entries(ip: Any, first: str, second: str) -> tuple[Any, Any, Any, Path]:
+    """Run two %%cache cells: the magics, each cell's entry and the cache's folder."""
     magics = nbcache_magics(ip)
-    first = "%%cache\nx = list(range(50))\nprint('first ran')\n"
-    second = "%%cache\ny = list(range(100, 150))\nprint('second ran')\n"  # a values blob of the same size
     assert ip.run_cell(first).success
     a = magics.engine.last.entry
     assert ip.run_cell(second).success
-    b = magics.engine.last.entry
-    assert a.values.size == b.values.size and a.values.id != b.values.id
-    root = Path(magics.directory)
+    return magics, a, magics.engine.last.entry, Path(magics.directory)
+
+
+def test_a_blob_swapped_for_another_entry_s_blob_is_a_miss(ip: Any, capfd: Any) -> None:
+    # Values blobs of the same size, too large for their manifests to hold (see the next test).
+    first = "%%cache\nx = list(range(1000, 4000))\nprint('first ran')\n"
+    second = "%%cache\ny = list(range(10000, 13000))\nprint('second ran')\n"
+    magics, a, b, root = _two_entries(ip, first, second)
+    assert a.values.size == b.values.size and a.values.id != b.values.id and a.values.id not in a.inline
     # Someone with write access to the store replays b's values under a's name (both are valid blobs).
     (root / a.values.name).write_bytes((root / b.values.name).read_bytes())
     del ip.user_ns["x"], ip.user_ns["y"]
     capfd.readouterr()
     assert ip.run_cell(first).success
     out, err = capfd.readouterr()
-    assert out == "first ran\n" and ip.user_ns["x"] == list(range(50)) and "y" not in ip.user_ns
+    assert out == "first ran\n" and ip.user_ns["x"] == list(range(1000, 4000)) and "y" not in ip.user_ns
     notes = [line for line in err.splitlines() if line.strip()]
     assert len(notes) == 1 and notes[0].startswith("nbcache:") and "checksum" in notes[0], err
     assert ip.run_cell(second).success and magics.engine.last.status == "hit"  # b is untouched
     del ip.user_ns["x"]
-    assert ip.run_cell(first).success and magics.engine.last.status == "hit" and ip.user_ns["x"] == list(range(50))
+    assert ip.run_cell(first).success and magics.engine.last.status == "hit" and ip.user_ns["x"] == list(range(1000, 4000))
+
+
+def test_small_blobs_swapped_in_a_manifest_for_another_entry_s_are_ignored(ip: Any, capfd: Any) -> None:
+    nbcache_magics(ip)
+    ip.run_line_magic("config", "NbCache.judge_restores = False")  # (else a's entry goes once its first hit is judged)
+    first = "%%cache\nx = list(range(50))\nprint('first ran')\n"
+    second = "%%cache\ny = list(range(100, 150))\nprint('second ran')\n"
+    magics, a, b, root = _two_entries(ip, first, second)
+    assert a.values.id in a.inline and a.outputs.id in a.inline  # held by the manifest: a hit reads no blob
+    # Someone with write access to the store puts b's small blobs in a's manifest, under a's ids
+    # (the part of a manifest that holds them is outside the signature).
+    manifest = root / "manifests" / f"{a.key}.json"
+    raw = manifest.read_bytes()
+    for ref in ("values", "outputs"):
+        raw = raw.replace(a.inline[getattr(a, ref).id].encode(), b.inline[getattr(b, ref).id].encode())
+    manifest.write_bytes(raw)
+    del ip.user_ns["x"], ip.user_ns["y"]
+    capfd.readouterr()
+    assert ip.run_cell(first).success
+    out, err = capfd.readouterr()
+    # a's content does not check, so its blobs are read instead: still a's, and a hit
+    assert magics.engine.last.status == "hit" and ip.user_ns["x"] == list(range(50)) and "y" not in ip.user_ns, err
+    assert out.splitlines()[0] == "first ran" and not err.strip()
+    # with a's blob gone as well, nothing of b's is restored: a miss, the cell runs
+    (root / a.values.name).unlink()
+    del ip.user_ns["x"]
+    assert ip.run_cell(first).success
+    out, err = capfd.readouterr()
+    assert out == "first ran\n" and ip.user_ns["x"] == list(range(50)) and "y" not in ip.user_ns
+    assert magics.engine.last.status == "stored" and err.strip().startswith("nbcache:"), err
 
 
 def test_a_manifest_replayed_from_an_older_entry_of_the_same_cell_is_a_miss(ip: Any, capfd: Any) -> None:

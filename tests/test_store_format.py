@@ -4,6 +4,7 @@ bump) is a clean miss with one note, never an error."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -57,6 +58,31 @@ def test_the_signed_entry_is_a_slice_of_the_manifest_and_other_layouts_still_ver
     # same JSON, read the long way.
     for layout in (json.dumps(json.loads(raw), indent=1, sort_keys=True), json.dumps(json.loads(raw))):
         assert parse_manifest(layout.encode(), "0" * 32, cache.secret) == golden_entry()
+
+
+def test_small_blobs_sit_before_the_signed_entry_outside_the_signature(tmp_path: object, monkeypatch: pytest.MonkeyPatch) -> None:
+    cache = Cache(LocalFolderStore(str(tmp_path)), key="golden")
+    held = {"1" * 64: "aGVsbG8=", "2" * 64: "d29ybGQ="}
+    raw = sign_manifest(dataclasses.replace(golden_entry(), inline=held), cache.secret)
+    plain = sign_manifest(golden_entry(), cache.secret)
+    # the same signed entry, the same signature: the small blobs are checked by their ids instead
+    assert raw == b'{"data":' + _canonical(held) + b"," + plain[1:]
+    assert json.loads(raw)["entry"] == json.loads(plain)["entry"]
+    with monkeypatch.context() as patch:
+        patch.setattr("nbcache.store.manifest._canonical", lambda data: pytest.fail("re-encoded"))
+        entry = parse_manifest(raw, "0" * 32, cache.secret)
+    assert entry == golden_entry() and entry.inline == held
+    for layout in (json.dumps(json.loads(raw), indent=1, sort_keys=True), json.dumps(json.loads(raw))):  # other layouts
+        assert parse_manifest(layout.encode(), "0" * 32, cache.secret).inline == held
+    # changed, the part outside the signature is at worst ignored (readers check each against its id)
+    for data in (b'"data":[1]', b'"data":{"x":2}', b'"data":"text"'):
+        changed = raw.replace(b'"data":' + _canonical(held), data)
+        assert changed != raw
+        found = parse_manifest(changed, "0" * 32, cache.secret)
+        assert found == golden_entry() and found.inline == {}
+    # and the signed part is checked as ever
+    with pytest.raises(SignatureError):
+        parse_manifest(raw.replace(b'"cell":"c"', b'"cell":"d"'), "0" * 32, cache.secret)
 
 
 @pytest.mark.parametrize(

@@ -5,6 +5,7 @@ Layout inside a store (``STORE_FORMAT`` = 3; format-2 stores have the same layou
     nbcache-store.json          {"format": 3}: refuse to mix layouts
     .gitignore                  "*": a cache folder inside a repository stays out of git
     manifests/<key>.json        one per entry, signed, written last: the entry exists once it exists
+                                (its blobs of up to 4 kB held in it too, for a hit to read one file)
     blobs/<id[:2]>/<id>         content-addressed (BLAKE3-256), stored as is
     blobs/<id[:2]>/<id>.zst     content-addressed, stored zstd-compressed
     checkpoints/<name>          signed checkpoints, see :mod:`nbcache.jupyter.checkpoints`
@@ -27,6 +28,7 @@ listings sync it incrementally first (see :mod:`~nbcache.store.sync`).
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import json
 import os
@@ -40,8 +42,8 @@ from .compression import Compression
 from .frames import Frames
 from .index import Index, IndexRow, born, index_file, remote_index_path
 from .manifest import (
-    FILES_FORMAT, LAYOUT_FORMATS, STORE_FORMAT, BlobRef, Entry, blob_names, manifest_keys, manifest_name, package_versions,
-    parse_manifest, sign_manifest,
+    FILES_FORMAT, INLINE_MAX, LAYOUT_FORMATS, STORE_FORMAT, BlobRef, Entry, blob_names, manifest_keys, manifest_name,
+    package_versions, parse_manifest, sign_manifest,
 )
 from .outage import Outage
 from .upkeep import Problem, Progress
@@ -248,7 +250,7 @@ class Cache:
 
     def read_output_bytes(self, entry: Entry) -> bytes:
         """The entry's encoded outputs, checked against their id (see :mod:`nbcache.run.capture`)."""
-        return self.blobs.read_bytes(entry.outputs, owner=entry.key)
+        return self.blobs.read_bytes(entry.outputs, owner=entry.key, inline=entry.inline.get(entry.outputs.id))
 
     def remember_stamps(self, stamps: Iterable[tuple[str, int, int, str]]) -> None:
         """Files known to have these contents at these sizes and mtimes (see Index.file_stamp)."""
@@ -263,7 +265,7 @@ class Cache:
 
     def read_frames(self, entry: Entry, repair: bool = True) -> Frames:
         """The entry's values blob, checked against its id before anything may unpickle it."""
-        return self.blobs.read_frames(entry.values, owner=entry.key if repair else None)
+        return self.blobs.read_frames(entry.values, owner=entry.key if repair else None, inline=entry.inline.get(entry.values.id))
 
     def entries(self, cell: str | None = None) -> Iterator[Entry]:
         """Every readable, correctly signed entry in the store (others are skipped); with
@@ -354,9 +356,19 @@ class Cache:
         fields = dict(fields)
         fields.setdefault("packages", package_versions())
         try:
-            values_ref, compress_later = self.blobs.put_values(frames.chunks, self.compression, frames.size)
+            chunks: Callable[[], Iterable[Any]] = frames.chunks
+            inline: dict[str, bytes] = {}
+            if frames.size <= INLINE_MAX:  # small: held in the manifest too, so a hit reads one file
+                content = b"".join(bytes(chunk) for chunk in frames.chunks())
+                chunks = lambda: [content]  # noqa: E731
+            values_ref, compress_later = self.blobs.put_values(chunks, self.compression, frames.size)
+            if frames.size <= INLINE_MAX:
+                inline[values_ref.id] = content
             outputs_ref = self.put_blob([outputs])
+            if len(outputs) <= INLINE_MAX:
+                inline[outputs_ref.id] = bytes(outputs)
             more: dict[str, Any] = {"blobs": tuple(files), "format": FILES_FORMAT} if files else {}
+            more["inline"] = {blob: base64.b64encode(content).decode() for blob, content in inline.items()}
             entry = Entry(values=values_ref, outputs=outputs_ref, **fields, **more)
             manifest = sign_manifest(entry, self.secret)
             self.store.put(manifest_name(entry.key), [manifest])

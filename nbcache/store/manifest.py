@@ -2,12 +2,18 @@
 
 A manifest is ``manifests/<key>.json``::
 
-    {"entry":{...the Entry's fields...},"format":3,"hmac_sha256":"..."}
+    {"data":{"<blob id>":"<base64>",...},"entry":{...the Entry's fields...},"format":3,"hmac_sha256":"..."}
 
 written on one line with the entry in the very bytes its signature covers, so a reader checks the
 signature over a slice of the file and parses the entry once (re-encoding the entry to check it
 cost a hit more than parsing it). A manifest laid out otherwise (older ones were indented) is the
 same JSON and is read the long way: parsed, its entry re-encoded, then checked.
+
+``data`` (only when there are any) holds the content of the entry's blobs of up to
+:data:`INLINE_MAX` bytes, which are written as files all the same: a hit of a small entry then
+reads one file, not three. It is outside the signature, and needs none: each content is checked
+against the blob's id, a BLAKE3 the signed entry gives, exactly as the blob's file would be, and
+one that fails is ignored (the file is read). nbcache versions that predate it ignore it.
 
 **Signatures.** The manifest carries an HMAC-SHA256 (see :mod:`nbcache.store.signing`) of its entry
 in canonical JSON (sorted keys, no spaces, ASCII). The entry names its blobs by their BLAKE3-256
@@ -35,6 +41,7 @@ if TYPE_CHECKING:
     from .backends import BlobStore
 
 __all__ = [
+    "INLINE_MAX",
     "LAYOUT_FORMATS",
     "FILES_FORMAT",
     "READ_FORMATS",
@@ -118,6 +125,10 @@ class Entry:
     """Versions of the Python interpreter and of the packages that shape pickles."""
     blobs: tuple[BlobRef, ...] = ()
     """More blobs the entry owns: the content of the files its run wrote (format 4)."""
+    inline: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
+    """The content of its small blobs, base64 by blob id, beside the signed entry in the manifest
+    (a hit reads them there rather than one file each). Not signed: each is checked against its
+    id, which the signature covers, as the blob's file would be; one that fails is ignored."""
 
     @property
     def size(self) -> int:
@@ -130,6 +141,7 @@ class Entry:
     def body(self) -> dict[str, Any]:
         """The entry as its manifest holds it (``blobs`` only when there are any: format 4)."""
         data = asdict(self)
+        del data["inline"]
         if not self.blobs:
             del data["blobs"]
         return data
@@ -139,7 +151,7 @@ class Entry:
         return _canonical(self.body())
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Entry:
+    def from_dict(cls, data: dict[str, Any], inline: Mapping[str, str] | None = None) -> Entry:
         try:
             _check_format(data.get("format"), str(data.get("key", ""))[:12])
             data = dict(data)
@@ -148,7 +160,8 @@ class Entry:
             data["blobs"] = tuple(BlobRef(**ref) for ref in data.get("blobs") or ())
             for name in ("names", "deleted", "refs"):
                 data[name] = tuple(data[name])
-            return cls(**data)
+            data.pop("inline", None)  # (never signed: only the manifest's "data" says it)
+            return cls(**data, inline=inline or {})
         except CorruptEntryError:
             raise
         except Exception as exc:
@@ -173,13 +186,20 @@ def sign_manifest(entry: Entry, secret: bytes) -> bytes:
     payload = _canonical(entry.body())
     signature = signing.sign(secret, payload)
     envelope = FILES_FORMAT if entry.blobs else STORE_FORMAT
-    # The JSON of {"entry": ..., "format": ..., "hmac_sha256": ...} with sorted keys, the entry
-    # being the signed bytes themselves (parse_manifest checks them as a slice of the file).
-    return b'{"entry":' + payload + b',"format":%d,"hmac_sha256":"%s"}' % (envelope, signature.encode())
+    # The JSON of {"data": ..., "entry": ..., "format": ..., "hmac_sha256": ...} with sorted keys,
+    # the entry being the signed bytes themselves (parse_manifest checks them as a slice of the
+    # file), "data" only when there are small blobs to hold. Readers that predate "data" ignore it.
+    data = b'{"data":' + _canonical(dict(entry.inline)) + b"," if entry.inline else b"{"
+    return data + b'"entry":' + payload + b',"format":%d,"hmac_sha256":"%s"}' % (envelope, signature.encode())
 
 
 def parse_manifest(raw: bytes, key: str, secret: bytes) -> Entry:
     """The entry in manifest ``raw``, after checking its signature and its key."""
+    inline: Any = None
+    if raw.startswith(_DATA):  # small blobs first: base64 by hex id, so no "}" until their end
+        end = raw.find(_DATA_END, len(_DATA) - 1)
+        if end > 0:
+            inline, raw = raw[len(_DATA) - 1 : end + 1], b"{" + raw[end + 2 :]
     tail = _TAIL.search(raw, max(0, len(raw) - _TAIL_MAX)) if raw.startswith(_HEAD) else None
     if tail is not None:  # as sign_manifest writes it: the signed bytes are a slice of the file
         _check_format(int(tail.group(1)), key[:12])
@@ -190,7 +210,7 @@ def parse_manifest(raw: bytes, key: str, secret: bytes) -> Entry:
             body = json.loads(payload)
         except Exception as exc:
             raise CorruptEntryError(f"manifest {key} is not readable: {exc}") from exc
-        return _checked(Entry.from_dict(body), key)
+        return _checked(Entry.from_dict(body, _inline(inline)), key)
     try:
         data = json.loads(raw)
         body = data["entry"]
@@ -202,13 +222,30 @@ def parse_manifest(raw: bytes, key: str, secret: bytes) -> Entry:
         raise CorruptEntryError(f"manifest {key} is not readable: {exc}") from exc
     if not isinstance(signature, str) or not signing.verify(secret, _canonical(body), signature):
         raise _bad_signature(key)
-    return _checked(Entry.from_dict(body), key)
+    return _checked(Entry.from_dict(body, _inline(data.get("data") if inline is None else inline)), key)
 
 
-# The two ends of a manifest as sign_manifest lays it out (the format is checked as a number).
+# The two ends of a manifest as sign_manifest lays it out (the format is checked as a number),
+# and the small blobs' part before it.
 _HEAD = b'{"entry":'
 _TAIL = re.compile(rb',"format":(0|[1-9][0-9]{0,8}),"hmac_sha256":"([0-9a-f]{64})"\}\Z')
 _TAIL_MAX = 128
+_DATA = b'{"data":{'
+_DATA_END = b'},"entry":'
+# Blobs of up to this many bytes are held in their entry's manifest too (see Entry.inline).
+INLINE_MAX = 4096
+
+
+def _inline(found: Any) -> dict[str, str]:
+    """The manifest's small blobs, as far as they are well formed (unsigned: the rest is ignored)."""
+    if isinstance(found, bytes):
+        try:
+            found = json.loads(found)
+        except ValueError:
+            return {}
+    if not isinstance(found, dict):
+        return {}
+    return {k: v for k, v in found.items() if isinstance(k, str) and isinstance(v, str)}
 
 
 def _bad_signature(key: str) -> SignatureError:
