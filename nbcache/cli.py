@@ -179,6 +179,7 @@ def cmd_show(cache: Cache, args: argparse.Namespace) -> int:
     if entry is None:
         raise _Usage(f"nbcache: entry {key} is gone")
     data = asdict(entry)
+    del data["inline"]  # (the content of its small blobs, in base64)
     usage = next((s for s in cache.stats() if s.key == key), None)
     if usage is not None:
         data["usage"] = {"hits": usage.hits, "misses": usage.misses, "last_used": usage.last_used, "restore_time": _restore_time(usage)}

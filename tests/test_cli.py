@@ -54,6 +54,7 @@ def test_show_by_prefix(populated: tuple[Path, list[str]]) -> None:
     assert keys[0] in out and "load" in out and "source:" in out
     data = json.loads(run_cli("--dir", str(root), "show", "bbbb", "--json").stdout)
     assert data["key"] == keys[1] and data["usage"]["hits"] == 1
+    assert "inline" not in data and data["outputs"]["id"]  # the signed entry, not the base64 its manifest holds
     ambiguous = run_cli("--dir", str(root), "show", "bbb", expect=2)
     assert "2 entries" in ambiguous.stderr
     missing = run_cli("--dir", str(root), "show", "ffff", expect=2)

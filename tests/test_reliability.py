@@ -452,6 +452,7 @@ def test_small_blobs_swapped_in_a_manifest_for_another_entry_s_are_ignored(ip: A
     raw = manifest.read_bytes()
     for ref in ("values", "outputs"):
         raw = raw.replace(a.inline[getattr(a, ref).id].encode(), b.inline[getattr(b, ref).id].encode())
+    assert raw != manifest.read_bytes()
     manifest.write_bytes(raw)
     del ip.user_ns["x"], ip.user_ns["y"]
     capfd.readouterr()

@@ -80,6 +80,17 @@ def test_small_blobs_sit_before_the_signed_entry_outside_the_signature(tmp_path:
         assert changed != raw
         found = parse_manifest(changed, "0" * 32, cache.secret)
         assert found == golden_entry() and found.inline == {}
+    # made to break the reader (nested past the parser's depth, far too long, split where the
+    # entry is not: still valid JSON), it is ignored or, at worst, the manifest is unreadable
+    deep = b'"data":{"' + b"1" * 64 + b'":' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    for data in (b'"data":{"x":' + b"[" * 100 + b"]" * 100 + b"}", b'"data":{"x":"' + b"A" * 20_000 + b'"}', b'"data":{"x":{},"entry":"s"}', deep):
+        changed = raw.replace(b'"data":' + _canonical(held), data)
+        try:
+            found = parse_manifest(changed, "0" * 32, cache.secret)
+        except CorruptEntryError:
+            assert data is deep, data[:40]
+            continue
+        assert found == golden_entry() and not set(found.inline) & set(held), data[:40]
     # and the signed part is checked as ever
     with pytest.raises(SignatureError):
         parse_manifest(raw.replace(b'"cell":"c"', b'"cell":"d"'), "0" * 32, cache.secret)

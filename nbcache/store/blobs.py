@@ -33,7 +33,7 @@ from . import digest, later
 from .backends import BlobStore
 from .compression import Compression, Sampler, compress_stream, decompress, open_reader
 from .frames import CHUNK, Frames, frames_from_buffer, read_frames
-from .manifest import BlobRef
+from .manifest import INLINE_MAX, BlobRef
 from .outage import Outage
 from ..errors import CorruptEntryError, StoreError
 
@@ -394,7 +394,7 @@ class Blobs:
 def _held(ref: BlobRef, inline: str | None) -> bytes | None:
     """The content of ``ref`` that its manifest holds, if it is that content (its BLAKE3 is the
     id the signature covers); None: read the blob."""
-    if inline is None or len(inline) > 4 * (ref.size + 2) // 3 + 4:
+    if inline is None or ref.size > INLINE_MAX or len(inline) > 4 * (ref.size + 2) // 3 + 4:
         return None
     try:
         raw = base64.b64decode(inline, validate=True)

@@ -13,7 +13,8 @@ same JSON and is read the long way: parsed, its entry re-encoded, then checked.
 :data:`INLINE_MAX` bytes, which are written as files all the same: a hit of a small entry then
 reads one file, not three. It is outside the signature, and needs none: each content is checked
 against the blob's id, a BLAKE3 the signed entry gives, exactly as the blob's file would be, and
-one that fails is ignored (the file is read). nbcache versions that predate it ignore it.
+one that fails is ignored (the file is read), as is anything else in its place. nbcache versions
+that predate it ignore it (and read such a manifest the long way).
 
 **Signatures.** The manifest carries an HMAC-SHA256 (see :mod:`nbcache.store.signing`) of its entry
 in canonical JSON (sorted keys, no spaces, ASCII). The entry names its blobs by their BLAKE3-256
@@ -195,22 +196,24 @@ def sign_manifest(entry: Entry, secret: bytes) -> bytes:
 
 def parse_manifest(raw: bytes, key: str, secret: bytes) -> Entry:
     """The entry in manifest ``raw``, after checking its signature and its key."""
-    inline: Any = None
+    held, rest = None, raw
     if raw.startswith(_DATA):  # small blobs first: base64 by hex id, so no "}" until their end
-        end = raw.find(_DATA_END, len(_DATA) - 1)
+        end = raw.find(_DATA_END, len(_DATA) - 1, _DATA_MAX)
         if end > 0:
-            inline, raw = raw[len(_DATA) - 1 : end + 1], b"{" + raw[end + 2 :]
-    tail = _TAIL.search(raw, max(0, len(raw) - _TAIL_MAX)) if raw.startswith(_HEAD) else None
+            held, rest = raw[len(_DATA) - 1 : end + 1], b"{" + raw[end + 2 :]
+    tail = _TAIL.search(rest, max(0, len(rest) - _TAIL_MAX)) if rest.startswith(_HEAD) else None
     if tail is not None:  # as sign_manifest writes it: the signed bytes are a slice of the file
         _check_format(int(tail.group(1)), key[:12])
-        payload = raw[len(_HEAD) : tail.start()]
-        if not signing.verify(secret, payload, tail.group(2).decode()):
+        payload = rest[len(_HEAD) : tail.start()]
+        if signing.verify(secret, payload, tail.group(2).decode()):
+            try:
+                body = json.loads(payload)
+            except Exception as exc:
+                raise CorruptEntryError(f"manifest {key} is not readable: {exc}") from exc
+            return _checked(Entry.from_dict(body, _inline(held)), key)
+        if held is None:
             raise _bad_signature(key)
-        try:
-            body = json.loads(payload)
-        except Exception as exc:
-            raise CorruptEntryError(f"manifest {key} is not readable: {exc}") from exc
-        return _checked(Entry.from_dict(body, _inline(inline)), key)
+        # (a "data" laid out otherwise than sign_manifest does, split in the wrong place: see below)
     try:
         data = json.loads(raw)
         body = data["entry"]
@@ -222,7 +225,7 @@ def parse_manifest(raw: bytes, key: str, secret: bytes) -> Entry:
         raise CorruptEntryError(f"manifest {key} is not readable: {exc}") from exc
     if not isinstance(signature, str) or not signing.verify(secret, _canonical(body), signature):
         raise _bad_signature(key)
-    return _checked(Entry.from_dict(body, _inline(data.get("data") if inline is None else inline)), key)
+    return _checked(Entry.from_dict(body, _inline(data.get("data"))), key)
 
 
 # The two ends of a manifest as sign_manifest lays it out (the format is checked as a number),
@@ -234,18 +237,23 @@ _DATA = b'{"data":{'
 _DATA_END = b'},"entry":'
 # Blobs of up to this many bytes are held in their entry's manifest too (see Entry.inline).
 INLINE_MAX = 4096
+# The most the "data" of a manifest sign_manifest wrote can take (the values and the outputs, in
+# base64, with their ids): anything longer is not read.
+_HELD_MAX = 4 * (INLINE_MAX + 2) // 3
+_DATA_MAX = len(_DATA) + 2 * (_HELD_MAX + 70) + len(_DATA_END)
 
 
 def _inline(found: Any) -> dict[str, str]:
-    """The manifest's small blobs, as far as they are well formed (unsigned: the rest is ignored)."""
+    """The manifest's small blobs, as far as they are well formed (unsigned: anything else in
+    its place is ignored, however it was made)."""
     if isinstance(found, bytes):
         try:
-            found = json.loads(found)
-        except ValueError:
+            found = json.loads(found) if len(found) <= _DATA_MAX else None
+        except Exception:  # noqa: BLE001 - not JSON, or nested past the parser's depth
             return {}
     if not isinstance(found, dict):
         return {}
-    return {k: v for k, v in found.items() if isinstance(k, str) and isinstance(v, str)}
+    return {k: v for k, v in found.items() if isinstance(k, str) and isinstance(v, str) and len(v) <= _HELD_MAX}
 
 
 def _bad_signature(key: str) -> SignatureError:
