@@ -141,6 +141,23 @@ def test_store_semantics_on_s3(bucket: str) -> None:
     assert [s.key for s in cache.stats()] == [entry.key]
 
 
+def test_a_small_entry_is_restored_from_the_manifest_the_index_keeps_without_a_request(tmp_path: Path, bucket: str) -> None:
+    index = str(tmp_path / "index.sqlite")
+    entry = write_entry(Cache(open_store(bucket), key="k", index_path=index), value=[1, "two"])
+    assert set(entry.inline) == {entry.values.id, entry.outputs.id}
+    store = open_store(bucket)
+    outputs = store.get(entry.outputs.name)
+    # Everything the entry has in the bucket goes: what the hit restores can only come from the
+    # manifest this machine's index kept, so restoring it asked the server nothing.
+    for name in (entry.values.name, entry.outputs.name, Cache.manifest_name(entry.key)):
+        store.delete(name)
+    cache = Cache(open_store(bucket), key="k", index_path=index)
+    found = cache.lookup(entry.key)
+    assert found is not None and found == entry
+    assert load_values(cache.read_frames(found), namespace={})["x"] == [1, "two"]
+    assert cache.read_output_bytes(found) == outputs
+
+
 def test_two_writers_share_a_bucket(tmp_path: Path, bucket: str, swift: Any) -> None:
     env = {**os.environ, **swift.env(), "NBCACHE_KEY": "team"}
     writer = Path(__file__).with_name("writer.py")

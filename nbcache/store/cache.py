@@ -356,19 +356,15 @@ class Cache:
         fields = dict(fields)
         fields.setdefault("packages", package_versions())
         try:
-            chunks: Callable[[], Iterable[Any]] = frames.chunks
-            inline: dict[str, bytes] = {}
-            if frames.size <= INLINE_MAX:  # small: held in the manifest too, so a hit reads one file
-                content = b"".join(bytes(chunk) for chunk in frames.chunks())
-                chunks = lambda: [content]  # noqa: E731
-            values_ref, compress_later = self.blobs.put_values(chunks, self.compression, frames.size)
-            if frames.size <= INLINE_MAX:
-                inline[values_ref.id] = content
+            # Blobs of up to INLINE_MAX bytes are held in the manifest too, so a hit reads one file.
+            values = b"".join(bytes(chunk) for chunk in frames.chunks()) if frames.size <= INLINE_MAX else None
+            values_ref, compress_later = self.blobs.put_values(
+                frames.chunks if values is None else lambda: [values], self.compression, frames.size
+            )
             outputs_ref = self.put_blob([outputs])
-            if len(outputs) <= INLINE_MAX:
-                inline[outputs_ref.id] = bytes(outputs)
+            held = [(values_ref, values), (outputs_ref, outputs if len(outputs) <= INLINE_MAX else None)]
             more: dict[str, Any] = {"blobs": tuple(files), "format": FILES_FORMAT} if files else {}
-            more["inline"] = {blob: base64.b64encode(content).decode() for blob, content in inline.items()}
+            more["inline"] = {ref.id: base64.b64encode(content).decode() for ref, content in held if content is not None}
             entry = Entry(values=values_ref, outputs=outputs_ref, **fields, **more)
             manifest = sign_manifest(entry, self.secret)
             self.store.put(manifest_name(entry.key), [manifest])
