@@ -48,6 +48,10 @@ def ip(tmp_path: Path) -> Iterator[Any]:
     yield shell
     for name in set(shell.user_ns) - before:
         del shell.user_ns[name]
+    # Loaded it stays in IPython's record: a later test that loads and unloads nbcache by hand
+    # would leave that record alone, and every `%load_ext nbcache` after it would do nothing.
+    shell.run_line_magic("unload_ext", "nbcache")
+    shell.config.pop("NbCache", None)  # what %config set: later shells must not inherit it
     for trait in ("directory", "size_limit", "key", "compression", "judge_restores"):
         setattr(magics, trait, magics.trait_defaults(trait))
     magics.storage_options = {}
@@ -272,6 +276,20 @@ def _ipython() -> InteractiveShell:
     return ip
 
 
+def _expect_extension(sh: Shell, ran: Transcript, loaded: bool) -> None:
+    """Fail where ``%load_ext`` / ``%unload_ext`` did not leave nbcache loaded / unloaded.
+
+    The magics swallow an error (the cell shows it), and IPython then keeps its own record of what
+    is loaded: a half-done unload would make every later ``%load_ext`` in this process a no-op.
+    """
+    from nbcache.jupyter.extension import session
+
+    recorded = "nbcache" in sh.ip.extension_manager.loaded
+    if ran.error is not None or (session(sh.ip) is not None) != loaded or recorded != loaded:
+        verb = "load" if loaded else "unload"
+        pytest.fail(f"%{verb}_ext nbcache: error {ran.error!r}, session {session(sh.ip)!r}, IPython records it loaded: {recorded}\n{ran.stdout}{ran.stderr}")
+
+
 @pytest.fixture
 def shell(_ipython: InteractiveShell, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Shell]:
     """A shell with nbcache loaded and a fresh cache folder under tmp_path."""
@@ -284,10 +302,10 @@ def shell(_ipython: InteractiveShell, tmp_path: Path, monkeypatch: pytest.Monkey
     active = list(formatter.active_types)
     formatter.active_types = list(formatter.format_types)
     sh = Shell(_ipython)
-    sh.run("%load_ext nbcache")
+    _expect_extension(sh, sh.run("%load_ext nbcache"), loaded=True)
     sh.magics.directory = str(tmp_path / "cache")
     yield sh
-    sh.run("%unload_ext nbcache")
+    _expect_extension(sh, sh.run("%unload_ext nbcache"), loaded=False)
     _ipython.reset(new_session=True)
     _ipython.config.pop("NbCache", None)
     formatter.active_types = active

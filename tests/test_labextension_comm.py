@@ -49,10 +49,18 @@ class FakeManager:
         self.targets.pop(name, None)
 
 
+def _not_loaded(ip: InteractiveShell) -> None:
+    """These tests load and unload nbcache by hand, which IPython's record of loaded extensions does
+    not see: nbcache must not be loaded through `%load_ext` already (a test before that did not
+    unload it), or the unload here would leave that record saying loaded, with nothing loaded."""
+    assert session(ip) is None and "nbcache" not in ip.extension_manager.loaded, "an earlier test left nbcache loaded"
+
+
 @pytest.fixture
 def shell(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
     monkeypatch.setenv("NBCACHE_DIR", str(tmp_path / "cache"))
     ip = InteractiveShell.instance()
+    _not_loaded(ip)
     manager = FakeManager()
     parent = {"metadata": {"cellId": "cell-1"}}
     ip.kernel = SimpleNamespace(comm_manager=manager, get_parent=lambda channel="shell": parent)
@@ -65,6 +73,7 @@ def shell(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
 def test_no_kernel_no_target(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NBCACHE_DIR", str(tmp_path / "cache"))
     ip = InteractiveShell.instance()
+    _not_loaded(ip)
     assert getattr(ip, "kernel", None) is None
     load(ip)
     try:
