@@ -244,7 +244,7 @@ def cmd_clear(cache: Cache, args: argparse.Namespace) -> int:
 
 
 def cmd_gc(cache: Cache, args: argparse.Namespace) -> int:
-    cache.sync(progress=_progress("indexing"))
+    cache.sync(progress=_progress("indexing"), full=True)  # every manifest: not only what the change log tells
     evicted = cache.enforce_limit()
     swept = cache.sweep()
     print(f"evicted {len(evicted)} entries over the size limit, removed {swept} orphan files")

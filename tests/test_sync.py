@@ -69,7 +69,9 @@ def test_a_sync_reads_only_what_changed(store: BlobStore, tmp_path: Path) -> Non
     a.delete(first[1])
     counter.reads.clear()
     report = b.sync()
-    assert (report.listed, report.read, report.removed) == (12, 4, 1)
+    # A remote index reads the store's change log instead of a listing (nbcache.store.changes).
+    listed = 12 if isinstance(store, LocalFolderStore) else -1
+    assert (report.listed, report.read, report.removed) == (listed, 4, 1)
     assert sorted(counter.reads) == sorted(more + [first[0]])
     assert {s.key: s.runtime for s in b.stats()}[first[0]] == 7.0
     assert b.index.keys() == set(first[2:] + more + [first[0]])
@@ -94,6 +96,11 @@ def test_foreign_manifests_are_indexed_once_and_not_read_again(store: BlobStore,
     assert [s.key for s in reader.stats()] == [mine]
     assert [(f.key, f.reason) for f in reader.index.foreign()] == [(stranger, "signed with another key")]
     counter = Counting(store)
+    if not isinstance(store, LocalFolderStore):
+        # The change log's record of their write names a manifest the listing's row cannot be
+        # compared with: read once more, then known by the log's digest.
+        assert reader.sync().read == 1 and counter.reads == [stranger]
+        counter.reads.clear()
     assert reader.sync().read == 0 and counter.reads == []
     # Their entry replaced by one signed with our key: read again, and now usable.
     time.sleep(0.01)

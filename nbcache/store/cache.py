@@ -35,7 +35,7 @@ import os
 import time
 from typing import Any, Callable, Iterable, Iterator, Literal, Mapping, Sequence
 
-from . import later, signing, sync as syncing, upkeep
+from . import changes, later, signing, sync as syncing, upkeep
 from .backends import BlobStore
 from .blobs import Blobs
 from .compression import Compression
@@ -93,6 +93,7 @@ class Cache:
         self._index_path = index_path
         self._index: Index | None = None
         self._synced = False
+        self._clock: float | None = None  # store_clock()
         self._checked = False
 
     # -- configuration ---------------------------------------------------------------------------
@@ -371,6 +372,7 @@ class Cache:
         except OSError as exc:
             raise self.outage.fail("write", exc) from exc
         self.outage.ok("write")
+        self.log_change("put", [entry.key], manifest)
         # last_used is max(created, last restore): the write itself counts as a use.
         written = born(entry.created, time.time(), None)  # our clock wrote ``created``: at most now
         self._safely(
@@ -394,8 +396,40 @@ class Cache:
             except FileNotFoundError:
                 pass
         self.store.delete(manifest_name(key))
+        self.log_change("del", [key])
         self.index.remove([key])
         self.drop_unused(names)
+
+    def log_change(self, op: str, keys: Sequence[str], manifest: bytes | None = None) -> None:
+        """Tell other machines' syncs that manifests were put or removed (a remote store's change
+        log: :mod:`~nbcache.store.changes`). A record that cannot be written costs nothing but
+        time: those machines see the change at their next full listing."""
+        if self.remote:
+            try:
+                changes.record(self.store, op, keys, manifest, offset=self.store_clock())
+            except Exception:  # noqa: BLE001 - the manifest itself was written or removed
+                pass
+
+    def store_clock(self) -> float:
+        """Seconds the store's clock is ahead of this machine's (:func:`changes.measure_offset`),
+        measured once a day and kept in the index."""
+        if self._clock is not None:
+            return self._clock
+        now = time.time()
+        try:
+            offset, measured = (float(part) for part in (self.index.meta("store_clock") or "").split())
+            if 0 <= now - measured < changes.CLOCK_MAX_AGE:
+                self._clock = offset
+                return offset
+        except Exception:  # noqa: BLE001 - none yet, or an unreadable index
+            pass
+        try:
+            self._clock = changes.measure_offset(self.store)
+        except Exception:  # noqa: BLE001 - a store this machine may not write to: take the clocks as one
+            self._clock = 0.0
+            return self._clock
+        self._safely(lambda: self.index.set_meta("store_clock", f"{self._clock!r} {now!r}"))
+        return self._clock
 
     def drop_unused(self, names: Iterable[str]) -> None:
         """Delete the blobs among ``names`` that no indexed entry names, in either of the forms a

@@ -18,6 +18,11 @@ signature is checked again each time). Listings, statistics and eviction sync fi
 life of a :class:`Cache`; for a remote store, whose listing costs a request per 1,000 entries,
 not when any process synced that index less than ``REMOTE_SYNC_MAX_AGE`` seconds ago (the
 dashboard's Refresh button, the panel's refresh and the CLI's maintenance commands always sync).
+
+A remote index that had a full listing less than ``FULL_MAX_AGE`` ago syncs from the store's
+change log instead (:mod:`~nbcache.store.changes`): the records of the hours since its previous
+sync, a request or two whatever the size of the store. ``full`` (``nbcache doctor``, ``gc``,
+``clear --all``) lists every manifest.
 """
 
 from __future__ import annotations
@@ -29,6 +34,8 @@ from typing import TYPE_CHECKING, Callable
 
 from ..errors import CorruptEntryError, OutdatedEntryError, SignatureError
 from . import catalog
+from . import changes as change_log
+from .changes import Change
 from .index import ForeignRow, IndexRow, born
 from .manifest import manifest_name, parse_manifest, peek
 
@@ -55,6 +62,9 @@ class SyncReport:
     """Manifests, among those read, that this cache cannot use."""
     from_snapshot: int = 0
     """Rows a fresh index took from the store's snapshot (see :mod:`~nbcache.store.catalog`)."""
+    changes: int = -1
+    """Records of the store's change log read instead of a listing (-1: not read; see
+    :mod:`~nbcache.store.changes`)."""
 
 
 def manifest_stamps(store: BlobStore) -> dict[str, str]:
@@ -106,6 +116,8 @@ def sync(cache: Cache, progress: Callable[[int, int], None] | None = None, *, fu
         # Nothing was added, replaced or removed in manifests/ since the last sync: no listing.
         cache._synced = True
         return SyncReport(listed=-1, read=0, removed=0, foreign=0)
+    if cache.remote and not full and previous is not None and _log_covers(cache, started):
+        return _sync_from_log(cache, previous, started, progress)
     listing = manifest_stamps(cache.store)
     from_snapshot = 0
     if previous is None and len(listing) >= catalog.MIN_READS:
@@ -115,17 +127,87 @@ def sync(cache: Cache, progress: Callable[[int, int], None] | None = None, *, fu
     gone = known.keys() - listing.keys()
     if gone:
         cache._safely(lambda: index.remove(gone))
-    unstamped = {key: listing[key] for key, stamp in known.items() if stamp == "" and key in listing}
+    unstamped = {key: listing[key] for key, stamp in known.items() if _unlisted(stamp) and key in listing}
     if unstamped:
         cache._safely(lambda: index.adopt_stamps(unstamped))
-    todo = sorted(key for key, stamp in listing.items() if known.get(key, stamp + "?") not in (stamp, ""))
+    todo = sorted(key for key, stamp in listing.items() if not _unlisted(known.get(key, stamp)) and known.get(key) != stamp)
+    rows, foreign = _read_rows(cache, todo, listing, started, previous, progress)
+    cache._safely(lambda: index.upsert(rows))
+    cache._safely(lambda: index.upsert_foreign(foreign))
+    cache._safely(lambda: index.set_meta("synced_at", repr(started)))
+    cache._safely(lambda: index.set_meta("manifests_folder", folder or ""))  # as it was before the listing
+    cache._safely(lambda: index.set_meta("listed_at", repr(started)))
+    cache._synced = True
+    if len(todo) >= catalog.MIN_READS:
+        cache._safely(lambda: catalog.write(cache))  # the next machine with no index reads that
+    return SyncReport(
+        listed=len(listing), read=len(todo), removed=len(gone), foreign=len(foreign), from_snapshot=from_snapshot
+    )
+
+
+# The stamp of a row read on the change log's word: no listing gave it one yet.
+_LOGGED = "~"
+
+
+def _unlisted(stamp: str) -> bool:
+    """A row that no listing stamped (written or looked up here, or read through the change log):
+    the next listing adopts its stamp without reading the manifest (the same key holds the same
+    inputs)."""
+    return stamp == "" or stamp.startswith(_LOGGED)
+
+
+def _log_covers(cache: Cache, now: float) -> bool:
+    """Whether the change log holds every record since this index's last full listing."""
+    try:
+        listed = cache.index.meta("listed_at")
+        return listed is not None and 0 <= now - float(listed) < change_log.FULL_MAX_AGE
+    except Exception:  # noqa: BLE001 - an unreadable index: list in full
+        return False
+
+
+def _sync_from_log(cache: Cache, previous: float, started: float, progress: Callable[[int, int], None] | None) -> SyncReport:
+    """The sync of a remote index from the store's change log: the hour folders since the previous
+    sync instead of a listing of every manifest; each manifest put under a key the index does not
+    know is read, and the keys removed are forgotten."""
+    index = cache.index
+    offset = cache.store_clock()  # the records are named on the store's clock
+    found = change_log.read(cache.store, previous + offset, started + offset)
+    last = change_log.latest(found)
+    known = index.stamps()
+    gone = {key for key, change in last.items() if change.op == "del" and key in known}
+    if gone:
+        cache._safely(lambda: index.remove(gone))
+
+    def new(change: Change) -> bool:
+        stamp = known.get(change.key)
+        if stamp is None:
+            return True
+        if stamp.startswith(_LOGGED):
+            return stamp != _LOGGED + change.digest
+        held = index.manifest(change.key)  # None: a row from a listing, from the snapshot
+        return held is None or change_log.digest(held) != change.digest
+
+    todo = sorted(key for key, change in last.items() if change.op == "put" and new(change))
+    rows, foreign = _read_rows(cache, todo, {key: _LOGGED + last[key].digest for key in todo}, started, previous, progress)
+    cache._safely(lambda: index.upsert(rows))
+    cache._safely(lambda: index.upsert_foreign(foreign))
+    cache._safely(lambda: index.set_meta("synced_at", repr(started)))
+    cache._synced = True
+    return SyncReport(listed=-1, read=len(todo), removed=len(gone), foreign=len(foreign), changes=len(found))
+
+
+def _read_rows(
+    cache: Cache, todo: list[str], stamps: dict[str, str], started: float, previous: float | None,
+    progress: Callable[[int, int], None] | None,
+) -> tuple[list[IndexRow], list[ForeignRow]]:
+    """The index rows of the manifests ``todo`` (with their ``stamps``), usable and foreign."""
     secret = cache.secret
     rows: list[IndexRow] = []
     foreign: list[ForeignRow] = []
     remote = cache.remote
 
     def read(key: str) -> IndexRow | ForeignRow | None:
-        return read_row(cache.store, secret, key, listing[key], keep=remote, seen=started, previous_sync=previous)
+        return read_row(cache.store, secret, key, stamps[key], keep=remote, seen=started, previous_sync=previous)
 
     # Remote reads wait on the network: many at once. Local ones are mostly Python: threads
     # would only contend for the interpreter.
@@ -138,16 +220,7 @@ def sync(cache: Cache, progress: Callable[[int, int], None] | None = None, *, fu
                 foreign.append(row)
             if progress is not None:
                 progress(i + 1, len(todo))
-    cache._safely(lambda: index.upsert(rows))
-    cache._safely(lambda: index.upsert_foreign(foreign))
-    cache._safely(lambda: index.set_meta("synced_at", repr(started)))
-    cache._safely(lambda: index.set_meta("manifests_folder", folder or ""))  # as it was before the listing
-    cache._synced = True
-    if len(todo) >= catalog.MIN_READS:
-        cache._safely(lambda: catalog.write(cache))  # the next machine with no index reads that
-    return SyncReport(
-        listed=len(listing), read=len(todo), removed=len(gone), foreign=len(foreign), from_snapshot=from_snapshot
-    )
+    return rows, foreign
 
 
 def synced_within(cache: Cache, seconds: float) -> bool:

@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Iterable
 
-from . import later
+from . import changes, later
 from ..errors import CorruptEntryError
 from .backends.base import remove_stale
 from .manifest import blob_names, manifest_keys, manifest_name
@@ -56,7 +56,10 @@ def clear(
 ) -> list[str]:
     """Delete entries: those named, with ``label``, not used for ``older_than`` seconds, or
     all. Returns the keys deleted."""
-    cache.ensure_synced()
+    if everything:
+        cache.sync(full=True)  # every manifest there is, whatever the index or a change log knows
+    else:
+        cache.ensure_synced()
     stats = cache.index.stats()
     chosen: set[str] = set(keys)
     if everything:
@@ -81,6 +84,7 @@ def clear_foreign(cache: Cache, progress: Progress | None = None) -> list[str]:
     rows = cache.index.foreign()
     for i, row in enumerate(rows):
         cache.store.delete(manifest_name(row.key))
+        cache.log_change("del", [row.key])
         cache.index.remove([row.key])
         cache.drop_unused(row.blobs)
         if progress is not None:
@@ -129,7 +133,8 @@ def sweep(cache: Cache, older_than: float = ORPHAN_GRACE_SECONDS) -> int:
     used.update([later.other_name(name) for name in used if not later.compressed(name)])  # compressed later
     # A blob written recently may belong to a manifest being written now: only old ones go.
     orphans = [name for name in store.list("blobs") if name not in used]
-    return remove_stale(store, orphans, older_than) + store.sweep(older_than)
+    expired = changes.expire(store) if cache.remote else 0  # the change log's old records
+    return remove_stale(store, orphans, older_than) + store.sweep(older_than) + expired
 
 
 def verify(cache: Cache, progress: Progress | None = None) -> list[Problem]:
