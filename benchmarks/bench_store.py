@@ -190,9 +190,10 @@ def fill_synthetic(cache: Cache, count: int, threads: int, snapshot: bool = Fals
         from nbcache.store.index import IndexRow
         from nbcache.store.sync import manifest_stamps
 
+        listed = time.time() + cache.store_clock()  # when the listing was made, on the store's clock
         stamps = manifest_stamps(cache.store)  # a snapshot holds the rows a listing stamped
         cache.index.upsert([IndexRow.from_entry(entry, stamps[entry.key], born=entry.created) for entry in entries])
-        catalog.write(cache)
+        catalog.write(cache, listed if cache.remote else None)
     return keys
 
 

@@ -205,3 +205,40 @@ def test_clear_all_and_gc_list_every_manifest(store: BlobStore, tmp_path: Path) 
     assert unlogged not in {s.key for s in b.stats()} and b.sync().listed == -1
     assert sorted(b.clear(everything=True)) == sorted(s.key for s in a.index.stats())
     assert list(store.list("manifests")) == []
+
+
+def test_a_fresh_machine_starts_from_the_snapshot_and_the_log_without_a_listing(
+    store: BlobStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from nbcache.store import catalog
+
+    monkeypatch.setattr(catalog, "MIN_READS", 5)  # 5 entries stand for thousands
+    a = machine(store, tmp_path, "a")
+    first = [write_entry(a, value=i).key for i in range(6)]
+    assert machine(store, tmp_path, "b").sync().read == 6  # a full listing, and a snapshot left
+    later = [write_entry(a, value=i).key for i in range(2)]
+    a.delete(first[0])
+    watch = Watching(store)
+    report = machine(store, tmp_path, "c").sync()
+    assert "manifests" not in watch.listed and report.listed == -1  # the snapshot, then the change log
+    assert report.from_snapshot == 6 and report.removed == 1
+    assert set(later) <= set(watch.reads)  # (and the writes within MARGIN before the snapshot's listing)
+    c = machine(store, tmp_path, "c")
+    assert sorted(s.key for s in c.stats()) == sorted(first[1:] + later)
+
+
+def test_a_snapshot_older_than_full_max_age_is_listed_after_and_replaced(
+    store: BlobStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from nbcache.store import catalog
+
+    monkeypatch.setattr(catalog, "MIN_READS", 5)
+    a = machine(store, tmp_path, "a")
+    [write_entry(a, value=i).key for i in range(6)]
+    machine(store, tmp_path, "b").sync()
+    (old,) = list(store.list("catalog"))
+    monkeypatch.setattr(changes, "FULL_MAX_AGE", 0.0)  # every snapshot is now too old to start from
+    watch = Watching(store)
+    report = machine(store, tmp_path, "c").sync()
+    assert "manifests" in watch.listed and report.listed == 6 and report.from_snapshot == 6
+    assert list(store.list("catalog")) != [old]  # that full listing left a newer snapshot

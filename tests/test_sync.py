@@ -158,7 +158,12 @@ def test_a_remote_index_synced_moments_ago_is_not_listed_again(tmp_path: Path) -
 def test_a_fresh_index_starts_from_the_store_s_snapshot(store: BlobStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from nbcache.store import catalog
 
+    from nbcache.store import changes
+
     monkeypatch.setattr(catalog, "MIN_READS", 5)  # the threshold, not the logic: 5 entries stand for thousands
+    # A remote index starts from the snapshot and the change log since its listing, less MARGIN:
+    # the records of these writes, moments before, would be read again.
+    monkeypatch.setattr(changes, "MARGIN", 0.0)
     a = machine(store, tmp_path, "a")
     first = [write_entry(a, value=i, label="l").key for i in range(8)]
     b = machine(store, tmp_path, "b")
@@ -203,7 +208,10 @@ def test_a_snapshot_of_another_key_or_tampered_with_is_ignored(store: BlobStore,
 def test_rows_from_a_snapshot_keep_the_manifest_after_the_first_remote_lookup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from nbcache.store import catalog
 
+    from nbcache.store import changes
+
     monkeypatch.setattr(catalog, "MIN_READS", 5)
+    monkeypatch.setattr(changes, "MARGIN", 0.0)  # as in test_a_fresh_index_starts_from_the_store_s_snapshot
     store = open_store(f"memory://sync-{uuid.uuid4().hex}")
     keys = [write_entry(machine(store, tmp_path, "a"), value=i).key for i in range(6)]
     machine(store, tmp_path, "b").sync()

@@ -18,6 +18,9 @@ day: :func:`measure_offset`), so a machine whose clock is a day off writes its r
 others look. ``MARGIN`` covers what that measure cannot (the server's one-second resolution, the
 time a write takes to be listed).
 
+A machine with no index starts from the store's snapshot of the index
+(:mod:`~nbcache.store.catalog`), which says when its rows were listed, and reads the records since.
+
 What the log cannot tell (a store written by an older nbcache, an object removed by hand, a writer
 that died between the manifest and its record) is caught by the next full listing: after
 ``FULL_MAX_AGE``, on the maintenance commands (``gc``, ``clear --all``) and in ``nbcache doctor``.

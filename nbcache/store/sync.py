@@ -21,13 +21,15 @@ dashboard's Refresh button, the panel's refresh and the CLI's maintenance comman
 
 A remote index that had a full listing less than ``FULL_MAX_AGE`` ago syncs from the store's
 change log instead (:mod:`~nbcache.store.changes`): the records of the hours since its previous
-sync, a request or two whatever the size of the store. ``full`` (``nbcache doctor``, ``gc``,
-``clear --all``) lists every manifest.
+sync, a request or two whatever the size of the store. A remote index never synced starts from
+the store's snapshot and the log since the snapshot's listing, when the snapshot is recent enough.
+``full`` (``nbcache doctor``, ``gc``, ``clear --all``) lists every manifest.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
+import dataclasses
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
@@ -118,9 +120,20 @@ def sync(cache: Cache, progress: Callable[[int, int], None] | None = None, *, fu
         return SyncReport(listed=-1, read=0, removed=0, foreign=0)
     if cache.remote and not full and previous is not None and _log_covers(cache, started):
         return _sync_from_log(cache, previous, started, progress)
+    if cache.remote and not full and previous is None:
+        # Never synced: the store's snapshot of the index, then the change log since its listing.
+        loaded, listed = cache._safely(lambda: catalog.load_listed(cache, born=started)) or (0, None)
+        if listed is not None and 0 <= started + cache.store_clock() - listed < change_log.FULL_MAX_AGE:
+            since = listed - cache.store_clock()  # on this machine's clock
+            cache._safely(lambda: index.set_meta("listed_at", repr(since)))
+            report = _sync_from_log(cache, since, started, progress)
+            return dataclasses.replace(report, from_snapshot=loaded)
+        previous_load = loaded
+    else:
+        previous_load = 0
     listing = manifest_stamps(cache.store)
-    from_snapshot = 0
-    if previous is None and len(listing) >= catalog.MIN_READS:
+    from_snapshot = previous_load
+    if previous is None and not from_snapshot and len(listing) >= catalog.MIN_READS:
         # Never synced: start from the store's snapshot of the index, if one verifies.
         from_snapshot = cache._safely(lambda: catalog.load(cache, born=started)) or 0
     known = index.stamps()
@@ -138,8 +151,9 @@ def sync(cache: Cache, progress: Callable[[int, int], None] | None = None, *, fu
     cache._safely(lambda: index.set_meta("manifests_folder", folder or ""))  # as it was before the listing
     cache._safely(lambda: index.set_meta("listed_at", repr(started)))
     cache._synced = True
-    if len(todo) >= catalog.MIN_READS:
-        cache._safely(lambda: catalog.write(cache))  # the next machine with no index reads that
+    if len(todo) >= catalog.MIN_READS or (cache.remote and len(listing) >= catalog.MIN_READS and _snapshot_stale(cache)):
+        listed = started + cache.store_clock() if cache.remote else None
+        cache._safely(lambda: catalog.write(cache, listed))  # the next machine with no index reads that
     return SyncReport(
         listed=len(listing), read=len(todo), removed=len(gone), foreign=len(foreign), from_snapshot=from_snapshot
     )
@@ -154,6 +168,13 @@ def _unlisted(stamp: str) -> bool:
     the next listing adopts its stamp without reading the manifest (the same key holds the same
     inputs)."""
     return stamp == "" or stamp.startswith(_LOGGED)
+
+
+def _snapshot_stale(cache: Cache) -> bool:
+    """Whether the store's snapshot is too old for a fresh remote index to start from it and the
+    change log (or there is none): a full listing then leaves a new one."""
+    age = cache._safely(lambda: catalog.newest_age(cache))
+    return age is None or age > change_log.FULL_MAX_AGE / 2
 
 
 def _log_covers(cache: Cache, now: float) -> bool:
