@@ -225,7 +225,8 @@ def bench_scale(
     what = "the writer's snapshot in the store" if writer_snapshot else "no snapshot in the store"
     print(
         f"[{where}] first sync, {what} ({report.from_snapshot:,} rows from a snapshot, {report.read:,} manifests read, "
-        f"one listing of {report.listed:,}): {time.perf_counter() - start:.1f} s", flush=True,
+        + (f"one listing of {report.listed:,}" if report.listed >= 0 else f"no listing, {report.changes} change log records")
+        + f"): {time.perf_counter() - start:.2f} s", flush=True,
     )
     other = fresh("second")
     start = time.perf_counter()
