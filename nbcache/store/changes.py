@@ -106,7 +106,8 @@ def record(store: BlobStore, op: str, keys: Iterable[str], manifest: bytes | Non
 
 def measure_offset(store: BlobStore) -> float:
     """How many seconds the store's clock is ahead of this machine's: a probe object is written,
-    and its modification time (the server's clock) read back. 0.0 when the store cannot tell."""
+    and its modification time (the server's clock) read back. About 0.5 when the store cannot tell
+    (its ``modified`` then says "now"): well within ``MARGIN``."""
     probe = f"{FOLDER}/clock/{uuid.uuid4().hex}"
     before = time.time()
     store.put(probe, [b""])
@@ -121,13 +122,13 @@ def measure_offset(store: BlobStore) -> float:
 
 def hours(since: float, until: float) -> list[int]:
     """The hour folders that may hold records written from ``since`` to ``until`` (the store's
-    clock), with ``MARGIN`` before."""
+    clock), with ``MARGIN`` before and after."""
     return list(range(int((since - MARGIN) // HOUR), int((until + MARGIN) // HOUR) + 1))
 
 
 def read(store: BlobStore, since: float, until: float) -> list[Change]:
-    """The records written from ``since`` (less ``MARGIN``) to ``until`` (the store's clock), and
-    any later ones, oldest first."""
+    """The records written from ``MARGIN`` before ``since``, in the hour folders up to ``MARGIN``
+    after ``until`` (the store's clock), oldest first."""
     floor = int((since - MARGIN) * 1e9)
 
     def folder(hour: int) -> list[Change]:

@@ -120,20 +120,18 @@ def sync(cache: Cache, progress: Callable[[int, int], None] | None = None, *, fu
         return SyncReport(listed=-1, read=0, removed=0, foreign=0)
     if cache.remote and not full and previous is not None and _log_covers(cache, started):
         return _sync_from_log(cache, previous, started, progress)
-    if cache.remote and not full and previous is None:
+    from_snapshot = 0
+    snapshot_first = cache.remote and not full and previous is None
+    if snapshot_first:
         # Never synced: the store's snapshot of the index, then the change log since its listing.
-        loaded, listed = cache._safely(lambda: catalog.load_listed(cache, born=started)) or (0, None)
-        if listed is not None and 0 <= started + cache.store_clock() - listed < change_log.FULL_MAX_AGE:
-            since = listed - cache.store_clock()  # on this machine's clock
+        from_snapshot, listed = cache._safely(lambda: catalog.load_listed(cache, born=started)) or (0, None)
+        offset = cache.store_clock() if listed is not None else 0.0
+        if listed is not None and 0 <= started + offset - listed < change_log.FULL_MAX_AGE:
+            since = listed - offset  # on this machine's clock
             cache._safely(lambda: index.set_meta("listed_at", repr(since)))
-            report = _sync_from_log(cache, since, started, progress)
-            return dataclasses.replace(report, from_snapshot=loaded)
-        previous_load = loaded
-    else:
-        previous_load = 0
+            return dataclasses.replace(_sync_from_log(cache, since, started, progress), from_snapshot=from_snapshot)
     listing = manifest_stamps(cache.store)
-    from_snapshot = previous_load
-    if previous is None and not from_snapshot and len(listing) >= catalog.MIN_READS:
+    if previous is None and not snapshot_first and len(listing) >= catalog.MIN_READS:
         # Never synced: start from the store's snapshot of the index, if one verifies.
         from_snapshot = cache._safely(lambda: catalog.load(cache, born=started)) or 0
     known = index.stamps()
